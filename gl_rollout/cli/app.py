@@ -1,0 +1,228 @@
+"""The Typer application, its global options and the one place results become output.
+
+Global options (`--json`, `--sandbox`, `--debug`, ...) may be written before or after the command:
+`main` moves them in front before Typer parses, so `gl-rollout status 42 --json` works.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gl_rollout import __version__
+from gl_rollout.errors import ExitCode, RolloutError, UsageError, redact
+from gl_rollout.output import HumanRenderer, Printer, Result, emit
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done or nothing to do; 1 unexpected error; 2 bad usage or input; "
+    "3 GitLab API error; 4 conflicting edit; 5 step not found or ambiguous; 6 required step not done."
+)
+
+app = typer.Typer(
+    name="gl-rollout",
+    help="GitLab feature-flag rollouts: generate the rollout issue, read and tick its checklist, "
+    "announce and enable, sync from evidence. Global options may also follow the command.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class AppState:
+    """Options that apply to every command, and the environment they are read from."""
+
+    json: bool = False
+    json_file: Path | None = None
+    debug: bool = False
+    sandbox: bool = False
+    sandbox_db: Path | None = None
+    url: str | None = None
+    gitlab_name: str | None = None
+    ca_bundle: Path | None = None
+    timeout: float = 30.0
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    secrets: list[str] = field(default_factory=list)
+
+    def printer(self) -> Printer:
+        return Printer(json_mode=self.json, secrets=tuple(self.secrets))
+
+    def add_secret(self, value: str | None) -> None:
+        if value:
+            self.secrets.append(value)
+
+
+def state_of(ctx: typer.Context) -> AppState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        obj = AppState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+# Global options, hoisted by `main`: name -> takes a value.
+GLOBAL_OPTIONS: dict[str, bool] = {
+    "--json": False,
+    "--json-file": True,
+    "--debug": False,
+    "--sandbox": False,
+    "--sandbox-db": True,
+    "--url": True,
+    "--gitlab": True,
+    "--ca-bundle": True,
+    "--timeout": True,
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gl-rollout {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON envelope on stdout.")] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json-file", help="Also write the JSON envelope to this file.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (tokens are masked).")] = False,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run against the embedded GitLab sandbox (no account needed).")
+    ] = False,
+    sandbox_db: Annotated[
+        Path | None, typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL).")
+    ] = None,
+    gitlab_name: Annotated[
+        str | None, typer.Option("--gitlab", help="Section of the python-gitlab config file to use.")
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option("--ca-bundle", help="CA bundle to verify a private GitLab's TLS certificate.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each HTTP request.")] = 30.0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    state = state_of(ctx)
+    state.json = json_
+    state.json_file = json_file
+    state.debug = debug
+    state.sandbox = sandbox
+    state.sandbox_db = sandbox_db
+    state.url = url
+    state.gitlab_name = gitlab_name
+    state.ca_bundle = ca_bundle
+    state.timeout = timeout
+
+
+def run_command(
+    ctx: typer.Context,
+    command: str,
+    use_case: Callable[[], Result],
+    render_human: HumanRenderer | None = None,
+) -> None:
+    """Run a use case, print its result, and exit with its code. The only place errors become text."""
+    state = state_of(ctx)
+    printer = state.printer()
+    try:
+        result = use_case()
+    except RolloutError as exc:
+        if state.debug:
+            printer.err.write(redact(traceback.format_exc(), tuple(state.secrets)))
+        result = Result.failure(command, exc)
+    except KeyboardInterrupt:
+        printer.err.write("interrupted\n")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        if state.debug:
+            printer.err.write(redact(traceback.format_exc(), tuple(state.secrets)))
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
+        result = Result.failure(
+            command, RolloutError(message, "rerun with --debug and report it"), data={}
+        )
+    printer = state.printer()  # secrets may have been learnt while running
+    code = emit(result, printer, render_human, state.json_file)
+    raise typer.Exit(code)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options written after the command in front of it, so they apply anywhere."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            front.append(token)
+            if GLOBAL_OPTIONS[name] and "=" not in token and i + 1 < len(argv):
+                front.append(argv[i + 1])
+                i += 1
+        else:
+            rest.append(token)
+        i += 1
+    return front + rest
+
+
+def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run the CLI in-process and return its exit code (tests and `main` use this)."""
+    state = AppState(env=dict(os.environ) if env is None else dict(env))
+    command = typer.main.get_command(app)
+    try:
+        command.main(
+            args=hoist_global_options(argv),
+            prog_name="gl-rollout",
+            obj=state,
+            standalone_mode=False,
+        )
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except SystemExit as exc:  # pragma: no cover - click may still raise it
+        return int(exc.code or 0)
+    except Exception as exc:
+        code = _click_exception_code(exc)
+        if code is None:
+            raise
+        return code
+    return 0
+
+
+def _click_exception_code(exc: Exception) -> int | None:
+    """Usage errors from the parser: print Typer's one-line message, exit 2."""
+    show = getattr(exc, "show", None)
+    exit_code = getattr(exc, "exit_code", None)
+    if callable(show) and exit_code is not None:
+        if type(exc).__name__ == "Abort":
+            sys.stderr.write("aborted\n")
+            return 1
+        show()
+        return int(exit_code) if int(exit_code) != 1 else int(ExitCode.USAGE)
+    if type(exc).__name__ == "Abort":
+        sys.stderr.write("aborted\n")
+        return 1
+    return None
+
+
+def usage(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint)
+
