@@ -1,0 +1,3 @@
+"""Commands registered on the app (see gl_rollout.cli.app)."""
+
+from __future__ import annotations
