@@ -112,9 +112,12 @@ def global_options(
         str | None, typer.Option("--gitlab", help="Section of the python-gitlab config file to use.")
     ] = None,
     ca_bundle: Annotated[
-        Path | None, typer.Option("--ca-bundle", help="CA bundle to verify a private GitLab's TLS certificate.")
+        Path | None,
+        typer.Option("--ca-bundle", help="CA bundle to verify a private GitLab's TLS certificate."),
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each HTTP request.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for each HTTP request.")
+    ] = 30.0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -154,9 +157,7 @@ def run_command(
             printer.err.write(redact(traceback.format_exc(), tuple(state.secrets)))
         first = str(exc).splitlines()[0] if str(exc) else ""
         message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
-        result = Result.failure(
-            command, RolloutError(message, "rerun with --debug and report it"), data={}
-        )
+        result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"), data={})
     printer = state.printer()  # secrets may have been learnt while running
     code = emit(result, printer, render_human, state.json_file)
     raise typer.Exit(code)
@@ -188,41 +189,42 @@ def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests and `main` use this)."""
     state = AppState(env=dict(os.environ) if env is None else dict(env))
     command = typer.main.get_command(app)
+    args = hoist_global_options(argv)
     try:
-        command.main(
-            args=hoist_global_options(argv),
-            prog_name="gl-rollout",
-            obj=state,
-            standalone_mode=False,
-        )
+        # Without standalone mode click returns the code of a `typer.Exit` instead of raising it.
+        returned = command.main(args=args, prog_name="gl-rollout", obj=state, standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except SystemExit as exc:  # pragma: no cover - click may still raise it
         return int(exc.code or 0)
     except Exception as exc:
-        code = _click_exception_code(exc)
+        code = _parser_error(exc, args, state)
         if code is None:
             raise
         return code
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
-def _click_exception_code(exc: Exception) -> int | None:
-    """Usage errors from the parser: print Typer's one-line message, exit 2."""
-    show = getattr(exc, "show", None)
-    exit_code = getattr(exc, "exit_code", None)
-    if callable(show) and exit_code is not None:
-        if type(exc).__name__ == "Abort":
-            sys.stderr.write("aborted\n")
-            return 1
-        show()
-        return int(exit_code) if int(exit_code) != 1 else int(ExitCode.USAGE)
+def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | None:
+    """Usage errors from the parser: one line on stderr (and the envelope with --json), exit 2."""
     if type(exc).__name__ == "Abort":
         sys.stderr.write("aborted\n")
         return 1
-    return None
+    format_message = getattr(exc, "format_message", None)
+    if not callable(format_message) or getattr(exc, "exit_code", None) is None:
+        return None
+    message = " ".join(str(format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    command_path = getattr(ctx, "command_path", "gl-rollout") if ctx is not None else "gl-rollout"
+    command = command_path.split(" ", 1)[1] if " " in command_path else "gl-rollout"
+    line = f"{message} (see: {command_path} --help)"
+    if "--json" in args:
+        result = Result.failure(command, UsageError(line))
+        emit(result, Printer(json_mode=True, secrets=tuple(state.secrets)), None, None)
+    else:
+        sys.stderr.write(f"error: {line}\n")
+    return int(ExitCode.USAGE)
 
 
 def usage(message: str, hint: str | None = None) -> UsageError:
     return UsageError(message, hint)
-

@@ -1,3 +1,100 @@
-"""Commands registered on the app (see gl_rollout.cli.app)."""
+"""`gl-rollout sandbox serve`: run the embedded GitLab sandbox on 127.0.0.1 until Ctrl-C."""
 
+# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gl_rollout.cli.app import app, state_of
+from gl_rollout.errors import UsageError
+from gl_rollout.output import Printer, Result, emit
+
+sandbox_app = typer.Typer(
+    name="sandbox",
+    help="The embedded GitLab sandbox: a local GitLab REST emulator to try gl-rollout without an account.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def _render_banner(result: Result, printer: Printer) -> None:
+    data = result.data
+    tokens = data["tokens"]
+    lines = [
+        f"GitLab sandbox serving at {data['url']}  (REST API: {data['api_url']})",
+        f"project: {data['project_path']} (id {data['project_id']}); also {data['second_project_path']}",
+        f"groups:  {', '.join(data['group_paths'])}",
+        f"state:   {data['db']}",
+        "tokens:  admin      " + tokens["admin"],
+        "         developer  " + tokens["developer"],
+        "         reporter   " + tokens["reporter"] + "  (read_api scope: read-only)",
+        "         job        " + tokens["job"] + "  (CI job token: may only read issues)",
+        f"try:     GITLAB_URL={data['url']} GITLAB_TOKEN={tokens['developer']} gl-rollout ...",
+    ]
+    if data.get("control"):
+        lines.append(f"control: {data['url']}/-/sandbox/ (faults, rate limit, request log)")
+    lines.append("Press Ctrl-C to stop.")
+    for line in lines:
+        printer.line(line)
+
+
+@sandbox_app.command("serve")
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8929,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="SQLite file holding the state (default: the user's state folder)."),
+    ] = None,
+    control: Annotated[
+        bool, typer.Option("--control", help="Also serve /-/sandbox/ to inject faults from another process.")
+    ] = False,
+) -> None:
+    """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
+    from gl_rollout.config import default_sandbox_db
+    from gl_rollout.sandbox import Sandbox
+    from gl_rollout.sandbox.server import ServerThread
+
+    state = state_of(ctx)
+    printer = state.printer()
+    db_path = db or state.sandbox_db or default_sandbox_db()
+    if not 0 <= port <= 65535:
+        raise typer.Exit(
+            emit(Result.failure("sandbox serve", UsageError(f"port {port} is out of range")), printer)
+        )
+    sandbox = Sandbox(db_path=db_path, control=control)
+    try:
+        server = ServerThread(sandbox.app, port)
+    except OSError as error:
+        sandbox.close()
+        failure = UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}",
+            "choose another --port, or --port 0 for a free one",
+        )
+        raise typer.Exit(emit(Result.failure("sandbox serve", failure), printer)) from None
+    sandbox.url = server.url
+    data = {
+        "url": server.url,
+        "api_url": f"{server.url}/api/v4",
+        "project_path": sandbox.project_path,
+        "project_id": sandbox.project_id,
+        "second_project_path": sandbox.second_project_path,
+        "group_paths": list(sandbox.group_paths),
+        "db": str(db_path),
+        "tokens": dict(sandbox.tokens),
+        "control": control,
+    }
+    try:
+        emit(Result("sandbox serve", data=data), printer, _render_banner, state.json_file)
+        printer.human.flush()
+        server.serve_forever()  # werkzeug returns from here on Ctrl-C
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before serving started
+    finally:
+        server.server.server_close()
+        sandbox.close()
+    printer.err.write("sandbox stopped; state kept in " + str(db_path) + "\n")
+    raise typer.Exit(0)

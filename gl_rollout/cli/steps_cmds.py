@@ -1,3 +1,248 @@
-"""Commands registered on the app (see gl_rollout.cli.app)."""
+"""Checklist commands on a local Markdown file: `status --file PATH` and `check --file PATH STEP...`.
+
+`PATH` may be `-` for standard input. The work of each command lives in a function of its own
+(`status_of_file`, `check_file`) that returns a Result, so a GitLab form of the same command (an issue
+`REF` argument) can sit beside it and share the renderers (`render_status`, `render_check`).
+markdown-it loads only when a command runs.
+"""
+
+# ruff: noqa: PLC0415  the checklist engine (and markdown-it) load when a command runs, so `--help` stays fast
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gl_rollout.cli.app import app, run_command
+from gl_rollout.errors import UsageError
+from gl_rollout.output import Printer, Result
+
+if TYPE_CHECKING:
+    from gl_rollout.checklist import Step, StepState
+
+_TEXT_WIDTH = 64
+_SECTION_WIDTH = 32
+_NO_NEWLINE = "\\ No newline at end of file\n"
+
+FileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--file",
+        "-f",
+        metavar="PATH",
+        help="Markdown file holding the issue description ('-' reads standard input).",
+        show_default=False,
+    ),
+]
+
+
+def require_file(path: str | None, command: str) -> str:
+    """The `--file` value, or a usage error naming what the command needs."""
+    if not path:
+        raise UsageError(
+            f"{command} needs the description to read", "give --file PATH (or --file - for standard input)"
+        )
+    return path
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+
+def status_of_file(path: str) -> Result:
+    """The steps of a Markdown file, GitLab's progress counts and the next step to do."""
+    from gl_rollout.checklist import parse_checklist, progress_line
+    from gl_rollout.files import read_text_input
+
+    checklist = parse_checklist(read_text_input(path))
+    data = checklist.to_dict()
+    data["progress"] = progress_line(checklist)
+    return Result(command="status", data=data)
+
+
+def render_status(result: Result, printer: Printer) -> None:
+    """The steps as a table, the progress line and `next: ID` (any `data` with the status keys)."""
+    from gl_rollout.checklist import progress_text
+
+    for message in result.messages:
+        printer.note(message)
+    data = result.data
+    steps: list[dict[str, Any]] = data["steps"]
+    if not steps:
+        printer.line("no checklist items found")
+        return
+    rows = [
+        [
+            str(position),
+            str(step["id"]),
+            str(step["state"]),
+            _shorten("  " * int(step["depth"]) + str(step["text"]), _TEXT_WIDTH),
+            _shorten(step["section"] or "", _SECTION_WIDTH),
+        ]
+        for position, step in enumerate(steps, start=1)
+    ]
+    printer.table(["#", "ID", "STATE", "TEXT", "SECTION"], rows)
+    printer.line()
+    printer.line(progress_text(int(data["done"]), int(data["total"])))
+    printer.line(f"next: {data['next']}" if data["next"] else "next: none (every step is done or skipped)")
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+@app.command("status")
+def status_command(ctx: typer.Context, file: FileOption = None) -> None:
+    """Show the checklist of a rollout issue description: each step's ID, state and text, then
+    "N of M checklist items completed" and the next step.
+
+    Counts follow GitLab: a skipped step ([~], inapplicable) is in neither number.
+    With --json: {steps: [{id, text, state, line, section, depth}], done, total, skipped, next}.
+    """
+    run_command(ctx, "status", lambda: status_of_file(require_file(file, "status")), render_status)
+
+
+# --- check ----------------------------------------------------------------------------------------
+
+
+def target_state(*, undo: bool, skip: bool) -> StepState:
+    """The state `check` sets: done, or todo with --undo, or skipped with --skip."""
+    if undo and skip:
+        raise UsageError("--undo and --skip cannot be used together", "choose one of them")
+    if undo:
+        return "todo"
+    return "skipped" if skip else "done"
+
+
+def check_file(
+    path: str, selectors: Sequence[str], state: StepState, *, in_place: bool, dry_run: bool
+) -> Result:
+    """Set steps of a Markdown file to `state`: print the new text, rewrite the file, or show the diff.
+
+    Only the bracket of each changed step's line changes. Steps already in that state are left alone;
+    when none changes the file is not touched.
+    """
+    from gl_rollout.checklist import parse_checklist, progress_line, select_steps, set_step_state
+    from gl_rollout.files import read_text_input, write_atomic
+
+    if in_place and path == "-":
+        raise UsageError("--in-place needs a file, not standard input", "drop --in-place to print the result")
+    text = read_text_input(path)
+    checklist = parse_checklist(text)
+    selected = select_steps(checklist, selectors)
+    new_text = text
+    changed: list[Step] = []
+    for step in selected:
+        edited = set_step_state(new_text, step, state)
+        if edited != new_text:
+            changed.append(step)
+        new_text = edited
+    after = parse_checklist(new_text) if changed else None
+    changed_ids = {step.id for step in changed}
+    unchanged = [step for step in selected if step.id not in changed_ids]
+
+    write = in_place and not dry_run and bool(changed)
+    if write:
+        write_atomic(Path(path), new_text)
+
+    data: dict[str, Any] = {
+        "file": path,
+        "state": state,
+        "changed": [step.id for step in changed],
+        "unchanged": [step.id for step in unchanged],
+    }
+    final = after if after is not None else checklist
+    data.update({key: value for key, value in final.to_dict().items() if key != "steps"})
+    data["progress"] = progress_line(final)
+    data["dry_run"] = dry_run
+    data["written"] = write
+    if dry_run:
+        data["diff"] = file_diff(text, new_text, "standard input" if path == "-" else path)
+    elif not in_place:
+        data["text"] = new_text
+
+    messages = [f"{step.id}: {step.state} -> {state}" for step in changed]
+    messages += [f"{step.id}: already {state}" for step in unchanged]
+    if not changed:
+        messages.append("nothing to do")
+    messages.append(data["progress"])
+    if write:
+        messages.append(f"wrote {path}")
+    elif dry_run and changed:
+        messages.append("dry run: nothing written")
+    return Result(command="check", data=data, messages=messages)
+
+
+def file_diff(old: str, new: str, name: str) -> str:
+    """A unified diff that `patch` applies to the file: line endings kept, a missing final newline marked."""
+    lines = []
+    for line in difflib.unified_diff(_lines(old), _lines(new), fromfile=name, tofile=name):
+        lines.append(line if line.endswith(("\n", "\r")) else line + "\n" + _NO_NEWLINE)
+    return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    from gl_rollout.checklist import split_lines
+
+    return split_lines(text)
+
+
+def render_check(result: Result, printer: Printer) -> None:
+    """The new text (or with --dry-run the diff) on stdout and the summary on stderr; with --in-place,
+    the summary on stdout."""
+    data = result.data
+    primary = data.get("diff", data.get("text"))
+    if primary is None:
+        for message in result.messages:
+            printer.line(message)
+        return
+    printer.human.write(primary)
+    for message in result.messages:
+        printer.note(message)
+
+
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    steps: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="STEP",
+            help="Steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
+            "the step's text that matches one step.",
+            show_default=False,
+        ),
+    ],
+    *,
+    file: FileOption = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Set the steps back to todo ([ ]).")] = False,
+    skip: Annotated[
+        bool, typer.Option("--skip", help="Mark the steps inapplicable ([~]): left out of the counts.")
+    ] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", "-i", help="Rewrite the file (atomically) instead of printing it.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print the diff of what would change; write nothing.")
+    ] = False,
+) -> None:
+    """Tick steps in a Markdown file: set them done ([x]), or todo with --undo, or skipped with --skip.
+
+    Only the bracket on each step's line changes; every other byte (CRLF too) stays. Prints the new
+    text, or rewrites the file with --in-place. A step already in that state is left alone (exit 0).
+    """
+    run_command(
+        ctx,
+        "check",
+        lambda: check_file(
+            require_file(file, "check"),
+            steps,
+            target_state(undo=undo, skip=skip),
+            in_place=in_place,
+            dry_run=dry_run,
+        ),
+        render_check,
+    )

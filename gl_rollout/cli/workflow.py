@@ -1,3 +1,414 @@
-"""Commands registered on the app (see gl_rollout.cli.app)."""
+"""GitLab workflow commands: create, announce, enable, disable, demo.
+
+Every command that writes takes `--dry-run`: the same code path runs, reads included, and prints the
+diff of the description and the comments it would post instead of writing. python-gitlab, requests
+and the use cases load only when a command runs, so `gl-rollout --help` stays fast.
+"""
+
+# ruff: noqa: PLC0415  use cases (and python-gitlab through them) load when a command runs
+# ruff: noqa: PLR0917  a Typer command takes its options as parameters
+# ruff: noqa: S107  GITLAB_ADMIN_TOKEN names a variable, not a password
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gl_rollout.cli.app import AppState, app, run_command, state_of
+from gl_rollout.cli.offline import with_render_options
+from gl_rollout.output import Printer, Result
+from gl_rollout.render import RenderOptions  # light: jinja2 loads only when rendering
+
+if TYPE_CHECKING:
+    from gl_rollout.config import Client
+    from gl_rollout.enabling import FlagOptions
+
+RefArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="REF", help="Issue URL, group/project#42, or 42 with --project.", show_default=False
+    ),
+]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", "-n", help="Show the description diff and the comments; write nothing.")
+]
+FlagOption = Annotated[
+    str | None, typer.Option("--flag", help="The feature flag (default: the one the issue's title names).")
+]
+EnvOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        help="ChatOps environment: dev, pre, staging, staging-ref, ops, production (repeatable; "
+        "none means production).",
+    ),
+]
+
+
+# --- rendering results ------------------------------------------------------------------------------
+
+
+def render_write(result: Result, printer: Printer) -> None:
+    """Messages, then (dry run) the description diff and the comment bodies, then any conflict."""
+    for message in result.messages:
+        printer.line(message)
+    data = result.data
+    if data.get("dry_run"):
+        if data.get("diff"):
+            printer.line()
+            printer.line("Description diff:")
+            printer.human.write(data["diff"])
+        for body in data.get("comments") or []:
+            printer.line()
+            printer.line("Comment:")
+            for line in str(body).rstrip("\n").splitlines():
+                printer.line("  " + line)
+    conflict = data.get("conflict")
+    if isinstance(conflict, dict):
+        for change in conflict.get("wrote") or []:
+            printer.line(f"gl-rollout wrote line {change['line']}: {change['after']}")
+        for other in conflict.get("other_edits") or []:
+            printer.line(f"overwritten edit: {other['author']} at {other['created_at']}: {other['note']}")
+
+
+def render_create(result: Result, printer: Printer) -> None:
+    render_write(result, printer)
+    data = result.data
+    if data.get("dry_run") and data.get("would_create") and not data.get("diff"):
+        return
+    if data.get("web_url") and not any(data["web_url"] in message for message in result.messages):
+        printer.line(data["web_url"])
+
+
+def _client(state: AppState, *, need_write: bool, project: str | None = None, ref: str | None = None) -> Any:
+    from gl_rollout.config import open_client
+
+    return open_client(state, need_write=need_write, project=project, ref=ref)
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+
+@app.command("create")
+@with_render_options
+def create_command(
+    ctx: typer.Context,
+    project: ProjectOption = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", "-l", help="Extra label (repeatable).")
+    ] = None,
+    assignee: Annotated[
+        list[str] | None, typer.Option("--assignee", "-a", help="Assign this username (repeatable).")
+    ] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
+    confidential: Annotated[
+        bool, typer.Option("--confidential", help="Make the issue confidential.")
+    ] = False,
+    write_definition: Annotated[
+        bool,
+        typer.Option(
+            "--write-definition", help="Write the issue's URL into --definition's rollout_issue_url (atomic)."
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
+    *,
+    options: RenderOptions,
+) -> None:
+    """Create the rollout issue for FLAG in --project, unless an open one exists (then report it, exit 0).
+
+    Labels: "feature flag" and the group's label, plus --label. --milestone also sets the issue's milestone
+    (it must exist). With --json: {iid, web_url, reference, created}.
+    """
+    state = state_of(ctx)
+
+    def use_case() -> Result:
+        from gl_rollout.errors import UsageError
+        from gl_rollout.render import render_issue
+        from gl_rollout.rollout import CreateOptions, create
+
+        if write_definition and options.definition is None:
+            raise UsageError("--write-definition needs --definition FILE", "name the flag's definition YAML")
+        rendered = render_issue(options)
+        with _client(state, need_write=not dry_run, project=project) as client:
+            create_options = CreateOptions(
+                project=client.project,
+                labels=tuple(label or ()),
+                assignees=tuple(assignee or ()),
+                milestone=options.milestone,
+                due=due,
+                confidential=confidential,
+                definition=options.definition,
+                write_definition=write_definition,
+                dry_run=dry_run,
+                timeout=state.timeout,
+            )
+            return create(client.api, rendered, create_options)
+
+    run_command(ctx, "create", use_case, render_create)
+
+
+# --- announce ---------------------------------------------------------------------------------------
+
+
+@app.command("announce")
+def announce_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    eta: Annotated[
+        str | None,
+        typer.Option(
+            "--eta",
+            metavar="WHEN",
+            help="When the flag will be enabled on production: ISO 8601 with a zone, "
+            "'2026-12-01 14:00 UTC', or 'in 2h' / 'in 30m' / 'in 1d'.",
+        ),
+    ] = None,
+    enabled: Annotated[
+        bool, typer.Option("--enabled", help="Announce that the flag is now enabled.")
+    ] = False,
+    env: Annotated[
+        str, typer.Option("--env", help="With --enabled: the environment (default production).")
+    ] = "production",
+    project: ProjectOption = None,
+    flag: FlagOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Comment on the rollout issue when the flag will be enabled (--eta) or that it is (--enabled),
+    then tick announce-eta / announce-enabled. Running it again posts nothing.
+    """
+    state = state_of(ctx)
+
+    def use_case() -> Result:
+        from gl_rollout.errors import UsageError
+
+        if (eta is None) == (not enabled):
+            raise UsageError(
+                "announce needs exactly one of --eta WHEN and --enabled", "for example --eta 'in 2h'"
+            )
+        if eta is not None:
+            from gl_rollout.timeparse import parse_eta
+
+            when = parse_eta(eta)  # refused before any request when it has no zone or is past
+            from gl_rollout.announce import announce_eta
+
+            with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
+                return announce_eta(
+                    client.api, client.issue, when, flag=flag, dry_run=dry_run, timeout=state.timeout
+                )
+        from gl_rollout.announce import announce_enabled
+        from gl_rollout.chatops import parse_environments
+
+        parse_environments([env])
+        with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            return announce_enabled(
+                client.api, client.issue, env, flag=flag, dry_run=dry_run, timeout=state.timeout
+            )
+
+    run_command(ctx, "announce", use_case, render_write)
+
+
+# --- enable / disable -------------------------------------------------------------------------------
+
+
+def _flag_command(
+    ctx: typer.Context,
+    command: str,
+    ref: str,
+    project: str | None,
+    dry_run: bool,
+    options: FlagOptions,
+    token_env: str,
+) -> None:
+    state = state_of(ctx)
+
+    def use_case() -> Result:
+        from gl_rollout.enabling import set_flag, validate_options
+
+        enable = command == "enable"
+        value: bool | int = (
+            (options.percentage if options.percentage is not None else True) if enable else False
+        )
+        validate_options(value, options)  # bad options: exit 2 before any request
+        with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            admin = _admin_factory(client, options, token_env) if options.apply else None
+            return set_flag(
+                client.api,
+                client.issue,
+                options,
+                enable=enable,
+                admin_api=admin,
+                dry_run=dry_run,
+                timeout=state.timeout,
+            )
+
+    run_command(ctx, command, use_case, render_write)
+
+
+def _admin_factory(client: Client, options: FlagOptions, token_env: str) -> Callable[[], Any]:
+    def make() -> Any:
+        return client.admin_api(options.target_url, token_env=token_env)
+
+    return make
+
+
+ProjectActorOption = Annotated[
+    list[str] | None, typer.Option("--project-actor", help="Enable for this project path (repeatable).")
+]
+GroupActorOption = Annotated[
+    list[str] | None, typer.Option("--group-actor", help="Enable for this group path (repeatable).")
+]
+UserOption = Annotated[
+    list[str] | None, typer.Option("--user", help="Enable for this username (repeatable).")
+]
+FeatureGroupOption = Annotated[
+    str | None,
+    typer.Option("--feature-group", help="Enable for this feature group, e.g. gitlab_team_members."),
+]
+PrefixOption = Annotated[
+    str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
+]
+ApplyOption = Annotated[
+    bool,
+    typer.Option(
+        "--apply",
+        help="Also set the flag through the Features API of --target-url (admin token from "
+        "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
+    ),
+]
+TargetUrlOption = Annotated[
+    str | None,
+    typer.Option("--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."),
+]
+TargetTokenOption = Annotated[
+    str,
+    typer.Option("--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."),
+]
+
+
+@app.command("enable")
+def enable_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    env: EnvOption = None,
+    project_actor: ProjectActorOption = None,
+    group_actor: GroupActorOption = None,
+    user: UserOption = None,
+    feature_group: FeatureGroupOption = None,
+    percentage: Annotated[
+        int | None, typer.Option("--percentage", help="Percentage 0-100 (needs --actors or --time).")
+    ] = None,
+    actors: Annotated[
+        bool, typer.Option("--actors", help="The percentage is of actors (recommended).")
+    ] = False,
+    time: Annotated[bool, typer.Option("--time", help="The percentage is of the time (deprecated).")] = False,
+    chatops_prefix: PrefixOption = "/chatops run",
+    apply: ApplyOption = False,
+    target_url: TargetUrlOption = None,
+    target_token_env: TargetTokenOption = "GITLAB_ADMIN_TOKEN",
+    project: ProjectOption = None,
+    flag: FlagOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Comment the exact ChatOps `feature set` command on the rollout issue and tick the step it completes:
+    enable-staging (staging), enable-beta (actors on production), enable-production (everyone on production),
+    ramp-N (N% of actors, when the issue has that step). --apply also sets it through the Features API.
+    """
+    from gl_rollout.enabling import FlagOptions
+
+    options = FlagOptions(
+        envs=tuple(env or ()),
+        projects=tuple(project_actor or ()),
+        groups=tuple(group_actor or ()),
+        users=tuple(user or ()),
+        feature_group=feature_group,
+        percentage=percentage,
+        actors=actors,
+        time=time,
+        prefix=chatops_prefix,
+        flag=flag,
+        apply=apply,
+        target_url=target_url,
+    )
+    _flag_command(ctx, "enable", ref, project, dry_run, options, target_token_env)
+
+
+@app.command("disable")
+def disable_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    env: EnvOption = None,
+    project_actor: ProjectActorOption = None,
+    group_actor: GroupActorOption = None,
+    user: UserOption = None,
+    feature_group: FeatureGroupOption = None,
+    chatops_prefix: PrefixOption = "/chatops run",
+    apply: ApplyOption = False,
+    target_url: TargetUrlOption = None,
+    target_token_env: TargetTokenOption = "GITLAB_ADMIN_TOKEN",
+    project: ProjectOption = None,
+    flag: FlagOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Roll back: comment `feature set FLAG false ...` on the rollout issue and set the matching enable step
+    back to todo. --apply also sets it through the Features API.
+    """
+    from gl_rollout.enabling import FlagOptions
+
+    options = FlagOptions(
+        envs=tuple(env or ()),
+        projects=tuple(project_actor or ()),
+        groups=tuple(group_actor or ()),
+        users=tuple(user or ()),
+        feature_group=feature_group,
+        prefix=chatops_prefix,
+        flag=flag,
+        apply=apply,
+        target_url=target_url,
+    )
+    _flag_command(ctx, "disable", ref, project, dry_run, options, target_token_env)
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+
+def render_demo(result: Result, printer: Printer) -> None:
+    """Each step as the command a user would type, its messages, then the final issue."""
+    for step in result.data.get("steps") or []:
+        printer.line(f"$ {step['command_line']}")
+        for message in step.get("messages") or []:
+            printer.line(f"  {message}")
+        for line in step.get("lines") or []:
+            printer.line(f"  {line}")
+        printer.line()
+    final = result.data.get("final")
+    if isinstance(final, dict):
+        printer.line(f"{final['reference']}: {final['title']}")
+        printer.line(final["web_url"])
+        printer.line()
+        printer.human.write(final["description"].rstrip("\n") + "\n")
+    for message in result.messages:
+        printer.line(message)
+
+
+@app.command("demo")
+def demo_command(ctx: typer.Context) -> None:
+    """The main job, end to end, against the embedded sandbox (no account needed): create the rollout issue
+    for product_analytics_aggregated_metrics, status, announce --eta "in 2h", enable --env staging --apply,
+    check test-staging, status again, then print the issue. Safe to run again: it reports what exists.
+    State persists in the sandbox database (--sandbox-db FILE to choose).
+    """
+    state = state_of(ctx)
+
+    def use_case() -> Result:
+        from gl_rollout.demo import run_demo
+
+        state.sandbox = True
+        with _client(state, need_write=True) as client:
+            return run_demo(client, timeout=state.timeout)
+
+    run_command(ctx, "demo", use_case, render_demo)

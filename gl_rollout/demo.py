@@ -1,0 +1,147 @@
+"""`gl-rollout demo`: the main job end to end against the embedded sandbox, one use case after another.
+
+It runs the same use cases as the commands it prints (`create`, `status`, `announce`, `enable`, `check`),
+through the same python-gitlab adapter and real HTTP, so what it shows is what the commands do. A second
+run finds the issue, the comments and the ticks already there and writes nothing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gl_rollout.announce import announce_eta
+from gl_rollout.enabling import FlagOptions, set_flag
+from gl_rollout.output import Result
+from gl_rollout.refs import IssueRef
+from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.rollout import CreateOptions, check, create, status
+from gl_rollout.timeparse import parse_eta
+
+if TYPE_CHECKING:
+    from gl_rollout.config import Client
+
+DEMO_FLAG = "product_analytics_aggregated_metrics"
+DEMO_ETA = "in 2h"
+
+# The project's seed issue, as options (its wording is the seed's, the shape is the `rollout` template's).
+DEMO_RENDER = RenderOptions(
+    flag=DEMO_FLAG,
+    group="product analytics",
+    team="Product analytics",
+    slack="#g_product_analytics",
+    owners=("@gitlab-org/growth/product_analytics/engineers",),
+    beta_projects=("gitlab-org/gitlab",),
+    beta_groups=("gitlab-com",),
+    expect="Obtaining the union of event counts becomes possible when usage ping data is collected.",
+    risks="Collecting usage ping may break; computing unions may add load on Redis.",
+    monitor="Incoming usage pings, and the Redis dashboard.",
+)
+_RENDER_ARGS = (
+    "--group", "product analytics", "--team", "Product analytics", "--slack", "#g_product_analytics",
+    "--beta-project", "gitlab-org/gitlab", "--beta-group", "gitlab-com",
+)  # fmt: skip
+
+
+def _line(*words: str) -> str:
+    return " ".join(["gl-rollout", "--sandbox", *(shlex.quote(word) for word in words)])
+
+
+def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
+    """Create, status, announce, enable on staging (applied to the sandbox), check, status; then the issue."""
+    api = client.api
+    project = client.project
+    steps: list[dict[str, Any]] = []
+
+    def record(
+        command: str, line: str, result: Result, lines: Callable[[Result], list[str]] | None = None
+    ) -> bool:
+        entry: dict[str, Any] = {
+            "command": command,
+            "command_line": line,
+            "ok": result.ok,
+            "exit_code": int(result.exit_code),
+            "messages": list(result.messages),
+            "lines": lines(result) if lines and result.ok else [],
+            "data": result.data,
+        }
+        if result.error is not None:
+            entry["messages"].append("error: " + result.error.one_line())
+        steps.append(entry)
+        return result.ok
+
+    def failed(result: Result) -> Result:
+        assert result.error is not None
+        return Result.failure("demo", result.error, data={"steps": steps})
+
+    created = create(api, render_issue(DEMO_RENDER), CreateOptions(project=project, timeout=timeout))
+    if not record("create", _line("create", DEMO_FLAG, *_RENDER_ARGS, "--project", project), created):
+        return failed(created)
+    ref = IssueRef(project, int(created.data["iid"]))
+    reference = f"{project}#{ref.iid}"
+
+    plan: list[tuple[str, str, Callable[[], Result], Callable[[Result], list[str]] | None]] = [
+        ("status", _line("status", reference), lambda: status(api, ref), _status_lines),
+        (
+            "announce",
+            _line("announce", reference, "--eta", DEMO_ETA),
+            lambda: announce_eta(api, ref, parse_eta(DEMO_ETA), timeout=timeout),
+            None,
+        ),
+        (
+            "enable",
+            _line("enable", reference, "--env", "staging", "--apply"),
+            lambda: set_flag(
+                api,
+                ref,
+                FlagOptions(envs=("staging",), apply=True),
+                enable=True,
+                admin_api=client.admin_api,
+                timeout=timeout,
+            ),
+            None,
+        ),
+        (
+            "check",
+            _line("check", reference, "test-staging"),
+            lambda: check(api, ref, ["test-staging"], "done", dry_run=False),
+            None,
+        ),
+        ("status", _line("status", reference), lambda: status(api, ref), _status_lines),
+    ]
+    for command, line, run, lines in plan:
+        result = run()
+        if not record(command, line, result, lines):
+            return failed(result)
+
+    final = api.get_issue(ref.project, ref.iid)
+    data = {
+        "steps": steps,
+        "final": {
+            "iid": final.iid,
+            "reference": final.reference,
+            "title": final.title,
+            "web_url": final.web_url,
+            "labels": list(final.labels),
+            "description": final.description,
+        },
+    }
+    wrote = any(
+        step["data"].get("created") or step["data"].get("posted") or step["data"].get("written")
+        for step in steps
+    )
+    closing = "the sandbox keeps this state; run the commands above yourself, or `gl-rollout demo` again"
+    if not wrote:
+        closing = (
+            "nothing to do: everything was already done (run with --sandbox-db FILE for a fresh sandbox)"
+        )
+    return Result(command="demo", data=data, messages=[closing])
+
+
+def _status_lines(result: Result) -> list[str]:
+    data = result.data
+    lines = [f"{step['id']}: {step['state']}" for step in data.get("steps", []) if step["state"] != "todo"]
+    lines.append(str(data.get("progress", "")))
+    lines.append(f"next: {data['next']}" if data.get("next") else "next: none")
+    return lines

@@ -1,0 +1,326 @@
+"""`enable` and `disable`: the ChatOps command as a comment, the steps it completes, and with `--apply`
+the Features API of the target instance.
+
+Steps ticked by `enable` (decided here; the brief names the first three):
+- a global `true` (or 100%) on staging ticks `enable-staging`;
+- actor targets on production tick `enable-beta`; a global `true` (or 100%) on production ticks
+  `enable-production`;
+- a percentage of actors on production ticks the ramp step `ramp-N` of the detailed template when the
+  issue has one; otherwise a partial percentage ticks nothing.
+`disable` sets the matching enable steps back to todo (a global `false` on production also takes back
+`enable-beta`, since Flipper's disable clears every gate), and ticks the detailed template's
+`rollback-production` / `rollback-non-production` steps when present.
+
+With `--apply`, the flag is read first (GET /features); when the gates already say what was asked, nothing
+is sent; else POST /features/:name, then GET /features again, and the comment records what GitLab reports.
+A failure there stops everything before the comment and the tick (exit 3). Actor gates are stored as
+`Project:<id>` and the like, which a path cannot be compared with, so for actors the POST is always sent
+(it is idempotent) unless this exact applied comment is already the last word.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gl_rollout import chatops
+from gl_rollout.announce import issue_flag
+from gl_rollout.api import Feature, GitLabAPI, Note
+from gl_rollout.checklist import StepState, parse_checklist
+from gl_rollout.errors import UsageError
+from gl_rollout.markers import NoteMarker, intent_key
+from gl_rollout.output import Result
+from gl_rollout.refs import IssueRef
+from gl_rollout.step_comments import StepAction, already_posted, comment_and_tick, read_notes
+
+NON_PRODUCTION = frozenset(chatops.NON_PRODUCTION)
+
+
+@dataclass(frozen=True)
+class FlagOptions:
+    """The `enable`/`disable` options, before the flag name is known."""
+
+    envs: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    feature_group: str | None = None
+    percentage: int | None = None
+    actors: bool = False
+    time: bool = False
+    prefix: str = chatops.DEFAULT_PREFIX
+    flag: str | None = None
+    apply: bool = False
+    target_url: str | None = None
+
+
+def feature_request(flag: str, value: bool | int, options: FlagOptions) -> chatops.FeatureSet:
+    """The validated `feature set` request (ChatOps' rules); UsageError otherwise."""
+    chatops.check_prefix(options.prefix)
+    request = chatops.feature_set(
+        flag,
+        value,
+        envs=options.envs,
+        projects=options.projects,
+        groups=options.groups,
+        users=options.users,
+        feature_group=options.feature_group,
+        actors=options.actors,
+        time=options.time,
+    )
+    if options.apply and len(request.environments) > 1:
+        raise UsageError(
+            "--apply sets the flag on one instance, but several environments were given",
+            "run the command once per environment, each with its --target-url",
+        )
+    return request
+
+
+def validate_options(value: bool | int, options: FlagOptions) -> None:
+    """Check the options before any request (the flag name may only be known from the issue)."""
+    feature_request(options.flag or "placeholder_flag", value, options)
+
+
+def enable_steps(request: chatops.FeatureSet) -> list[str]:
+    """The step IDs an enable request completes (see the module docstring)."""
+    full = request.value is True or request.value == 100
+    ids: list[str] = []
+    envs = request.environments
+    if "staging" in envs and full and not request.actors:
+        ids.append("enable-staging")
+    if "production" in envs:
+        if request.actors and request.value is True:
+            ids.append("enable-beta")
+        elif not request.actors and full:
+            ids.append("enable-production")
+        if request.percentage_kind == "actors" and not isinstance(request.value, bool):
+            ids.append(f"ramp-{request.value}")
+    return ids
+
+
+def disable_steps(request: chatops.FeatureSet) -> tuple[list[str], list[str]]:
+    """(back to todo, ticked) for a disable request."""
+    envs = set(request.environments)
+    untick: list[str] = []
+    tick: list[str] = []
+    if "staging" in envs and not request.actors:
+        untick.append("enable-staging")
+    if "production" in envs:
+        if request.actors:
+            untick.append("enable-beta")
+        else:
+            untick += ["enable-production", "enable-beta"]
+            tick.append("rollback-production")
+    if not request.actors and envs >= NON_PRODUCTION:
+        tick.append("rollback-non-production")
+    return untick, tick
+
+
+def describe_targets(request: chatops.FeatureSet) -> str:
+    """`on staging`, `for 25% of actors on production`, `on production for project a/b`."""
+    where = " and ".join(request.environments)
+    parts: list[str] = []
+    if request.percentage_kind is not None and not isinstance(request.value, bool):
+        kind = "actors" if request.percentage_kind == "actors" else "of the time"
+        parts.append(f"for {request.value}% of {kind}" if kind == "actors" else f"{request.value}% {kind}")
+    parts.append(f"on {where}")
+    if request.actors:
+        names = "; ".join(f"{kind.replace('-', ' ')} {', '.join(values)}" for kind, values in request.actors)
+        parts.append(f"for {names}")
+    return " ".join(parts)
+
+
+def describe_feature(feature: Feature | None, *, markdown: bool = True) -> str:
+    """What the Features API reports (state and gates), for the comment or, plain, for the terminal."""
+    if feature is None:
+        return "the flag is not set there (off)"
+    tick = "`" if markdown else ""
+    gates = ", ".join(
+        f"{tick}{gate.key}: {json.dumps(gate.value, sort_keys=True)}{tick}" for gate in feature.gates
+    )
+    state = f"**{feature.state}**" if markdown else feature.state
+    return f"state {state}, gates {gates or 'none'}"
+
+
+def find_feature(features: Sequence[Feature], name: str) -> Feature | None:
+    return next((feature for feature in features if feature.name == name), None)
+
+
+def gates_match(feature: Feature | None, request: chatops.FeatureSet) -> bool | None:
+    """Whether the flag already is as asked; None when the gates cannot tell (actor IDs vs paths)."""
+    gates: dict[str, Any] = {gate.key: gate.value for gate in feature.gates} if feature else {}
+    full_on = request.value is True or request.value == 100
+    full_off = request.value is False or request.value == 0
+    if request.actors:
+        kinds = [kind for kind, _ in request.actors]
+        if kinds != ["feature-group"]:
+            return None
+        names = set(request.actors[0][1])
+        present = set(gates.get("groups") or [])
+        return names <= present if request.value is True else not names & present
+    if full_on:
+        return gates.get("boolean") is True
+    if full_off:
+        return not any(value for value in gates.values())
+    key = "percentage_of_actors" if request.percentage_kind == "actors" else "percentage_of_time"
+    return gates.get("boolean") is not True and _number(gates.get(key)) == request.value
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the Features API did and reports."""
+
+    url: str
+    needed: bool  # the gates were not (known to be) as asked
+    sent: bool
+    feature: Feature | None
+
+
+def apply_request(
+    target: GitLabAPI, request: chatops.FeatureSet, *, dry_run: bool, trust_record: bool
+) -> Applied:
+    """GET /features; POST /features/:name unless already so (or a dry run); then GET /features again."""
+    before = find_feature(target.list_features(), request.flag)
+    match = gates_match(before, request)
+    needed = not (match is True or (match is None and trust_record))
+    if dry_run or not needed:
+        return Applied(target.url, needed, False, before)
+    target.set_feature(request.flag, request.api_params())
+    after = find_feature(target.list_features(), request.flag)
+    return Applied(target.url, True, True, after)
+
+
+def set_flag(
+    api: GitLabAPI,
+    ref: IssueRef,
+    options: FlagOptions,
+    *,
+    enable: bool,
+    admin_api: Callable[[], GitLabAPI] | None = None,
+    dry_run: bool = False,
+    timeout: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result:
+    """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring."""
+    command = "enable" if enable else "disable"
+    value: bool | int = (options.percentage if options.percentage is not None else True) if enable else False
+    if not enable and options.percentage is not None:
+        raise UsageError("disable takes no --percentage", "use enable --percentage N to lower a percentage")
+    validate_options(value, options)
+    if options.apply and admin_api is None:
+        raise UsageError("--apply needs the Features API of a target instance", "pass --target-url URL")
+    issue = api.get_issue(ref.project, ref.iid)
+    notes = read_notes(api, ref)
+    flag = issue_flag(issue, notes, options.flag)
+    request = feature_request(flag, value, options)
+    command_line = request.command(options.prefix)
+
+    checklist = parse_checklist(issue.description)
+    ticks: list[tuple[tuple[str, ...], StepState]] = []
+    messages: list[str] = []
+    if enable:
+        wanted = enable_steps(request)
+        present = tuple(step_id for step_id in wanted if checklist.find(step_id) is not None)
+        if present:
+            ticks.append((present, "done"))
+        elif not wanted:
+            messages.append("no checklist step matches this change: only the comment is posted")
+        else:
+            messages.append(
+                f"{issue.reference} has no {' or '.join(wanted)} step: only the comment is posted"
+            )
+        primary = present[0] if present else None
+    else:
+        untick, tick = disable_steps(request)
+        present = tuple(s for s in untick if checklist.find(s) is not None)
+        done_ones = tuple(
+            s for s in present if (step := checklist.find(s)) is not None and step.state == "done"
+        )
+        if done_ones:
+            ticks.append((done_ones, "todo"))
+        rollback = tuple(s for s in tick if checklist.find(s) is not None)
+        if rollback:
+            ticks.append((rollback, "done"))
+        primary = present[0] if present else None
+
+    intent: dict[str, Any] = {"value": request.value, "envs": list(request.environments)}
+    if request.percentage_kind is not None:
+        intent["percentage"] = request.value
+        intent["percentage_kind"] = request.percentage_kind
+    if request.actors:
+        intent["targets"] = {kind: list(names) for kind, names in request.actors}
+    key = intent_key(command, flag, None, intent)
+    scope_envs = sorted(request.environments)
+    scope_targets = intent.get("targets")
+
+    def scope(marker: NoteMarker) -> bool:
+        envs = marker.values.get("envs")
+        return (
+            marker.action in ("enable", "disable")
+            and isinstance(envs, list)
+            and sorted(envs) == scope_envs
+            and marker.values.get("targets") == scope_targets
+        )
+
+    def still_valid(marker: NoteMarker, _note: Note) -> bool:
+        return not options.apply or bool(marker.values.get("applied_to"))
+
+    values = dict(intent)
+    verb = "Enabled" if enable else "Disabled"
+    text = f"**{verb}** `{flag}` {describe_targets(request)}: `{command_line}`"
+    data: dict[str, Any] = {
+        "command_line": command_line,
+        "value": request.value,
+        "envs": list(request.environments),
+    }
+    probe = StepAction(command, NoteMarker(command, flag, primary, values, key), text, scope=scope,
+                       still_valid=still_valid)  # fmt: skip
+    if options.apply and admin_api is not None:
+        applied = apply_request(
+            admin_api(), request, dry_run=dry_run, trust_record=already_posted(notes, probe) is not None
+        )
+        values["applied_to"] = applied.url
+        reported = describe_feature(applied.feature)
+        plain = describe_feature(applied.feature, markdown=False)
+        if applied.sent:
+            text += f"\n\nSet through the Features API of {applied.url}; GitLab now reports {reported}."
+            messages.append(f"set {flag} through the Features API of {applied.url}: {plain}")
+        elif applied.needed:  # a dry run
+            messages.append(f"dry run: would set {flag} through the Features API of {applied.url}")
+            messages.append(f"it reports now: {plain}")
+            text += (
+                f"\n\nSet through the Features API of {applied.url}; this comment will quote what it reports."
+            )
+        else:
+            text += f"\n\nThe Features API of {applied.url} already reports {reported}."
+            messages.append(f"{flag} was already so on {applied.url}: {plain}")
+        data["features_api"] = {
+            "url": applied.url,
+            "needed": applied.needed,
+            "sent": applied.sent,
+            "state": applied.feature.state if applied.feature else None,
+            "gates": [{"key": g.key, "value": g.value} for g in applied.feature.gates]
+            if applied.feature
+            else [],
+        }
+    action = StepAction(
+        command=command,
+        marker=NoteMarker(command, flag, primary, values, key),
+        text=text,
+        ticks=tuple(ticks),
+        scope=scope,
+        still_valid=still_valid,
+        data=data,
+        messages=tuple(messages),
+    )
+    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, timeout=timeout, sleep=sleep)

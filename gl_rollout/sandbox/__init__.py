@@ -1,0 +1,207 @@
+"""An embedded GitLab REST emulator for trying gl-rollout, for its tests and for fault injection.
+
+    sb = Sandbox()                     # in-memory state; Sandbox(db_path=...) keeps it in a file
+    with sb.serve() as url:            # http://127.0.0.1:<free port>, /api/v4 below it
+        gitlab.Gitlab(url, private_token=sb.tokens["developer"])
+
+Seeded: users root (admin), dev (developer), reporter (Reporter role, read_api token), alice (the
+"other person" of `faults.edit_between_read_and_write`); groups acme and acme/platform; projects
+acme/platform/rollouts (id 42) and acme/website (id 43); a job token of the first project.
+"""
+
+# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
+from gl_rollout.sandbox.store import (
+    DEMO_TOKENS,
+    GROUP_PATHS,
+    PROJECT_ID,
+    PROJECT_PATH,
+    SECOND_PROJECT_ID,
+    SECOND_PROJECT_PATH,
+    Store,
+)
+
+__all__ = ["LoggedRequest", "Sandbox"]
+
+_ROLE_USERS = {"admin": "root", "developer": "dev", "reporter": "reporter", "alice": "alice"}
+
+
+class Sandbox:
+    """The sandbox: state, knobs, and an optional server thread."""
+
+    def __init__(
+        self, db_path: str | Path | None = None, base_url: str | None = None, *, control: bool = False
+    ) -> None:
+        from gl_rollout.sandbox.app import SandboxApp
+
+        self.store = Store(db_path)
+        self.faults = Faults()
+        self._log = RequestLog()
+        self.tokens: dict[str, str] = dict(DEMO_TOKENS)
+        self.project_path = PROJECT_PATH
+        self.project_id = PROJECT_ID
+        self.second_project_path = SECOND_PROJECT_PATH
+        self.second_project_id = SECOND_PROJECT_ID
+        self.group_paths = GROUP_PATHS
+        self.app = SandboxApp(self.store, self.faults, self._log, base_url=base_url, control=control)
+        self.url: str | None = base_url.rstrip("/") if base_url else None
+        self._server: Any = None
+
+    # ---- serving ------------------------------------------------------------------------------
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 in a background thread; returns (and sets) `url`."""
+        from gl_rollout.sandbox.server import ServerThread
+
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        self._server = ServerThread(self.app, port)
+        self._server.start()
+        self.url = self._server.url
+        return self._server.url  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    @contextmanager
+    def serve(self, port: int = 0) -> Iterator[str]:
+        url = self.start(port)
+        try:
+            yield url
+        finally:
+            self.stop()
+
+    @property
+    def api_url(self) -> str:
+        if self.url is None:
+            raise RuntimeError("sandbox not started")
+        return f"{self.url}/api/v4"
+
+    # ---- knobs --------------------------------------------------------------------------------
+    def rate_limit(self, limit_per_minute: int | None, period: float = 60.0) -> None:
+        """Throttle each client to `limit_per_minute` requests per `period` seconds (None lifts it)."""
+        self.app.limiter = None if limit_per_minute is None else RateLimiter(limit_per_minute, period)
+
+    @property
+    def request_log(self) -> list[LoggedRequest]:
+        return self._log.snapshot()
+
+    def clear_log(self) -> None:
+        self._log.clear()
+
+    # ---- state helpers for tests and benchmarks -----------------------------------------------
+    def _project(self, project: str | int | None) -> dict[str, Any]:
+        row = self.store.project_by_ref(self.project_path if project is None else project)
+        if row is None:
+            raise KeyError(f"no project {project!r}")
+        return row
+
+    def _user(self, role_or_username: str) -> dict[str, Any]:
+        row = self.store.user_by_username(_ROLE_USERS.get(role_or_username, role_or_username))
+        if row is None:
+            raise KeyError(f"no user {role_or_username!r}")
+        return row
+
+    def create_issue(
+        self,
+        project: str | int | None = None,
+        title: str = "Issue",
+        description: str = "",
+        labels: Sequence[str] = (),
+        author: str = "developer",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create an issue as the API would (quick actions, labels) and return its API entity."""
+        from gl_rollout.sandbox import service
+
+        row = self._project(project)
+        params = {"title": title, "description": description, "labels": list(labels), **fields}
+        issue = service.create_issue(self.store, row, self._user(author), params)
+        return self._issue_entity(issue)
+
+    def edit_issue(
+        self, project: str | int | None, iid: int, author: str = "alice", **params: Any
+    ) -> dict[str, Any]:
+        """Edit an issue as another person would (system notes included)."""
+        from gl_rollout.sandbox import service
+
+        row = self._project(project)
+        issue = self.store.issue(row["id"], iid)
+        if issue is None:
+            raise KeyError(f"no issue {iid} in {row['full_path']}")
+        updated = service.update_issue(self.store, row, issue, self._user(author), params)
+        return self._issue_entity(updated)
+
+    def add_note(
+        self, project: str | int | None, iid: int, body: str, author: str = "alice"
+    ) -> dict[str, Any]:
+        from gl_rollout.sandbox import entities, service
+
+        row = self._project(project)
+        issue = self.store.issue(row["id"], iid)
+        if issue is None:
+            raise KeyError(f"no issue {iid} in {row['full_path']}")
+        outcome = service.create_note(self.store, row, issue, self._user(author), body)
+        if outcome.note is None:
+            return {"commands_changes": outcome.commands_changes, "summary": outcome.summary}
+        return entities.note_entity(self.store, outcome.note, issue, self._base())
+
+    def get_issue(self, project: str | int | None, iid: int) -> dict[str, Any]:
+        row = self._project(project)
+        issue = self.store.issue(row["id"], iid)
+        if issue is None:
+            raise KeyError(f"no issue {iid} in {row['full_path']}")
+        return self._issue_entity(issue)
+
+    def notes(self, project: str | int | None, iid: int) -> list[dict[str, Any]]:
+        """Every note of the issue, oldest first (system notes included)."""
+        from gl_rollout.sandbox import entities
+
+        row = self._project(project)
+        issue = self.store.issue(row["id"], iid)
+        if issue is None:
+            raise KeyError(f"no issue {iid} in {row['full_path']}")
+        return [
+            entities.note_entity(self.store, n, issue, self._base()) for n in self.store.notes_of(issue["id"])
+        ]
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        """Feature name -> its API entity."""
+        from gl_rollout.sandbox.features import feature_entity
+
+        return {row["name"]: feature_entity(row["name"], row["gates"]) for row in self.store.features()}
+
+    def count_issues(
+        self, project: str | int | None = None, state: str | None = None, title: str | None = None
+    ) -> int:
+        row = self._project(project)
+        sql = "SELECT COUNT(*) AS n FROM issues WHERE project_id = ?"
+        args: list[Any] = [row["id"]]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if title is not None:
+            sql += " AND title = ?"
+            args.append(title)
+        found = self.store.one(sql, args)
+        return int(found["n"]) if found else 0
+
+    def _base(self) -> str:
+        return self.url or "http://127.0.0.1"
+
+    def _issue_entity(self, issue: dict[str, Any]) -> dict[str, Any]:
+        from gl_rollout.sandbox import entities
+
+        return entities.issue_entity(self.store, issue, self._base(), single=True)

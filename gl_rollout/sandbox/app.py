@@ -1,0 +1,268 @@
+"""The WSGI application: routing on the raw path, authentication, faults, rate limits, the request log.
+
+Routing uses the path as sent (before percent-decoding), because GitLab identifies a project by its
+URL-encoded path in one segment (`/projects/acme%2Fplatform%2Frollouts/issues`).
+"""
+
+# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from werkzeug.wrappers import Request, Response
+
+from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
+from gl_rollout.sandbox.http import Ctx, parse_params
+from gl_rollout.sandbox.service import ApiError
+from gl_rollout.sandbox.store import Store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+Handler = Callable[[Ctx], "Reply"]
+API_PREFIX = "/api/v4"
+CONTROL_PREFIX = "/-/sandbox"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Reply:
+    """A handler's answer: status, JSON-able body (None for no body), extra headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    job_token_allowed: bool = False
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler, *, job_token_allowed: bool = False) -> None:
+        """`template` like `/projects/:id/issues/:issue_iid`; a `:name` is one raw path segment."""
+        regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", template)
+        self.routes.append(Route(method, re.compile(f"^{regex}$"), handler, job_token_allowed))
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        allowed: list[str] = []
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if not found:
+                continue
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route, {k: unquote(v) for k, v in found.groupdict().items()}, []
+            allowed.append(route.method)
+        return None, {}, allowed
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    response = Response(data, status=status, content_type="application/json" if body is not None else None)
+    if body is None:
+        response.headers.pop("Content-Type", None)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def fault_response(status: int, retry_after: int | None) -> Response:
+    """What GitLab (or the proxy in front of it) answers with these statuses."""
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if status == 429:
+        # Rack::Attack's throttle answer is plain text, not JSON.
+        response = Response("Retry later\n", status=429, content_type="text/plain")
+    elif status == 500:
+        response = json_response(500, {"message": "500 Internal Server Error"})
+    else:
+        title = {502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Timeout"}[status]
+        page = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head>\n"
+        page += f"<body><h1>{title}</h1></body></html>\n"
+        response = Response(page, status=status, content_type="text/html")
+    for key, value in headers.items():
+        response.headers[key] = value
+    return response
+
+
+class ConnectionDropped(ConnectionAbortedError):
+    """Raised to make the server close the socket without writing a response."""
+
+
+class SandboxApp:
+    """The WSGI callable. Holds no state of its own beyond references to the store and the knobs."""
+
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        log: RequestLog,
+        *,
+        base_url: str | None = None,
+        control: bool = False,
+    ) -> None:
+        from gl_rollout.sandbox import routes  # registers handlers; import here to avoid a cycle
+
+        self.store = store
+        self.faults = faults
+        self.log = log
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.control = control
+        self.limiter: RateLimiter | None = None
+        self.router = Router()
+        routes.register(self.router)
+        self.control_router = Router()
+        if control:
+            from gl_rollout.sandbox import control as control_module
+
+            control_module.register(self.control_router, self)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request = Request(environ)
+        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", ""))
+        raw_path = raw_path.split("?", 1)[0]
+        query = environ.get("QUERY_STRING", "")
+        method = request.method.upper()
+        logged = raw_path.startswith(CONTROL_PREFIX)  # the control path stays out of the log
+
+        def log(status: int) -> None:
+            # Logged before any byte reaches the client, so a client that has its answer sees the entry.
+            self.log.add(LoggedRequest(method, raw_path, query, status, time.perf_counter() - started))
+
+        try:
+            response = self._respond(request, method, raw_path)
+        except ConnectionDropped:
+            if not logged:
+                log(0)
+                logged = True
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise
+        except BaseException:
+            if not logged:
+                log(500)
+            raise
+        if not logged:
+            log(response.status_code)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, method: str, raw_path: str) -> Response:
+        if raw_path.startswith(CONTROL_PREFIX) and self.control:
+            return self._dispatch(
+                request, method, raw_path, raw_path[len(CONTROL_PREFIX) :], self.control_router
+            )
+        decision = self.faults.decide(method, raw_path)
+        if decision.delay:
+            time.sleep(decision.delay)
+        rate_headers: dict[str, str] = {}
+        if self.limiter is not None:
+            allowed, remaining, reset = self.limiter.hit(self._client_key(request))
+            rate_headers = {
+                "RateLimit-Limit": str(self.limiter.limit),
+                "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": str(int(reset)),
+            }
+            if not allowed:
+                wait = max(int(reset - time.time() + 0.999), 1)
+                response = Response("Retry later\n", status=429, content_type="text/plain")
+                for key, value in rate_headers.items():
+                    response.headers[key] = value
+                response.headers["RateLimit-Observed"] = str(self.limiter.limit + 1)
+                response.headers["RateLimit-ResetTime"] = time.strftime(
+                    "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reset)
+                )
+                response.headers["Retry-After"] = str(wait)
+                return response
+        rule = decision.fail or decision.drop
+        if rule is not None and not rule.after_commit:
+            if decision.drop is not None:
+                raise ConnectionDropped("dropped by an armed fault")
+            return fault_response(rule.status, rule.retry_after)
+        if not raw_path.startswith(API_PREFIX + "/") and raw_path != API_PREFIX:
+            response = json_response(404, {"error": "404 Not Found"})
+        else:
+            # GitLab tolerates python-gitlab's `/features//name` and `/features/`.
+            api_path = re.sub(r"/{2,}", "/", raw_path[len(API_PREFIX) :]).rstrip("/") or "/"
+            response = self._dispatch(request, method, raw_path, api_path, self.router)
+        if rule is not None:  # after_commit: the work is done, the answer is lost
+            if decision.drop is not None:
+                raise ConnectionDropped("dropped after commit by an armed fault")
+            return fault_response(rule.status, rule.retry_after)
+        for key, value in rate_headers.items():
+            response.headers[key] = value
+        return response
+
+    @staticmethod
+    def _client_key(request: Request) -> str:
+        for header in ("PRIVATE-TOKEN", "JOB-TOKEN", "Authorization"):
+            value = request.headers.get(header)
+            if value:
+                return f"{header}:{value}"
+        return f"ip:{request.remote_addr}"
+
+    def _dispatch(
+        self, request: Request, method: str, raw_path: str, api_path: str, router: Router
+    ) -> Response:
+        route, args, allowed = router.match(method, api_path)
+        if route is None:
+            if allowed:
+                return json_response(
+                    405, {"error": "405 Not Allowed"}, {"Allow": ", ".join(sorted(set(allowed)))}
+                )
+            return json_response(404, {"error": "404 Not Found"})
+        base_url = self.base_url or request.host_url.rstrip("/")
+        try:
+            params = parse_params(request)
+            ctx = Ctx(
+                request=request,
+                store=self.store,
+                method=method,
+                path=api_path,
+                raw_path=raw_path,
+                query=request.query_string.decode("latin-1"),
+                params=params,
+                base_url=base_url,
+                route_args=args,
+                faults=self.faults,
+            )
+            if router is self.router:
+                from gl_rollout.sandbox.auth import authenticate
+
+                authenticate(ctx, route.job_token_allowed)
+            reply = route.handler(ctx)
+        except ApiError as error:
+            if isinstance(error.body, str):
+                response = Response(error.body, status=error.status, content_type="text/plain")
+                for key, value in error.headers.items():
+                    response.headers[key] = value
+                return response
+            return json_response(error.status, error.body, error.headers)
+        response = json_response(reply.status, reply.body, reply.headers)
+        if method == "HEAD":
+            response.set_data(b"")
+        response.headers["X-Request-Id"] = uuid.uuid4().hex[:26].upper()
+        response.headers["Cache-Control"] = "max-age=0, private, must-revalidate"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        for action in ctx.after_response:
+            action()
+        return response

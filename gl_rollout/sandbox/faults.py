@@ -1,0 +1,211 @@
+"""Fault injection, rate limiting and the request log: how tests make the sandbox misbehave on purpose.
+
+Rules match a request by HTTP method (or "*") and a regular expression searched in the path, both
+as sent (`/api/v4/projects/acme%2Fweb/issues`) and decoded (`/api/v4/projects/acme/web/issues`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote
+
+FAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the sandbox answered; `status` 0 means the connection was dropped unanswered."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    duration: float
+
+
+@dataclass
+class FaultRule:
+    kind: Literal["fail", "delay", "drop"]
+    method: str
+    pattern: re.Pattern[str]
+    remaining: int | None
+    status: int = 0
+    after_commit: bool = False
+    retry_after: int | None = None
+    seconds: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method not in ("*", method):
+            return False
+        return bool(self.pattern.search(path) or self.pattern.search(unquote(path)))
+
+
+@dataclass(frozen=True)
+class PendingEdit:
+    """A person's edit armed to land right after the next GET of one issue."""
+
+    project: str
+    iid: int
+    transform: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the faults say about one request, taken before it is handled."""
+
+    delay: float = 0.0
+    fail: FaultRule | None = None
+    drop: FaultRule | None = None
+
+
+class Faults:
+    """Armed faults; thread-safe. `latency` adds seconds to every response."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self.pending_edits: list[PendingEdit] = []
+        self.latency = 0.0
+
+    def fail_next(  # noqa: PLR0917  the brief's documented positional signature
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int = 1,
+        after_commit: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer the next `count` matching requests with `status` (before or after doing the work)."""
+        if status not in FAILABLE_STATUSES:
+            raise ValueError(f"status must be one of {sorted(FAILABLE_STATUSES)}")
+        self._add(
+            FaultRule(
+                "fail",
+                method.upper(),
+                re.compile(path_regex),
+                count,
+                status=status,
+                after_commit=after_commit,
+                retry_after=retry_after,
+            )
+        )
+
+    def delay(self, method: str, path_regex: str, seconds: float, count: int | None = None) -> None:
+        """Hold matching responses for `seconds` (every match when `count` is None)."""
+        self._add(FaultRule("delay", method.upper(), re.compile(path_regex), count, seconds=seconds))
+
+    def drop_next(self, method: str, path_regex: str, count: int = 1, after_commit: bool = False) -> None:
+        """Close the connection without any response for the next `count` matching requests."""
+        self._add(FaultRule("drop", method.upper(), re.compile(path_regex), count, after_commit=after_commit))
+
+    def edit_between_read_and_write(
+        self, project: str | int, iid: int, transform: Callable[[str], str]
+    ) -> None:
+        """After the next GET of this issue, another user edits its description with `transform`."""
+        with self._lock:
+            self.pending_edits.append(PendingEdit(str(project), int(iid), transform))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self.pending_edits.clear()
+            self.latency = 0.0
+
+    def armed(self) -> list[dict[str, object]]:
+        with self._lock:
+            rules: list[dict[str, object]] = [
+                {
+                    "kind": r.kind,
+                    "method": r.method,
+                    "path_regex": r.pattern.pattern,
+                    "remaining": r.remaining,
+                    "status": r.status,
+                    "after_commit": r.after_commit,
+                    "seconds": r.seconds,
+                }
+                for r in self._rules
+            ]
+            edits: list[dict[str, object]] = [
+                {"kind": "edit", "project": e.project, "iid": e.iid} for e in self.pending_edits
+            ]
+        return rules + edits
+
+    def _add(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def decide(self, method: str, path: str) -> Decision:
+        """Consume the rules that match this request and say what to do with it."""
+        delay = self.latency
+        fail: FaultRule | None = None
+        drop: FaultRule | None = None
+        with self._lock:
+            for rule in list(self._rules):
+                if not rule.matches(method, path):
+                    continue
+                if rule.kind == "delay":
+                    delay += rule.seconds
+                elif rule.kind == "fail" and fail is None and drop is None:
+                    fail = rule
+                elif rule.kind == "drop" and fail is None and drop is None:
+                    drop = rule
+                else:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._rules.remove(rule)
+        return Decision(delay, fail, drop)
+
+    def take_edit(self, matches: Callable[[PendingEdit], bool]) -> PendingEdit | None:
+        with self._lock:
+            for edit in self.pending_edits:
+                if matches(edit):
+                    self.pending_edits.remove(edit)
+                    return edit
+        return None
+
+
+@dataclass
+class RateLimiter:
+    """A fixed-window limit per client (token, else address), like GitLab's per-user throttles."""
+
+    limit: int
+    period: float = 60.0
+    _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hit(self, client: str, now: float | None = None) -> tuple[bool, int, float]:
+        """Count one request; returns (allowed, remaining, window end as unix time)."""
+        moment = time.time() if now is None else now
+        with self._lock:
+            start, used = self._windows.get(client, (moment, 0))
+            if moment >= start + self.period:
+                start, used = moment, 0
+            used += 1
+            self._windows[client] = (start, used)
+        return used <= self.limit, max(self.limit - used, 0), start + self.period
+
+
+@dataclass
+class RequestLog:
+    entries: list[LoggedRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+    def snapshot(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self.entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()

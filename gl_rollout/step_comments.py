@@ -1,0 +1,189 @@
+"""A comment that records an action, and the checklist steps the action completes (or undoes).
+
+Shared by `announce`, `enable` and `disable`. Requests: the caller's GET of the issue, one GET of its
+notes (idempotency and the conflict baseline), then at most a POST of the comment, a PUT of the
+description and a GET of the newest notes to verify: 5 in all. Running the same command twice finds its
+own comment by the marker key and the steps already set, and writes nothing.
+
+Idempotency is by "the newest word in the same scope": a note of ours with the same key counts only if
+no later note of ours in that scope said something else (so enable, disable, enable again posts three
+comments, while enable twice posts one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gl_rollout.api import GitLabAPI, Issue, Note
+from gl_rollout.checklist import StepState, parse_checklist, progress_line
+from gl_rollout.errors import ConflictError
+from gl_rollout.issue_edit import (
+    DescriptionEdit,
+    fresh_if_stale,
+    parse_time,
+    plan_step_edit,
+    write_description,
+)
+from gl_rollout.markers import NoteMarker, find_note_marker
+from gl_rollout.output import Result
+from gl_rollout.posting import post_note_once
+from gl_rollout.refs import IssueRef
+from gl_rollout.rollout import conflict_result, edit_data, issue_summary
+
+Scope = Callable[[NoteMarker], bool]
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """One comment to post (once) and the step states it brings about."""
+
+    command: str
+    marker: NoteMarker  # `key` filled in
+    text: str  # the comment without its marker
+    ticks: tuple[tuple[tuple[str, ...], StepState], ...] = ()
+    scope: Scope = field(default=lambda marker: True)
+    # Whether the newest same-scope note (same key) still stands: a relative ETA that has passed does not.
+    still_valid: Callable[[NoteMarker, Note], bool] = field(default=lambda marker, note: True)
+    data: dict[str, Any] = field(default_factory=dict)
+    messages: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> str:
+        return f"{self.text.rstrip()}\n\n{self.marker.to_comment()}\n"
+
+
+def read_notes(api: GitLabAPI, ref: IssueRef) -> list[Note]:
+    """Every note of the issue, newest first (one request per 100)."""
+    return api.list_notes(ref.project, ref.iid, sort="desc", per_page=100)
+
+
+def newest_in_scope(notes: Sequence[Note], flag: str, scope: Scope) -> tuple[Note, NoteMarker] | None:
+    """Our newest comment about `flag` that `scope` accepts."""
+    ordered = sorted(notes, key=_newest_first_key, reverse=True)
+    for note in ordered:
+        if note.system:
+            continue
+        marker = find_note_marker(note.body)
+        if marker is not None and marker.flag == flag and scope(marker):
+            return note, marker
+    return None
+
+
+def _newest_first_key(note: Note) -> tuple[float, int]:
+    moment = parse_time(note.created_at)
+    return (moment.timestamp() if moment else 0.0, note.id)
+
+
+def already_posted(notes: Sequence[Note], action: StepAction) -> Note | None:
+    """The note that already says what `action` would say, if it is still the last word in its scope."""
+    newest = newest_in_scope(notes, action.marker.flag, action.scope)
+    if newest is None:
+        return None
+    note, marker = newest
+    if marker.key != action.marker.key or not action.still_valid(marker, note):
+        return None
+    return note
+
+
+def existing_steps(issue: Issue, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(present, absent): which step IDs the issue's checklist has."""
+    checklist = parse_checklist(issue.description)
+    present = [step_id for step_id in ids if checklist.find(step_id) is not None]
+    return present, [step_id for step_id in ids if step_id not in present]
+
+
+def comment_and_tick(
+    api: GitLabAPI,
+    ref: IssueRef,
+    issue: Issue,
+    notes: list[Note],
+    action: StepAction,
+    *,
+    dry_run: bool,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result:
+    """Post the action's comment unless already there, then set its steps; nothing twice."""
+    messages = list(action.messages)
+    # Someone may have edited the description between our two reads: then start from their text.
+    issue = fresh_if_stale(api, ref.project, issue, notes)
+    ticks, skipped = _leave_skipped(issue, action.ticks)
+    messages += [f"{step_id} is skipped ([~]) in the issue: left as it is" for step_id in skipped]
+    edit = plan_step_edit(issue, ticks)
+    posted_before = already_posted(notes, action)
+    data = issue_summary(issue)
+    data["flag"] = action.marker.flag
+    data.update(action.data)
+    data.update(edit_data(edit, dry_run=dry_run, comments=[] if posted_before else [action.body]))
+    data["steps_changed"] = [{"id": s.id, "state": s.state, "line": s.line} for s in edit.changed]
+    data["posted"] = False
+    data["written"] = False
+    data["note_url"] = _note_url(issue, posted_before) if posted_before else None
+    if posted_before is not None:
+        messages.append(f"the comment is already there: {data['note_url']}")
+    if posted_before is not None and not edit.needed:
+        data["nothing_to_do"] = True
+        messages.append("nothing to do")
+        return Result(command=action.command, data=data, messages=messages)
+    data["nothing_to_do"] = False
+    step_lines = _step_lines(edit)
+    if dry_run:
+        would = ["dry run: nothing written"]
+        if posted_before is None:
+            would.append("would post the comment shown below")
+        would += [f"would set {line}" for line in step_lines]
+        return Result(command=action.command, data=data, messages=[*messages, *would])
+
+    if posted_before is None:
+        landed = post_note_once(
+            api, ref.project, ref.iid, action.body, action.marker.key, timeout=timeout, sleep=sleep
+        )
+        note: Note | None = landed.value
+        data["posted"] = True
+        data["note_url"] = _note_url(issue, note) if note is not None else None
+        messages.append(f"posted the comment: {data['note_url'] or issue.web_url}")
+        if landed.recovered:
+            messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
+    if edit.needed:
+        try:
+            written = write_description(api, ref.project, edit, baseline=notes)
+        except ConflictError as exc:
+            return conflict_result(action.command, exc, {**data, "written": True})
+        data["written"] = True
+        messages += [f"set {line}" for line in step_lines]
+        messages += written.warnings
+        data["progress"] = progress_line(parse_checklist(written.issue.description))
+        messages.append(data["progress"])
+    return Result(command=action.command, data=data, messages=messages)
+
+
+def _leave_skipped(
+    issue: Issue, ticks: Sequence[tuple[tuple[str, ...], StepState]]
+) -> tuple[list[tuple[list[str], StepState]], list[str]]:
+    """The ticks without steps marked inapplicable (`[~]`): people said they do not apply here."""
+    checklist = parse_checklist(issue.description)
+    kept: list[tuple[list[str], StepState]] = []
+    skipped: list[str] = []
+    for ids, state in ticks:
+        chosen = []
+        for step_id in ids:
+            step = checklist.find(step_id)
+            if step is not None and step.state == "skipped" and state != "skipped":
+                skipped.append(step_id)
+            else:
+                chosen.append(step_id)
+        kept.append((chosen, state))
+    return kept, skipped
+
+
+def _step_lines(edit: DescriptionEdit) -> list[str]:
+    return [f"{step.id} to {step.state} (line {step.line})" for step in edit.changed]
+
+
+def _note_url(issue: Issue, note: Note | None) -> str | None:
+    if note is None:
+        return None
+    return f"{issue.web_url}#note_{note.id}"

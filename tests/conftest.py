@@ -1,0 +1,84 @@
+"""Shared fixtures.
+
+- `sandbox`: a fresh GitLab sandbox (in-memory state) served on a free loopback port for one test.
+- `api`: plain HTTP to that sandbox with `requests`, no python-gitlab in between, for contract tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from gl_rollout.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A started sandbox (`.url`, `.tokens`, `.project_path`), stopped and discarded after the test."""
+    sb = Sandbox()
+    sb.start()
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer as a client sees it."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any  # decoded JSON, else the text (None when empty)
+
+
+class PlainHTTP:
+    """`api("GET", "/projects/42/issues", as_="developer")`: one request to /api/v4 with a chosen credential.
+
+    `auth` picks the header: "private" (PRIVATE-TOKEN), "bearer" (Authorization), "job" (JOB-TOKEN), or None.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        as_: str | None = "developer",
+        auth: str | None = "private",
+        json: Any = None,
+        params: Any = None,
+        data: Any = None,
+        timeout: float = 10,
+    ) -> Answer:
+        headers: dict[str, str] = {}
+        if as_ is not None and auth is not None:
+            secret = self.sandbox.tokens.get(as_, as_)
+            if auth == "private":
+                headers["PRIVATE-TOKEN"] = secret
+            elif auth == "bearer":
+                headers["Authorization"] = f"Bearer {secret}"
+            elif auth == "job":
+                headers["JOB-TOKEN"] = secret
+        url = path if path.startswith("http") else f"{self.sandbox.url}/api/v4{path}"
+        response = requests.request(
+            method, url, headers=headers, json=json, params=params, data=data, timeout=timeout
+        )
+        body: Any = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+        return Answer(response.status_code, dict(response.headers), body)
+
+
+@pytest.fixture
+def api(sandbox: Sandbox) -> PlainHTTP:
+    return PlainHTTP(sandbox)

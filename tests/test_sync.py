@@ -1,0 +1,308 @@
+"""`gl-rollout sync REF` against the sandbox: evidence ticks steps, the stage label follows, nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import requests
+
+from gl_rollout.checklist import apply_step_states, parse_checklist
+from gl_rollout.markers import NoteMarker
+from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.sandbox import Sandbox
+from tests.helpers import CliResult, run_cli
+
+
+def seed_rollout(
+    sb: Sandbox,
+    flag: str,
+    *,
+    project: str | None = None,
+    done: Sequence[str] = (),
+    labels: Sequence[str] = ("feature flag",),
+    **fields: Any,
+) -> dict[str, Any]:
+    """A rollout issue as `gl-rollout create` makes it, with the `done` steps already ticked."""
+    rendered = render_issue(RenderOptions(flag=flag))
+    description = rendered.description
+    if done:
+        description, _ = apply_step_states(description, list(done), "done")
+    return sb.create_issue(
+        project, title=rendered.title, description=description, labels=list(labels), **fields
+    )
+
+
+def add_marker(
+    sb: Sandbox,
+    issue: dict[str, Any],
+    action: str,
+    step: str | None,
+    flag: str,
+    *,
+    author: str = "developer",
+    **values: Any,
+) -> None:
+    """A comment as gl-rollout's announce/enable/disable posts it: text plus the hidden marker."""
+    project = issue["references"]["full"].rsplit("#", 1)[0]
+    body = f"gl-rollout {action} {flag}\n\n{NoteMarker(action, flag, step, values).to_comment()}"
+    sb.add_note(project, issue["iid"], body, author=author)
+
+
+def cli_env(sb: Sandbox, **extra: str) -> dict[str, str]:
+    return {"GITLAB_URL": str(sb.url), "GITLAB_TOKEN": sb.tokens["developer"], **extra}
+
+
+def ref(issue: dict[str, Any]) -> str:
+    return str(issue["references"]["full"])
+
+
+def steps_of(sb: Sandbox, issue: dict[str, Any]) -> dict[str, str]:
+    project = ref(issue).rsplit("#", 1)[0]
+    stored = sb.get_issue(project, issue["iid"])
+    return {step.id: step.state for step in parse_checklist(stored["description"]).steps}
+
+
+def labels_of(sb: Sandbox, issue: dict[str, Any]) -> list[str]:
+    project = ref(issue).rsplit("#", 1)[0]
+    return list(sb.get_issue(project, issue["iid"])["labels"])
+
+
+def writes(sb: Sandbox) -> list[str]:
+    return [f"{r.method} {r.path}" for r in sb.request_log if r.method in {"POST", "PUT", "DELETE"}]
+
+
+def sync(sb: Sandbox, *args: str, **env: str) -> CliResult:
+    return run_cli(["sync", *args], cli_env(sb, **env))
+
+
+def test_sync_ticks_what_the_evidence_proves_and_labels_the_stage(sandbox: Sandbox) -> None:
+    issue = seed_rollout(
+        sandbox, "new_search_box", labels=("feature flag", "group::search", "rollout::planned")
+    )
+    add_marker(sandbox, issue, "enable", "enable-staging", "new_search_box", envs=["staging"], value=True)
+
+    result = sync(sandbox, ref(issue))
+
+    assert result.code == 0, result.output
+    assert "ticked enable-staging" in result.stdout
+    steps = steps_of(sandbox, issue)
+    assert steps["enable-staging"] == "done"
+    assert [s for s, state in steps.items() if state == "done"] == ["enable-staging"]
+    assert sorted(labels_of(sandbox, issue)) == ["feature flag", "group::search", "rollout::staging"]
+
+
+def test_a_second_sync_writes_nothing(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    add_marker(sandbox, issue, "announce-eta", "announce-eta", "new_search_box", eta="2026-12-01T14:00:00Z")
+    assert sync(sandbox, ref(issue)).code == 0
+    sandbox.clear_log()
+
+    again = sync(sandbox, ref(issue))
+
+    assert again.code == 0
+    assert "nothing to do" in again.stdout
+    assert writes(sandbox) == []
+    assert len(sandbox.request_log) == 2  # the issue and its notes
+
+
+def test_dry_run_shows_the_diff_and_writes_nothing(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    add_marker(
+        sandbox, issue, "enable", "enable-production", "new_search_box", envs=["production"], value=True
+    )
+    before = sandbox.get_issue(None, issue["iid"])
+    sandbox.clear_log()
+
+    result = sync(sandbox, ref(issue), "--dry-run")
+
+    assert result.code == 0, result.output
+    assert "+- [x] Enable on GitLab.com" in result.stdout
+    assert "would set: +rollout::production" in result.stdout
+    assert writes(sandbox) == []
+    assert sandbox.get_issue(None, issue["iid"]) == before
+
+
+def test_unverified_ticks_are_left_alone_unless_strict(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box", done=["enable-staging"])
+    # Alice ticks docs-updated in the UI: GitLab's "marked the checklist item" note is its evidence.
+    desc = sandbox.get_issue(None, issue["iid"])["description"]
+    sandbox.edit_issue(
+        None, issue["iid"], author="alice", description=apply_step_states(desc, ["docs-updated"], "done")[0]
+    )
+
+    plain = sync(sandbox, ref(issue), "--json")
+    data = json.loads(plain.stdout)["data"]
+    assert data["unverified"] == ["enable-staging"]
+    assert steps_of(sandbox, issue)["enable-staging"] == "done"
+
+    strict = sync(sandbox, ref(issue), "--strict", "--json")
+
+    assert strict.code == 0, strict.output
+    assert json.loads(strict.stdout)["data"]["unticked"] == ["enable-staging"]
+    steps = steps_of(sandbox, issue)
+    assert steps["enable-staging"] == "todo"
+    assert steps["docs-updated"] == "done"  # a person's tick is evidence: kept
+
+
+def test_a_tick_lost_to_someones_stale_edit_comes_back(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    stale_text = sandbox.get_issue(None, issue["iid"])["description"]
+    add_marker(sandbox, issue, "enable", "enable-staging", "new_search_box", envs=["staging"], value=True)
+    ticked, _ = apply_step_states(stale_text, ["enable-staging"], "done")
+    sandbox.edit_issue(None, issue["iid"], author="developer", description=ticked)
+    # Alice saves the description she had open before the tick: GitLab records it as an untick.
+    sandbox.edit_issue(None, issue["iid"], author="alice", description=stale_text + "\nAlice's note.\n")
+    assert steps_of(sandbox, issue)["enable-staging"] == "todo"
+
+    result = sync(sandbox, ref(issue))
+
+    assert result.code == 0, result.output
+    assert steps_of(sandbox, issue)["enable-staging"] == "done"
+    assert "Alice's note." in sandbox.get_issue(None, issue["iid"])["description"]
+
+
+def test_disable_undoes_the_enable(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box", labels=("feature flag", "rollout::production"))
+    add_marker(
+        sandbox, issue, "enable", "enable-production", "new_search_box", envs=["production"], value=True
+    )
+    add_marker(
+        sandbox, issue, "disable", "enable-production", "new_search_box", envs=["production"], value=False
+    )
+
+    result = sync(sandbox, ref(issue), "--json")
+
+    data = json.loads(result.stdout)["data"]
+    assert data["ticked"] == []
+    assert data["stage"] == "planned"
+    assert steps_of(sandbox, issue)["enable-production"] == "todo"
+    assert labels_of(sandbox, issue) == ["feature flag", "rollout::planned"]
+    assert [e["kind"] for e in data["timeline"]] == ["created", "enable", "disable"]
+
+
+def test_partial_production_enable_is_its_own_stage(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box", done=["enable-staging"])
+    add_marker(sandbox, issue, "enable", "enable-staging", "new_search_box", envs=["staging"], value=True)
+    add_marker(
+        sandbox,
+        issue,
+        "enable",
+        None,
+        "new_search_box",
+        envs=["production"],
+        value=25,
+        percentage=25,
+        percentage_kind="actors",
+    )
+
+    result = sync(sandbox, ref(issue), "--json")
+
+    assert json.loads(result.stdout)["data"]["stage"] == "production-partial"
+    assert "rollout::production-partial" in labels_of(sandbox, issue)
+
+
+def set_feature(sb: Sandbox, name: str, **params: Any) -> None:
+    response = requests.post(
+        f"{sb.url}/api/v4/features/{name}",
+        json=params,
+        headers={"PRIVATE-TOKEN": sb.tokens["admin"]},
+        timeout=10,
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def test_features_api_gates_prove_enable_production(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    set_feature(sandbox, "new_search_box", value="true")
+
+    result = sync(
+        sandbox,
+        ref(issue),
+        "--features-url",
+        str(sandbox.url),
+        "--json",
+        GITLAB_ADMIN_TOKEN=sandbox.tokens["admin"],
+    )
+
+    assert result.code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    assert data["ticked"] == ["enable-production"]
+    proof = next(s for s in data["steps"] if s["id"] == "enable-production")["evidence"]
+    assert proof["source"] == "features-api"
+    assert steps_of(sandbox, issue)["enable-production"] == "done"
+    assert sandbox.tokens["admin"] not in result.output
+
+
+def test_features_api_on_a_staging_instance_proves_enable_staging(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    set_feature(sandbox, "new_search_box", value="true")
+
+    result = sync(
+        sandbox,
+        ref(issue),
+        "--features-url",
+        str(sandbox.url),
+        "--features-env",
+        "staging",
+        "--target-token-env",
+        "STAGING_ADMIN",
+        STAGING_ADMIN=sandbox.tokens["admin"],
+    )
+
+    assert result.code == 0, result.output
+    steps = steps_of(sandbox, issue)
+    assert (steps["enable-staging"], steps["enable-production"]) == ("done", "todo")
+
+
+def test_features_url_without_an_admin_token_says_what_to_set(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    sandbox.clear_log()
+
+    result = sync(sandbox, ref(issue), "--features-url", str(sandbox.url))
+
+    assert result.code == 2
+    assert "GITLAB_ADMIN_TOKEN" in result.stderr
+    assert sandbox.request_log == []
+
+
+def test_an_issue_without_rollout_steps_is_refused(sandbox: Sandbox) -> None:
+    issue = sandbox.create_issue(None, title="Bug", description="- [ ] reproduce\n- [ ] fix\n")
+
+    result = sync(sandbox, ref(issue))
+
+    assert result.code == 2
+    assert "no rollout checklist" in result.stderr
+
+
+def test_an_edit_between_listing_and_writing_is_kept(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    add_marker(sandbox, issue, "announce-eta", "announce-eta", "new_search_box", eta="2026-12-01T14:00:00Z")
+    sandbox.faults.edit_between_read_and_write(
+        sandbox.project_path, issue["iid"], lambda text: text + "\nEdited by Alice.\n"
+    )
+
+    result = sync(sandbox, ref(issue))
+
+    assert result.code == 0, result.output
+    stored = sandbox.get_issue(None, issue["iid"])["description"]
+    assert "Edited by Alice." in stored
+    assert steps_of(sandbox, issue)["announce-eta"] == "done"
+
+
+@pytest.mark.parametrize("who", ["job", "reporter"])
+def test_sync_needs_a_token_that_can_write(sandbox: Sandbox, who: str) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    add_marker(sandbox, issue, "announce-eta", "announce-eta", "new_search_box", eta="2026-12-01T14:00:00Z")
+    if who == "job":
+        env = {"CI_SERVER_URL": str(sandbox.url), "CI_JOB_TOKEN": sandbox.tokens["job"]}
+    else:
+        env = {"GITLAB_URL": str(sandbox.url), "GITLAB_TOKEN": sandbox.tokens["reporter"]}
+
+    result = run_cli(["sync", ref(issue)], env)
+
+    assert result.code == 3
+    assert "api scope" in result.stderr
+    assert steps_of(sandbox, issue)["announce-eta"] == "todo"

@@ -1,0 +1,241 @@
+"""`gl-rollout sync --project P | --group G` against the sandbox: many issues, a state file, failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gl_rollout.checklist import apply_step_states
+from gl_rollout.errors import ExitCode
+from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.sandbox import Sandbox
+from gl_rollout.sync import run_bounded, worst_exit_code
+from tests.test_sync import add_marker, labels_of, ref, seed_rollout, steps_of, sync, writes
+
+
+def listing_requests(sb: Sandbox) -> list[str]:
+    return [r.path for r in sb.request_log if r.method == "GET" and r.path.endswith("/issues")]
+
+
+def notes_reads(sb: Sandbox) -> list[str]:
+    return [r.path for r in sb.request_log if r.method == "GET" and r.path.endswith("/notes")]
+
+
+def test_group_sync_covers_every_project_and_only_rollout_issues(sandbox: Sandbox) -> None:
+    rollout = seed_rollout(sandbox, "search_box")
+    website = seed_rollout(sandbox, "new_footer", project=sandbox.second_project_path)
+    rendered = render_issue(RenderOptions(flag="hidden_flag"))
+    without_label = rendered.description.replace('/label ~"feature flag"', "")
+    unlabelled = sandbox.create_issue(None, title=rendered.title, description=without_label)
+    bug = sandbox.create_issue(None, title="Flag bug", description="- [ ] fix it\n", labels=["feature flag"])
+    for issue, flag in ((rollout, "search_box"), (website, "new_footer"), (unlabelled, "hidden_flag")):
+        add_marker(sandbox, issue, "enable", "enable-staging", flag, envs=["staging"], value=True)
+    sandbox.clear_log()
+
+    result = sync(sandbox, "--group", "acme", "--json")
+
+    assert result.code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    assert sorted(entry["reference"] for entry in data["issues"]) == sorted([ref(rollout), ref(website)])
+    assert all(entry["ticked"] == ["enable-staging"] for entry in data["issues"])
+    assert steps_of(sandbox, website)["enable-staging"] == "done"
+    assert "rollout::staging" in labels_of(sandbox, website)
+    # Not labelled "feature flag", or not a rollout: never touched.
+    assert steps_of(sandbox, unlabelled)["enable-staging"] == "todo"
+    touched = {w.split("/issues/")[1] for w in writes(sandbox)}
+    assert str(bug["iid"]) not in touched
+    assert str(unlabelled["iid"]) not in touched
+    assert len(listing_requests(sandbox)) == 1
+
+
+def test_human_output_is_a_summary_table_without_colour_codes(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "search_box")
+    add_marker(sandbox, issue, "enable", "enable-staging", "search_box", envs=["staging"], value=True)
+
+    result = sync(sandbox, "--project", sandbox.project_path)
+
+    assert result.code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["issue", "flag", "stage", "done", "changes", "status"]
+    assert lines[1].split() == [
+        ref(issue),
+        "search_box",
+        "staging",
+        "1/11",
+        "+enable-staging",
+        "label",
+        "rollout::staging",
+        "updated",
+    ]
+    assert lines[-1].startswith("1 rollout issues: 1 updated")
+    assert "\x1b[" not in result.output
+
+
+def test_state_file_skips_issues_not_updated_since_the_last_sync(sandbox: Sandbox, tmp_path: Path) -> None:
+    issues = [
+        seed_rollout(sandbox, f"flag_{n}", labels=("feature flag", "rollout::planned")) for n in range(105)
+    ]
+    state = tmp_path / "sync-state.json"
+    first = sync(sandbox, "--project", sandbox.project_path, "--state", str(state))
+    assert first.code == 0, first.output
+    assert len(json.loads(state.read_text(encoding="utf-8"))["issues"]) == 105
+    sandbox.clear_log()
+
+    repeat = sync(sandbox, "--project", sandbox.project_path, "--state", str(state), "--json")
+
+    assert repeat.code == 0, repeat.output
+    assert len(sandbox.request_log) == 2  # ceil(105 / 100) list pages, nothing else
+    assert len(listing_requests(sandbox)) == 2
+    statuses = {e["status"] for e in json.loads(repeat.stdout)["data"]["issues"]}
+    assert statuses == {"not-changed-since-last-sync"}
+
+    changed = issues[40]
+    add_marker(sandbox, changed, "announce-eta", "announce-eta", "flag_40", eta="2026-12-01T14:00:00Z")
+    sandbox.clear_log()
+
+    third = sync(sandbox, "--project", sandbox.project_path, "--state", str(state), "--json")
+
+    assert third.code == 0, third.output
+    assert notes_reads(sandbox)[0].endswith(f"/issues/{changed['iid']}/notes")
+    assert {p.split("/issues/")[1] for p in notes_reads(sandbox)} == {f"{changed['iid']}/notes"}
+    assert steps_of(sandbox, changed)["announce-eta"] == "done"
+    # Our own write moved updated_at; the state remembers the new value, so a fourth run reads nothing.
+    sandbox.clear_log()
+    assert sync(sandbox, "--project", sandbox.project_path, "--state", str(state)).code == 0
+    assert notes_reads(sandbox) == []
+
+
+def test_a_failing_issue_leaves_the_others_synced_and_the_exit_code_says_so(sandbox: Sandbox) -> None:
+    issues = [seed_rollout(sandbox, f"flag_{n}") for n in range(3)]
+    for n, issue in enumerate(issues):
+        add_marker(sandbox, issue, "enable", "enable-staging", f"flag_{n}", envs=["staging"], value=True)
+    broken = issues[1]
+    # Every attempt (the adapter retries 5xx) at this issue's notes fails; Retry-After 0 keeps the test quick.
+    sandbox.faults.fail_next("GET", rf"/issues/{broken['iid']}/notes$", 503, count=10, retry_after=0)
+
+    result = sync(sandbox, "--project", sandbox.project_path, "--json")
+
+    assert result.code == int(ExitCode.GITLAB), result.output
+    envelope = json.loads(result.stdout)
+    assert envelope["ok"] is False
+    assert envelope["error"]["code"] == 3
+    entries = {e["reference"]: e for e in envelope["data"]["issues"]}
+    assert entries[ref(broken)]["status"] == "failed"
+    assert "503" in entries[ref(broken)]["error"] or "unavailable" in entries[ref(broken)]["error"].lower()
+    for other in (issues[0], issues[2]):
+        assert entries[ref(other)]["status"] == "updated"
+        assert steps_of(sandbox, other)["enable-staging"] == "done"
+    assert steps_of(sandbox, broken)["enable-staging"] == "todo"
+
+
+def test_a_conflicting_edit_is_reported_with_exit_4(sandbox: Sandbox) -> None:
+    calm = seed_rollout(sandbox, "calm_flag")
+    busy = seed_rollout(sandbox, "busy_flag")
+    for issue, flag in ((calm, "calm_flag"), (busy, "busy_flag")):
+        add_marker(sandbox, issue, "enable", "enable-staging", flag, envs=["staging"], value=True)
+    # Alice edits busy's description last, so sync looks again before writing; right after that
+    # read she edits once more, and sync's write lands on top of her second edit.
+    text = sandbox.get_issue(None, busy["iid"])["description"]
+    sandbox.edit_issue(None, busy["iid"], author="alice", description=text + "\nFirst edit.\n")
+    sandbox.faults.edit_between_read_and_write(
+        sandbox.project_path, busy["iid"], lambda current: current + "\nSecond edit.\n"
+    )
+
+    result = sync(sandbox, "--project", sandbox.project_path, "--json")
+
+    assert result.code == int(ExitCode.CONFLICT), result.output
+    entries = {e["reference"]: e for e in json.loads(result.stdout)["data"]["issues"]}
+    assert entries[ref(busy)]["status"] == "failed"
+    assert entries[ref(busy)]["exit_code"] == 4
+    assert "alice" in entries[ref(busy)]["error"]
+    assert entries[ref(calm)]["status"] == "updated"
+
+
+def test_dry_run_over_many_writes_nothing_and_keeps_no_state(sandbox: Sandbox, tmp_path: Path) -> None:
+    issue = seed_rollout(sandbox, "search_box")
+    add_marker(sandbox, issue, "enable", "enable-staging", "search_box", envs=["staging"], value=True)
+    state = tmp_path / "state.json"
+    sandbox.clear_log()
+
+    result = sync(sandbox, "--project", sandbox.project_path, "--dry-run", "--state", str(state), "--json")
+
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout)["data"]["issues"][0]["status"] == "would-update"
+    assert writes(sandbox) == []
+    assert not state.exists()
+
+
+def test_usage_errors(sandbox: Sandbox) -> None:
+    both = sync(sandbox, "--project", sandbox.project_path, "--group", "acme")
+    assert both.code == 2
+    ref_and_group = sync(sandbox, "acme/platform/rollouts#1", "--group", "acme")
+    assert ref_and_group.code == 2
+    too_many = sync(sandbox, "--project", sandbox.project_path, "--concurrency", "9")
+    assert too_many.code == 2
+
+
+def test_run_bounded_keeps_listing_and_work_within_the_limit() -> None:
+    limit = 8
+    active = 0
+    lock = threading.Lock()
+    # All 8 slots must be usable at once: each task waits until 8 are running together.
+    together = threading.Barrier(limit, timeout=30)
+    seen_by_listing: list[int] = []
+
+    def items() -> Any:
+        for n in range(40):
+            with lock:
+                seen_by_listing.append(active)  # the listing holds a slot too: at most 7 others
+            yield n
+
+    def work(n: int) -> int:
+        nonlocal active
+        with lock:
+            active += 1
+        try:
+            if n < limit:
+                together.wait()
+            return n * n
+        finally:
+            with lock:
+                active -= 1
+
+    results: dict[int, int] = {}
+    listed = run_bounded(items(), work, concurrency=limit, on_done=results.__setitem__)
+
+    assert listed == 40
+    assert results == {n: n * n for n in range(40)}
+    assert max(seen_by_listing) <= limit - 1
+
+
+@pytest.mark.parametrize(
+    ("codes", "worst"),
+    [
+        ([3, 4], ExitCode.GITLAB),
+        ([4, 4], ExitCode.CONFLICT),
+        ([4, 1, 3], ExitCode.UNEXPECTED),
+        ([5], ExitCode.STEP),
+    ],
+)
+def test_worst_exit_code(codes: list[int], worst: ExitCode) -> None:
+    assert worst_exit_code(codes) == worst
+
+
+def test_strict_group_sync_sets_unproven_ticks_back(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "search_box", done=["enable-staging", "test-staging"])
+    desc = sandbox.get_issue(None, issue["iid"])["description"]
+    untick, _ = apply_step_states(desc, ["test-staging"], "todo")
+    sandbox.edit_issue(None, issue["iid"], author="alice", description=untick)
+    sandbox.edit_issue(None, issue["iid"], author="alice", description=desc)  # alice ticked test-staging
+
+    result = sync(sandbox, "--group", "acme", "--strict", "--json")
+
+    assert result.code == 0, result.output
+    entry: dict[str, Any] = json.loads(result.stdout)["data"]["issues"][0]
+    assert entry["unticked"] == ["enable-staging"]
+    steps = steps_of(sandbox, issue)
+    assert (steps["enable-staging"], steps["test-staging"]) == ("todo", "done")
