@@ -17,8 +17,6 @@ work and memory are not counted as the tool's. A benchmark reports, it never fai
 gaps in the table. `--json` prints `{"rows": [...], "notes": [...]}` for `benchmarks/run.py`.
 """
 
-# ruff: noqa: PLC0415  the child imports the CLI only when it runs, so its start-up size is measured
-
 from __future__ import annotations
 
 import argparse
@@ -248,7 +246,8 @@ def bench_latency(count: int, rows: list[Row], notes: list[str]) -> None:
             rows.append(
                 Row(
                     f"sync {count:,} issues: wall time, 50 ms per response",
-                    f"{first['wall']:.2f} s = {ratio:.2f} x the floor {floor:.2f} s ({requests:,} x 0.05 s / 8)",
+                    f"{first['wall']:.2f} s = {ratio:.2f} x the floor {floor:.2f} s "
+                    f"({requests:,} x 0.05 s / 8)",
                     f"<= {TARGET_RATIO} x floor",
                     ratio <= TARGET_RATIO,
                     f"{ratio / TARGET_RATIO:.2f} x over" if ratio > TARGET_RATIO else "",
@@ -269,7 +268,8 @@ def bench_latency(count: int, rows: list[Row], notes: list[str]) -> None:
             rows.append(
                 Row(
                     f"repeat sync with --state, {CHANGED_ON_REPEAT} issues changed",
-                    f"{len(log):,} requests ({describe(counts)}), {second['wall']:.2f} s, exit {second['code']}",
+                    f"{len(log):,} requests ({describe(counts)}), {second['wall']:.2f} s, "
+                    f"exit {second['code']}",
                     f"notes of the {CHANGED_ON_REPEAT} changed issues only",
                     only_changed and second["code"] == 0,
                     "" if only_changed else f"read {len(read_again)} issues' notes",
@@ -311,7 +311,9 @@ def bench_memory(count: int, rows: list[Row], notes: list[str]) -> None:
             f"{peak - MEMORY_TARGET_MIB:+.0f} MiB" if peak > MEMORY_TARGET_MIB else "",
         )
     )
-    notes.append("Memory: peak RSS (VmHWM) of the sync's own process; the sandbox runs in the benchmark's process.")
+    notes.append(
+        "Memory: peak RSS (VmHWM) of the sync's own process; the sandbox runs in the benchmark's process."
+    )
 
 
 def print_table(rows: list[Row], notes: list[str]) -> None:

@@ -16,8 +16,6 @@ Sections:
 - faults: the fault matrix table written by `tests/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
 """
 
-# ruff: noqa: PLC0415  each section imports what it measures, so one section's imports do not skew another's
-
 from __future__ import annotations
 
 import argparse
@@ -423,9 +421,7 @@ def requests_section(quick: bool) -> Section:
             count = len(sb.request_log)
             if code != 0:
                 section.rows.append(
-                    Row(
-                        name, f"failed (exit {code}): {message[:120]}", f"≤ {budget}", False, "command failed"
-                    )
+                    Row(name, f"failed (exit {code}): {message[:70]}", f"≤ {budget}", False, "command failed")
                 )
                 return None
             met = count <= budget

@@ -588,6 +588,16 @@ def build_timeline(
     return [event for _, _, event in events]
 
 
+def timeline_lines(events: Sequence[TimelineEvent]) -> list[str]:
+    """Human lines for `status --timeline`: `2026-03-04 10:00 UTC  alice  enable  enabled on ...`."""
+    lines = []
+    for event in events:
+        moment = parse_time(event.at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        step = f" [{event.step}]" if event.step else ""
+        lines.append(f"{moment}  {event.by or '-'}  {event.kind}{step}: {event.text}")
+    return lines
+
+
 def last_moved(timeline: Sequence[TimelineEvent]) -> str | None:
     """When the rollout last moved: its newest step event (checked, enable, announce, ...), else creation."""
     for event in reversed(timeline):

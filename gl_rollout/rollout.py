@@ -116,42 +116,46 @@ def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = ()) -> Result
 def check(
     api: GitLabAPI, ref: IssueRef, selectors: Sequence[str], state: StepState, *, dry_run: bool
 ) -> Result:
-    """Set steps to `state`: GET, one-line edits, a PUT of the description only, GET notes to verify."""
+    """Set steps to `state`: GET, one-line edits, a PUT of the description only, GET notes to verify.
+
+    `data` follows `check --file` (`changed`/`unchanged` step IDs, the counts after the edit, `diff`)
+    plus the issue; `state` is the issue's state there, as in `status`, and `target_state` the steps'.
+    """
     issue = api.get_issue(ref.project, ref.iid)
     edit = plan_step_edit(issue, [(list(selectors), state)])
-    selected = select_steps(parse_checklist(issue.description), list(selectors))
+    before = parse_checklist(issue.description)
+    selected = select_steps(before, list(selectors))
+    changed_ids = [step.id for step in edit.changed]
     data = issue_summary(issue)
     data.update(edit_data(edit, dry_run=dry_run))
     data["target_state"] = state
-    data["changed"] = [step.to_dict() for step in edit.changed]
-    data["steps"] = [step.id for step in selected]
-    if not edit.needed:
-        data["written"] = False
-        ids = ", ".join(step.id for step in selected)
-        return Result(
-            command="check", data=data, messages=[f"nothing to do: {ids} already {STATE_WORDS[state]}"]
-        )
+    data["changed"] = changed_ids
+    data["unchanged"] = [step.id for step in selected if step.id not in changed_ids]
+    data.update(_counts(parse_checklist(edit.new_text)))
+    data["written"] = False
+    old_states = {step.line: step.state for step in before.steps}
     messages = [
-        f"{step.id}: {STATE_WORDS[previous.state]} -> {STATE_WORDS[state]} (line {step.line})"
-        for step, previous in zip(edit.changed, _previous(edit), strict=True)
+        f"{step.id}: {STATE_WORDS[old_states[step.line]]} -> {STATE_WORDS[state]} (line {step.line})"
+        for step in edit.changed
     ]
+    messages += [f"{step_id}: already {STATE_WORDS[state]}" for step_id in data["unchanged"]]
+    if not edit.needed:
+        return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
     if dry_run:
-        data["written"] = False
-        return Result(command="check", data=data, messages=["dry run: nothing written", *messages])
+        return Result(command="check", data=data, messages=[*messages, "dry run: nothing written"])
     try:
         written = write_description(api, ref.project, edit)
     except ConflictError as exc:
         return conflict_result("check", exc, {**data, "written": True})
     data["written"] = True
-    checklist = parse_checklist(written.issue.description)
-    data["progress"] = progress_line(checklist)
-    data["next"] = checklist.next.id if checklist.next else None
+    data.update(_counts(parse_checklist(written.issue.description)))
     return Result(command="check", data=data, messages=[*messages, *written.warnings, data["progress"]])
 
 
-def _previous(edit: DescriptionEdit) -> list[Any]:
-    before = {step.line: step for step in parse_checklist(edit.issue.description).steps}
-    return [before[step.line] for step in edit.changed]
+def _counts(checklist: Checklist) -> dict[str, Any]:
+    counts = {key: value for key, value in checklist.to_dict().items() if key != "steps"}
+    counts["progress"] = progress_line(checklist)
+    return counts
 
 
 # --- create ---------------------------------------------------------------------------------------

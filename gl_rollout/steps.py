@@ -89,7 +89,8 @@ CATALOGUE: tuple[tuple[str, re.Pattern[str]], ...] = (
     _rule("wait-one-day", r"^(?:after [^,]*, )?wait for at least one day\b"),
 )
 
-_LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
+# Each part stops at the next bracket or parenthesis, which keeps the scan linear on any input.
+_LINK = re.compile(r"!?\[([^\[\]]*)\](?:\([^()]*\)|\[[^\[\]]*\])")
 _EMPHASIS = re.compile(r"[`*]+|(?<!\w)_+|_+(?!\w)")
 
 

@@ -40,13 +40,12 @@ from gl_rollout.evidence import (
     judge_steps,
     label_changes,
     now_iso,
-    parse_time,
     production_partial,
     rollout_stage,
     stage_from_labels,
 )
 from gl_rollout.files import write_atomic
-from gl_rollout.issue_edit import is_description_note, plan_step_edit, write_description
+from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, write_description
 from gl_rollout.output import Result
 from gl_rollout.steps import STEP_IDS
 
@@ -85,7 +84,7 @@ class SyncOptions:
     dry_run: bool = False
     strict: bool = False
     features: FeaturesSnapshot | None = None
-    timeline: bool = True  # include each issue's timeline in the result
+    detail: bool = True  # keep each issue's step verdicts and timeline (one issue); many keep a summary
 
 
 @dataclass(frozen=True)
@@ -185,10 +184,11 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
 
     notes = api.list_notes(project, issue.iid)
     flag, reading, verdicts, tick, untick = _judge(issue, checklist, notes, options)
-    if (tick or untick) and _edited_after(notes, issue):
+    if tick or untick:
         # A description edit may have landed after the issue was read: look again before writing.
-        fresh = api.get_issue(project, issue.iid)
+        fresh = fresh_if_stale(api, project, issue, notes)
         if fresh.description != issue.description:
+            # Notes read after the fresh issue, so the write's race check knows that edit is not ours.
             notes = api.list_notes(project, issue.iid)
             checklist = parse_checklist(fresh.description)
             flag, reading, verdicts, tick, untick = _judge(fresh, checklist, notes, options)
@@ -215,7 +215,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
     if changed:
         status = "would-update" if options.dry_run else "updated"
     timeline: tuple[dict[str, Any], ...] = ()
-    if options.timeline:
+    if options.detail:
         events = build_timeline(issue, notes, flag=flag, reading=reading, checklist=checklist)
         timeline = tuple(event.to_dict() for event in events)
     return replace(
@@ -235,7 +235,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         features=gates_fingerprint(reading.feature) if reading is not None else None,
         diff=diff,
         warnings=warnings,
-        steps=tuple(verdicts),
+        steps=tuple(verdicts) if options.detail else (),
         timeline=timeline,
     )
 
@@ -251,16 +251,6 @@ def _judge(
     tick = [v.step.id for v in verdicts if v.action == "tick"]
     untick = [v.step.id for v in verdicts if v.action == "untick-if-strict"] if options.strict else []
     return flag, reading, verdicts, tick, untick
-
-
-def _edited_after(notes: list[Note], issue: Issue) -> bool:
-    """Whether a description-edit note is newer than the `updated_at` read with the issue.
-
-    Either it belongs to the edit we read (GitLab writes it just after saving) or to a later edit;
-    only a fresh read of the issue tells which, so it costs one GET, and only before a write.
-    """
-    since = parse_time(issue.updated_at)
-    return any(is_description_note(note) and parse_time(note.created_at) > since for note in notes)
 
 
 def label_fields(add: list[str], remove: list[str]) -> dict[str, str]:
@@ -546,7 +536,7 @@ def sync_many(
     """`gl-rollout sync --project P | --group G`: every open rollout issue, at most 8 requests at a time."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}", f"got {concurrency}")
-    options = replace(options, timeline=False)
+    options = replace(options, detail=False)
     state = SyncState.load(state_path, SyncState.key_for(scope, options)) if state_path else None
     outcomes: dict[int, IssueOutcome] = {}
     listed_count = 0

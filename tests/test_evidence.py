@@ -22,6 +22,7 @@ from gl_rollout.evidence import (
     production_partial,
     rollout_stage,
     stage_from_labels,
+    timeline_lines,
 )
 from gl_rollout.markers import NoteMarker
 
@@ -335,6 +336,9 @@ def test_timeline_tells_what_happened_when_and_by_whom() -> None:
     assert "2026-03-10T12:00:00Z" in events[2].text
     assert "on for everyone" in events[4].text
     assert last_moved(events) == "2026-03-06T10:00:00Z"
+    assert timeline_lines(events)[3] == (
+        "2026-03-06 10:00 UTC  alice  enable [enable-production]: enabled on production (true)"
+    )
 
 
 def test_flag_of_issue_from_title_else_marker() -> None:

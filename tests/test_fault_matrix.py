@@ -216,10 +216,13 @@ CELLS = [
 
 @pytest.fixture(scope="session")
 def matrix() -> Iterator[dict[tuple[str, str], str]]:
-    """Cell outcomes, written as a Markdown table when the session ends."""
+    """Cell outcomes, written as a Markdown table when the session ends, if every cell ran.
+
+    A partial run (`-k`) leaves the last full table in place rather than replace it with gaps.
+    """
     outcomes: dict[tuple[str, str], str] = {}
     yield outcomes
-    if outcomes:
+    if len(outcomes) == len(CELLS):
         MATRIX_FILE.write_text(render_table(outcomes), encoding="utf-8")
 
 

@@ -188,6 +188,7 @@ def test_notes_are_listed_one_request_per_page_oldest_first(sandbox: Sandbox) ->
 
 
 def test_create_note_is_one_post_and_quick_action_only_is_none(sandbox: Sandbox) -> None:
+    sandbox.create_label("from-quick-action")  # GitLab's /label applies existing labels only
     iid = new_issue(sandbox)
     api = client(sandbox)
     note = api.create_note(sandbox.project_path, iid, "Enabled on staging <!-- gl-rollout {} -->")

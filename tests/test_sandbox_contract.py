@@ -105,7 +105,7 @@ def test_created_issue_has_the_documented_entity(api: PlainHTTP, sandbox: Sandbo
     assert issue["project_id"] == 42
     assert issue["iid"] == 1
     assert issue["state"] == "opened"
-    assert issue["labels"] == ["rollout", "flag"]
+    assert issue["labels"] == ["flag", "rollout"]  # the entity sorts label names
     assert issue["type"] == "ISSUE"
     assert issue["issue_type"] == "issue"
     assert issue["due_date"] == "2030-01-31"
@@ -158,7 +158,8 @@ def test_labels_named_on_an_issue_exist_in_the_project(api: PlainHTTP) -> None:
 # ---- issues: list filters ---------------------------------------------------------------------------
 def test_list_defaults_to_all_states(api: PlainHTTP, sandbox: Sandbox) -> None:
     sandbox.create_issue(title="open one")
-    sandbox.create_issue(title="closed one", description="/close")
+    sandbox.create_issue(title="closed one")
+    api("PUT", "/projects/42/issues/2", json={"state_event": "close"})
     assert {i["title"] for i in api("GET", "/projects/42/issues").body} == {"open one", "closed one"}
     opened = api("GET", "/projects/42/issues", params={"state": "opened"}).body
     assert [i["title"] for i in opened] == ["open one"]
@@ -341,15 +342,26 @@ def test_updated_at_moves_on_edit_and_on_comment(api: PlainHTTP, sandbox: Sandbo
 
 
 # ---- quick actions --------------------------------------------------------------------------------
-def test_quick_actions_in_description_apply_and_vanish(api: PlainHTTP) -> None:
-    description = 'Plan\n/label ~rollout ~"feature flag"\n/assign @dev\n/due 2031-05-01\n```\n/close\n```'
+def test_quick_actions_in_description_apply_and_vanish(api: PlainHTTP, sandbox: Sandbox) -> None:
+    sandbox.create_label("rollout")
+    description = (
+        'Plan\n/label ~rollout ~"feature flag" ~no-such-label\n'
+        "/assign @dev\n/due 2031-05-01\n```\n/close\n```"
+    )
     answer = api("POST", "/projects/42/issues", json={"title": "t", "description": description})
     issue = answer.body
-    assert issue["labels"] == ["rollout", "feature flag"]
+    assert issue["labels"] == ["feature flag", "rollout"]  # quick actions never create labels
     assert [u["username"] for u in issue["assignees"]] == ["dev"]
     assert issue["due_date"] == "2031-05-01"
-    assert issue["state"] == "opened"  # /close inside a code block is text
-    assert issue["description"] == "Plan\n```\n/close\n```"
+    assert issue["description"] == "Plan\n```\n/close\n```"  # a command in a code block is text
+    assert "no-such-label" not in {label["name"] for label in api("GET", "/projects/42/labels").body}
+
+
+def test_close_acts_only_on_an_existing_issue(api: PlainHTTP) -> None:
+    created = api("POST", "/projects/42/issues", json={"title": "t", "description": "Plan\n/close"}).body
+    assert (created["state"], created["description"]) == ("opened", "Plan\n/close")
+    edited = api("PUT", "/projects/42/issues/1", json={"description": "Plan\n/close"}).body
+    assert (edited["state"], edited["description"]) == ("closed", "Plan")
 
 
 def test_note_of_only_quick_actions_is_202_and_not_stored(api: PlainHTTP, sandbox: Sandbox) -> None:
@@ -366,6 +378,7 @@ def test_note_of_only_quick_actions_is_202_and_not_stored(api: PlainHTTP, sandbo
 
 def test_note_with_text_and_quick_action_keeps_the_text(api: PlainHTTP, sandbox: Sandbox) -> None:
     sandbox.create_issue(title="t")
+    sandbox.create_label("staging")
     answer = api("POST", "/projects/42/issues/1/notes", json={"body": "Done on staging.\n/label ~staging"})
     assert answer.status == 201
     assert answer.body["body"] == "Done on staging."

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import pytest
 
 from gl_rollout.checklist import apply_step_states
+from gl_rollout.cli.sync_cmds import progress_bar
 from gl_rollout.errors import ExitCode
+from gl_rollout.output import Printer
 from gl_rollout.render import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sync import run_bounded, worst_exit_code
@@ -52,11 +56,14 @@ def test_group_sync_covers_every_project_and_only_rollout_issues(sandbox: Sandbo
     assert len(listing_requests(sandbox)) == 1
 
 
-def test_human_output_is_a_summary_table_without_colour_codes(sandbox: Sandbox) -> None:
+def test_human_output_is_a_summary_table_and_json_file_keeps_the_envelope(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     issue = seed_rollout(sandbox, "search_box")
     add_marker(sandbox, issue, "enable", "enable-staging", "search_box", envs=["staging"], value=True)
+    artifact = tmp_path / "rollout-sync.json"
 
-    result = sync(sandbox, "--project", sandbox.project_path)
+    result = sync(sandbox, "--project", sandbox.project_path, "--json-file", str(artifact))
 
     assert result.code == 0, result.output
     lines = result.stdout.splitlines()
@@ -73,6 +80,9 @@ def test_human_output_is_a_summary_table_without_colour_codes(sandbox: Sandbox) 
     ]
     assert lines[-1].startswith("1 rollout issues: 1 updated")
     assert "\x1b[" not in result.output
+    envelope = json.loads(artifact.read_text(encoding="utf-8"))
+    assert (envelope["command"], envelope["ok"]) == ("sync", True)
+    assert [e["reference"] for e in envelope["data"]["issues"]] == [ref(issue)]
 
 
 def test_state_file_skips_issues_not_updated_since_the_last_sync(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -189,7 +199,7 @@ def test_run_bounded_keeps_listing_and_work_within_the_limit() -> None:
     def items() -> Any:
         for n in range(40):
             with lock:
-                seen_by_listing.append(active)  # the listing holds a slot too: at most 7 others
+                seen_by_listing.append(active)  # a worker lists: at most 7 others are working
             yield n
 
     def work(n: int) -> int:
@@ -210,6 +220,17 @@ def test_run_bounded_keeps_listing_and_work_within_the_limit() -> None:
     assert listed == 40
     assert results == {n: n * n for n in range(40)}
     assert max(seen_by_listing) <= limit - 1
+
+
+def test_run_bounded_finishes_what_was_listed_then_raises_the_listing_error() -> None:
+    def items() -> Any:
+        yield from range(150)
+        raise RuntimeError("page 3 failed")
+
+    done: dict[int, int] = {}
+    with pytest.raises(RuntimeError, match="page 3 failed"):
+        run_bounded(items(), lambda n: n, concurrency=8, on_done=done.__setitem__, page=50)
+    assert sorted(done) == list(range(150))
 
 
 @pytest.mark.parametrize(
@@ -239,3 +260,23 @@ def test_strict_group_sync_sets_unproven_ticks_back(sandbox: Sandbox) -> None:
     assert entry["unticked"] == ["enable-staging"]
     steps = steps_of(sandbox, issue)
     assert (steps["enable-staging"], steps["test-staging"]) == ("todo", "done")
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as stderr does in an interactive shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_without_colour_under_no_color() -> None:
+    with progress_bar(Printer(err=io.StringIO()), {}) as update:
+        assert update is None  # a pipe or a CI log gets no bar
+
+    terminal = _Terminal()
+    with progress_bar(Printer(err=terminal), {"NO_COLOR": "1"}) as update:
+        assert update is not None
+        update(3, 10, True)
+    shown = terminal.getvalue()
+    assert "3/10" in shown
+    assert not re.search(r"\x1b\[[0-9;]*m", shown)  # cursor moves only, no SGR colour codes

@@ -159,7 +159,12 @@ def run_command(
         message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
         result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"), data={})
     printer = state.printer()  # secrets may have been learnt while running
-    code = emit(result, printer, render_human, state.json_file)
+    try:
+        code = emit(result, printer, render_human, state.json_file)
+    except RolloutError as exc:  # --json-file could not be written: say so, after the result itself
+        emit(result, printer, render_human, None)
+        printer.err.write("error: " + redact(exc.one_line(), tuple(state.secrets)) + "\n")
+        code = int(exc.exit_code)
     raise typer.Exit(code)
 
 
@@ -210,6 +215,11 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
     if type(exc).__name__ == "Abort":
         sys.stderr.write("aborted\n")
         return 1
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `gl-rollout` alone: the help, laid out as help
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        return int(ExitCode.USAGE)
     format_message = getattr(exc, "format_message", None)
     if not callable(format_message) or getattr(exc, "exit_code", None) is None:
         return None

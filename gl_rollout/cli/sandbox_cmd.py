@@ -1,6 +1,5 @@
 """`gl-rollout sandbox serve`: run the embedded GitLab sandbox on 127.0.0.1 until Ctrl-C."""
 
-# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,8 +6,6 @@
 markdown-it loads only when a command runs.
 """
 
-# ruff: noqa: PLC0415  the checklist engine (and markdown-it) load when a command runs, so `--help` stays fast
-
 from __future__ import annotations
 
 import difflib
@@ -210,7 +208,7 @@ def check_command(
     steps: Annotated[
         list[str],
         typer.Argument(
-            metavar="STEP",
+            metavar="STEP...",
             help="Steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
             "the step's text that matches one step.",
             show_default=False,

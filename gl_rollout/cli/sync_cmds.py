@@ -4,13 +4,11 @@ The use cases live in `gl_rollout.sync` and `gl_rollout.report`; they, python-gi
 imported only when a command runs, so `gl-rollout --help` stays fast.
 """
 
-# ruff: noqa: PLC0415  use cases, python-gitlab and rich load when a command runs, so `--help` stays fast
-# ruff: noqa: PLR0917  a Typer command takes its options as parameters
-# ruff: noqa: S105, S107  GITLAB_ADMIN_TOKEN names a variable and "job" a token kind, not passwords
+# ruff: noqa: S107  GITLAB_ADMIN_TOKEN is the name of a variable, not a password
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -124,7 +122,7 @@ def sync_command(
             if ref is not None:
                 return sync_one(client.api, client.issue.project, client.issue.iid, options)
             scope = Scope(project=None if group else client.project, group=group, label=label or None)
-            with _progress_bar(app_state.printer()) as progress:
+            with progress_bar(app_state.printer(), app_state.env) as progress:
                 return sync_many(
                     client.api,
                     scope,
@@ -138,8 +136,11 @@ def sync_command(
 
 
 @contextmanager
-def _progress_bar(printer: Printer) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing in pipes and CI logs."""
+def progress_bar(printer: Printer, env: Mapping[str, str]) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing in pipes and CI logs.
+
+    Uncoloured when NO_COLOR is set; it disappears once the sync ends (the summary stays).
+    """
     isatty = getattr(printer.err, "isatty", None)
     if not (isatty and isatty()):
         yield None
@@ -152,7 +153,7 @@ def _progress_bar(printer: Printer) -> Iterator[ProgressCallback | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(file=printer.err),
+        console=Console(file=printer.err, no_color=bool(env.get("NO_COLOR")), force_terminal=True),
         transient=True,
     ) as bar:
         task = bar.add_task("sync", total=None)

@@ -6,10 +6,10 @@
 
 Seeded: users root (admin), dev (developer), reporter (Reporter role, read_api token), alice (the
 "other person" of `faults.edit_between_read_and_write`); groups acme and acme/platform; projects
-acme/platform/rollouts (id 42) and acme/website (id 43); a job token of the first project.
+acme/platform/rollouts (id 42) and acme/website (id 43), each with the label "feature flag", the first
+with milestone "17.0"; a CI job token of the first project.
 """
 
-# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -123,13 +123,24 @@ class Sandbox:
         author: str = "developer",
         **fields: Any,
     ) -> dict[str, Any]:
-        """Create an issue as the API would (quick actions, labels) and return its API entity."""
+        """Create an issue as the API would (quick actions, labels) and return its API entity.
+
+        `fields` takes the API's create parameters; `state_event="close"` creates it closed, a
+        shortcut for tests that the API itself does not offer.
+        """
         from gl_rollout.sandbox import service
 
         row = self._project(project)
         params = {"title": title, "description": description, "labels": list(labels), **fields}
         issue = service.create_issue(self.store, row, self._user(author), params)
         return self._issue_entity(issue)
+
+    def create_label(self, name: str, project: str | int | None = None) -> dict[str, Any]:
+        """Create a project label (quick actions such as `/label ~name` only apply existing labels)."""
+        from gl_rollout.sandbox import entities
+
+        row = self.store.ensure_labels(self._project(project)["id"], [name])[0]
+        return entities.label_entity(row)
 
     def edit_issue(
         self, project: str | int | None, iid: int, author: str = "alice", **params: Any

@@ -4,7 +4,6 @@ Routing uses the path as sent (before percent-decoding), because GitLab identifi
 URL-encoded path in one segment (`/projects/acme%2Fplatform%2Frollouts/issues`).
 """
 
-# ruff: noqa: PLC0415  werkzeug and the sandbox modules load lazily (fast --help, no import cycles)
 from __future__ import annotations
 
 import contextlib

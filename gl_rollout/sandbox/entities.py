@@ -157,7 +157,9 @@ def label_entity(label: Row, open_issues: int = 0) -> dict[str, Any]:
     }
 
 
-def milestone_entity(milestone: Row, project_id: int) -> dict[str, Any]:
+def milestone_entity(
+    milestone: Row, project_id: int, base_url: str = "", project_path: str = ""
+) -> dict[str, Any]:
     return {
         "id": milestone["id"],
         "iid": milestone["iid"],
@@ -169,7 +171,8 @@ def milestone_entity(milestone: Row, project_id: int) -> dict[str, Any]:
         "updated_at": iso_time(milestone["created_at"]),
         "due_date": None,
         "start_date": None,
-        "web_url": "",
+        "expired": False,
+        "web_url": f"{base_url}/{project_path}/-/milestones/{milestone['iid']}" if project_path else "",
     }
 
 
@@ -203,8 +206,10 @@ def issue_entity(
         "updated_at": iso_time(issue["updated_at"]),
         "closed_at": iso_time(issue["closed_at"]),
         "closed_by": user_basic(closed_by, base_url) if closed_by else None,
-        "labels": decode_list(issue["labels"]),
-        "milestone": milestone_entity(milestone, project["id"]) if milestone else None,
+        "labels": sorted(decode_list(issue["labels"])),
+        "milestone": milestone_entity(milestone, project["id"], base_url, project["full_path"])
+        if milestone
+        else None,
         "assignees": assignees,
         "author": user_basic(author, base_url),
         "type": "ISSUE",

@@ -72,7 +72,7 @@ class Faults:
         self.pending_edits: list[PendingEdit] = []
         self.latency = 0.0
 
-    def fail_next(  # noqa: PLR0917  the brief's documented positional signature
+    def fail_next(
         self,
         method: str,
         path_regex: str,

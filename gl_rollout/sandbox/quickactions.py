@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 _ANY = r"(?s:.)"
@@ -45,8 +46,12 @@ class Extraction:
     commands: list[Command] = field(default_factory=list)
 
 
-def extract(text: str) -> Extraction:
-    """Split `text` into the text to store and the commands to run, in their order."""
+def extract(text: str, available: Collection[str] = KNOWN) -> Extraction:
+    """Split `text` into the text to store and the commands to run, in their order.
+
+    Only `available` commands are taken out: GitLab leaves a command whose condition does not hold
+    (say `/close` while creating, or `/label` in a project without labels) in the text, untouched.
+    """
     if "/" not in text:
         return Extraction(text)
     skipped = [(m.start(), m.end()) for m in _SKIP.finditer(text)]
@@ -54,7 +59,7 @@ def extract(text: str) -> Extraction:
     spans: list[tuple[int, int]] = []
     for match in _COMMAND_LINE.finditer(text):
         name = match.group("name")
-        if name not in KNOWN or any(start <= match.start() < end for start, end in skipped):
+        if name not in available or any(start <= match.start() < end for start, end in skipped):
             continue
         commands.append(Command(name, (match.group("arg") or "").strip()))
         end = match.end()

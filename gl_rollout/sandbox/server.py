@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
@@ -27,21 +28,22 @@ class ServerThread:
     def __init__(self, app: WSGIApplication, port: int = 0, *, quiet: bool = True) -> None:
         # Bind here rather than in werkzeug, which prints and exits the process when the port is taken;
         # an OSError lets the caller say what went wrong.
+        handler = QuietHandler if quiet else None
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if os.name == "posix":
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((HOST, port))
             listener.listen(128)
-            self.server: BaseWSGIServer = make_server(
-                HOST,
-                port,
-                app,
-                threaded=True,
-                request_handler=QuietHandler if quiet else None,
-                fd=listener.fileno(),
-            )
+            if os.name == "posix":
+                # werkzeug serves on its own duplicate of this descriptor: no window to lose the port.
+                self.server: BaseWSGIServer = make_server(
+                    HOST, port, app, threaded=True, request_handler=handler, fd=listener.fileno()
+                )
         finally:
-            listener.close()  # werkzeug works on its own duplicate of the descriptor
+            listener.close()
+        if os.name != "posix":  # no descriptor passing: the probe above proved the port free
+            self.server = make_server(HOST, port, app, threaded=True, request_handler=handler)
         self.port = int(self.server.port)
         self.url = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(

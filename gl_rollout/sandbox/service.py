@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gl_rollout.sandbox import quickactions
-from gl_rollout.sandbox.store import Row, Store, decode_list
+from gl_rollout.sandbox.store import REPORTER, Row, Store, decode_list
 from gl_rollout.sandbox.tasks import flipped_items
 
 TITLE_MAX = 255
@@ -63,6 +63,47 @@ class Changes:
     commands_changes: dict[str, Any] = field(default_factory=dict)
 
 
+def available_commands(store: Store, project: Row, issue: Row | None, actor: Row) -> frozenset[str]:
+    """The quick actions whose GitLab condition holds (`issue` is None while creating).
+
+    From `Gitlab::QuickActions::IssueAndMergeRequestActions` and friends: label commands need project
+    labels (and, to remove, labels on the issue); close/reopen, title and the removals need a saved
+    issue in the matching state; all of them need the Reporter role (`admin_issue`) or better.
+    """
+    level = store.access_level(actor, project)
+    if level < REPORTER:
+        return frozenset()
+    names = {"assign", "due", "confidential"}
+    if store.labels(project["id"]):
+        names |= {"label", "labels"}
+    if store.one("SELECT id FROM milestones WHERE project_id = ?", (project["id"],)):
+        names.add("milestone")
+    if issue is not None:
+        names.add("title")
+        names.add("close" if issue["state"] == "opened" else "reopen")
+        if decode_list(issue["labels"]):
+            names |= {"unlabel", "remove_label", "relabel"}
+        if decode_list(issue["assignee_ids"]):
+            names.add("unassign")
+        if issue["due_date"]:
+            names.add("remove_due_date")
+        if issue["milestone_id"]:
+            names.add("remove_milestone")
+        if issue["confidential"]:
+            names.discard("confidential")
+    return frozenset(names)
+
+
+def _existing_labels(store: Store, project: Row, arg: str) -> list[Row]:
+    """Quick actions name labels that must already exist (GitLab's LabelsFinder); others are ignored."""
+    found: list[Row] = []
+    for name in quickactions.label_names(arg):
+        label = store.label(project["id"], name)
+        if label is not None and label not in found:
+            found.append(label)
+    return found
+
+
 def apply_commands(
     store: Store, project: Row, actor: Row, commands: list[quickactions.Command], changes: Changes
 ) -> None:
@@ -70,29 +111,34 @@ def apply_commands(
     for command in commands:
         name, arg = command.name, command.arg
         if name in ("label", "labels"):
-            names = quickactions.label_names(arg)
-            if names:
+            labels = _existing_labels(store, project, arg)
+            if labels:
+                names = [lab["name"] for lab in labels]
                 changes.add_labels.extend(n for n in names if n not in changes.add_labels)
-                labels = store.ensure_labels(project["id"], names)
                 changes.commands_changes.setdefault("add_label_ids", []).extend(lab["id"] for lab in labels)
                 refs = " ".join(quickactions.label_reference(n) for n in names)
                 changes.summary.append(f"Added {refs} {'label' if len(names) == 1 else 'labels'}.")
         elif name in ("unlabel", "remove_label"):
-            names = quickactions.label_names(arg)
-            if names:
+            if arg:
+                labels = _existing_labels(store, project, arg)
+                names = [lab["name"] for lab in labels]
                 changes.remove_labels.extend(names)
-                ids = [lab["id"] for n in names if (lab := store.label(project["id"], n))]
-                changes.commands_changes.setdefault("remove_label_ids", []).extend(ids)
-                refs = " ".join(quickactions.label_reference(n) for n in names)
-                changes.summary.append(f"Removed {refs} {'label' if len(names) == 1 else 'labels'}.")
+                changes.commands_changes.setdefault("remove_label_ids", []).extend(
+                    lab["id"] for lab in labels
+                )
+                if names:
+                    refs = " ".join(quickactions.label_reference(n) for n in names)
+                    changes.summary.append(f"Removed {refs} {'label' if len(names) == 1 else 'labels'}.")
             else:
                 changes.values["labels"] = []
                 changes.commands_changes["label_ids"] = []
                 changes.summary.append("Removed all labels.")
         elif name == "relabel":
-            names = quickactions.label_names(arg)
+            labels = _existing_labels(store, project, arg)
+            names = [lab["name"] for lab in labels]
+            if not names:
+                continue
             changes.values["labels"] = names
-            labels = store.ensure_labels(project["id"], names)
             changes.commands_changes["label_ids"] = [lab["id"] for lab in labels]
             changes.summary.append(
                 "Replaced all labels with "
@@ -184,7 +230,7 @@ def create_issue(store: Store, project: Row, actor: Row, params: dict[str, Any])
     description = params.get("description")
     changes = Changes()
     if description is not None:
-        extraction = quickactions.extract(description)
+        extraction = quickactions.extract(description, available_commands(store, project, None, actor))
         description = extraction.text
         apply_commands(store, project, actor, extraction.commands, changes)
     values = dict(params)
@@ -249,7 +295,7 @@ def update_issue(store: Store, project: Row, issue: Row, actor: Row, params: dic
     changes = Changes()
     description = params.get("description")
     if description is not None:
-        extraction = quickactions.extract(description)
+        extraction = quickactions.extract(description, available_commands(store, project, issue, actor))
         params = dict(params, description=extraction.text)
         apply_commands(store, project, actor, extraction.commands, changes)
     merged = dict(params)
@@ -268,7 +314,7 @@ def update_issue(store: Store, project: Row, issue: Row, actor: Row, params: dic
         return _apply_update(store, project, issue, actor, merged, changes)
 
 
-def _apply_update(  # noqa: PLR0917
+def _apply_update(
     store: Store, project: Row, issue: Row, actor: Row, merged: dict[str, Any], changes: Changes
 ) -> Row:
     fresh = store.issue_by_id(issue["id"])
@@ -377,7 +423,7 @@ def create_note(
     """Post a comment; quick actions in it are applied, and a body of only commands stores no note."""
     if len(body) > NOTE_MAX:
         raise note_error(f"is too long (maximum is {NOTE_MAX} characters)")
-    extraction = quickactions.extract(body)
+    extraction = quickactions.extract(body, available_commands(store, project, issue, actor))
     changes = Changes()
     with store.transaction():
         if extraction.commands:

@@ -73,6 +73,7 @@ DEMO_TOKENS = {
 PROJECT_PATH = "acme/platform/rollouts"
 SECOND_PROJECT_PATH = "acme/website"
 GROUP_PATHS = ("acme", "acme/platform")
+SEEDED_LABEL = "feature flag"
 PROJECT_ID = 42
 SECOND_PROJECT_ID = 43
 
@@ -118,6 +119,14 @@ def _seed(db: sqlite3.Connection, now: int) -> None:
     db.execute(
         "INSERT INTO milestones (id, project_id, iid, title, created_at) VALUES (1, ?, 1, '17.0', ?)",
         (PROJECT_ID, now),
+    )
+    # Real rollout projects carry this label; quick actions only apply labels that already exist.
+    db.executemany(
+        "INSERT INTO labels (project_id, name, color, description) VALUES (?, ?, ?, ?)",
+        [
+            (PROJECT_ID, SEEDED_LABEL, "#6699cc", "Feature flag rollouts"),
+            (SECOND_PROJECT_ID, SEEDED_LABEL, "#6699cc", "Feature flag rollouts"),
+        ],
     )
 
 
