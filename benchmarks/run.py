@@ -10,7 +10,7 @@ Sections:
 - start-up: `gl-rollout --help` and `gl-rollout status --file seed.md` beside python-gitlab's `gitlab --help`
   (hyperfine when installed, in interleaved rounds; else our own interleaved loop), medians and ratios;
 - parsing: `parse_checklist` on a 1 MiB rollout description beside a plain markdown-it-py parse of it;
-- sandbox: issue GETs per second over one keep-alive HTTP session;
+- sandbox: issue GETs per second from one client sending one request at a time;
 - requests: the HTTP requests each command makes against the sandbox (its request log), with the budget;
 - scale: the sync engineer's `benchmarks/bench_sync.py` (1,000 and 10,000 issues, 50 ms latency);
 - faults: the fault matrix table written by `tests/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
@@ -367,7 +367,7 @@ def sandbox_speed(quick: bool) -> Section:
                 elapsed = time.perf_counter() - started
     finally:
         sb.close()
-    section.rows.append(Row("issue GETs per second (one client, keep-alive)", f"{count / elapsed:,.0f}/s"))
+    section.rows.append(Row("issue GETs per second (one client, one at a time)", f"{count / elapsed:,.0f}/s"))
     section.rows.append(Row("one issue GET, median round trip", ms(statistics.median(latencies))))
     return section
 

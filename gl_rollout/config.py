@@ -23,9 +23,6 @@ except that a token variable follows the URL the user chose.
 Everything is read from the injected environment mapping (`AppState.env`), never `os.environ`.
 """
 
-# ruff: noqa: PLC0415  heavy or optional modules (python-gitlab, platformdirs, the sandbox) load lazily
-# ruff: noqa: S105, S106  "private"/"job" are token kinds, not passwords
-
 from __future__ import annotations
 
 import configparser

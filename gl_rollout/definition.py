@@ -7,8 +7,6 @@ so comments, key order and quoting stay byte for byte; ruamel.yaml then re-reads
 that nothing else changed.
 """
 
-# ruff: noqa: PLC0415  ruamel.yaml loads on first use, so the CLI starts fast
-
 from __future__ import annotations
 
 import datetime as _dt

@@ -29,7 +29,7 @@ from typing import Any
 from gl_rollout import chatops
 from gl_rollout.announce import issue_flag
 from gl_rollout.api import Feature, GitLabAPI, Note
-from gl_rollout.checklist import StepState, parse_checklist
+from gl_rollout.checklist import Checklist, StepState, parse_checklist
 from gl_rollout.errors import UsageError
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
@@ -200,6 +200,47 @@ def apply_request(
     return Applied(target.url, True, True, after)
 
 
+def requested_value(options: FlagOptions, *, enable: bool) -> bool | int:
+    """The `feature set` value: the percentage or true for enable, false for disable."""
+    if not enable:
+        if options.percentage is not None:
+            raise UsageError(
+                "disable takes no --percentage", "use enable --percentage N to lower a percentage"
+            )
+        return False
+    return options.percentage if options.percentage is not None else True
+
+
+def planned_steps(
+    request: chatops.FeatureSet, checklist: Checklist, *, enable: bool
+) -> tuple[list[tuple[tuple[str, ...], StepState]], str | None, list[str]]:
+    """(ticks, the step the marker names, remarks) for an enable or a disable on this checklist."""
+    ticks: list[tuple[tuple[str, ...], StepState]] = []
+    messages: list[str] = []
+    if enable:
+        wanted = enable_steps(request)
+        present = tuple(step_id for step_id in wanted if checklist.find(step_id) is not None)
+        if present:
+            ticks.append((present, "done"))
+        elif wanted:
+            messages.append(f"the issue has no {' or '.join(wanted)} step: only the comment is posted")
+        return ticks, (present[0] if present else None), messages
+    untick, tick = disable_steps(request)
+    present = tuple(step_id for step_id in untick if checklist.find(step_id) is not None)
+    done = tuple(step_id for step_id in present if _state(checklist, step_id) == "done")
+    if done:
+        ticks.append((done, "todo"))
+    rollback = tuple(step_id for step_id in tick if checklist.find(step_id) is not None)
+    if rollback:
+        ticks.append((rollback, "done"))
+    return ticks, (present[0] if present else None), messages
+
+
+def _state(checklist: Checklist, step_id: str) -> str | None:
+    step = checklist.find(step_id)
+    return step.state if step is not None else None
+
+
 def set_flag(
     api: GitLabAPI,
     ref: IssueRef,
@@ -213,9 +254,7 @@ def set_flag(
 ) -> Result:
     """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring."""
     command = "enable" if enable else "disable"
-    value: bool | int = (options.percentage if options.percentage is not None else True) if enable else False
-    if not enable and options.percentage is not None:
-        raise UsageError("disable takes no --percentage", "use enable --percentage N to lower a percentage")
+    value = requested_value(options, enable=enable)
     validate_options(value, options)
     if options.apply and admin_api is None:
         raise UsageError("--apply needs the Features API of a target instance", "pass --target-url URL")
@@ -225,33 +264,9 @@ def set_flag(
     request = feature_request(flag, value, options)
     command_line = request.command(options.prefix)
 
-    checklist = parse_checklist(issue.description)
-    ticks: list[tuple[tuple[str, ...], StepState]] = []
-    messages: list[str] = []
-    if enable:
-        wanted = enable_steps(request)
-        present = tuple(step_id for step_id in wanted if checklist.find(step_id) is not None)
-        if present:
-            ticks.append((present, "done"))
-        elif not wanted:
-            messages.append("no checklist step matches this change: only the comment is posted")
-        else:
-            messages.append(
-                f"{issue.reference} has no {' or '.join(wanted)} step: only the comment is posted"
-            )
-        primary = present[0] if present else None
-    else:
-        untick, tick = disable_steps(request)
-        present = tuple(s for s in untick if checklist.find(s) is not None)
-        done_ones = tuple(
-            s for s in present if (step := checklist.find(s)) is not None and step.state == "done"
-        )
-        if done_ones:
-            ticks.append((done_ones, "todo"))
-        rollback = tuple(s for s in tick if checklist.find(s) is not None)
-        if rollback:
-            ticks.append((rollback, "done"))
-        primary = present[0] if present else None
+    ticks, primary, messages = planned_steps(request, parse_checklist(issue.description), enable=enable)
+    if not ticks and not messages:
+        messages.append(f"no checklist step of {issue.reference} goes with this command")
 
     intent: dict[str, Any] = {"value": request.value, "envs": list(request.environments)}
     if request.percentage_kind is not None:

@@ -14,9 +14,6 @@ every call (`obey_rate_limit=False`, `max_retries=0`); ours decide by what a fai
 Errors become one-line `GitLabError`s with a hint; the token never appears in them.
 """
 
-# ruff: noqa: PLC0415  python-gitlab and requests load on first use so `gl-rollout --help` stays fast
-# ruff: noqa: S105  "job" is a token kind and the hints name variables, not passwords
-
 from __future__ import annotations
 
 import logging
@@ -604,12 +601,14 @@ class PythonGitLab:
             reason = (
                 f"no answer within {self._timeout:g} s" if kind == "timeout" else "the connection dropped"
             )
-            return self._error(
+            error = self._error(
                 f"{reason} while trying to {call.what}; it may or may not have been applied",
                 "rerun the command: it checks what landed before writing again",
                 call=call,
                 ambiguous=True,
             )
+            error.details["kind"] = kind  # posting.look_waits: a timeout may still commit, a drop did
+            return error
         if kind == "timeout":
             return self._error(
                 f"GitLab did not answer within {self._timeout:g} s to {call.what}",

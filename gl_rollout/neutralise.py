@@ -6,8 +6,6 @@ known once the whole template has rendered: `neutralise` escapes what is always 
 and `resolve_marks` settles the marks on the finished text.
 """
 
-# ruff: noqa: PLC0415  markdown-it loads only when a mass mention needs placing
-
 from __future__ import annotations
 
 import re

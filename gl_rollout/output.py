@@ -105,7 +105,7 @@ class Printer:
                 widths[i] = max(widths[i], len(cell))
         if title:
             stream.write(title + "\n")
-        fmt = "  ".join("{:<%d}" % w for w in widths)
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         stream.write(fmt.format(*columns).rstrip() + "\n")
         for row in rows:
             stream.write(redact(fmt.format(*row).rstrip(), self.secrets) + "\n")

@@ -10,8 +10,6 @@ A template names the issue title with a top-level `{% set title %}...{% endset %
 jinja2 is imported only when rendering, so importing this module stays cheap for the CLI.
 """
 
-# ruff: noqa: PLC0415  jinja2, markdown-it and ruamel.yaml load when rendering, so the CLI starts fast
-
 from __future__ import annotations
 
 import itertools

@@ -135,6 +135,11 @@ class Report:
         }
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 rollout`, `3 rollouts`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -266,7 +271,7 @@ def render_markdown(report: Report) -> str:
     lines = [
         "# Feature-flag rollouts",
         "",
-        f"{report.scope.name} · {len(report.rows)} rollouts · {report.stale_count} stale "
+        f"{report.scope.name} · {plural(len(report.rows), 'rollout')} · {report.stale_count} stale "
         f"(no move for {report.stale_days}+ days) · generated {_iso(report.generated_at)}",
         "",
     ]
@@ -347,7 +352,7 @@ def render_html(report: Report) -> str:
         "<body>",
         "<header>",
         "<h1>Feature-flag rollouts</h1>",
-        f"<p>{esc(report.scope.name)} · {len(report.rows)} rollouts · {report.stale_count} stale "
+        f"<p>{esc(report.scope.name)} · {plural(len(report.rows), 'rollout')} · {report.stale_count} stale "
         f"(no move for {report.stale_days}+ days) · generated "
         f'<time datetime="{_iso(report.generated_at)}">{_iso(report.generated_at)}</time></p>',
         "</header>",
@@ -418,7 +423,7 @@ def report(
     built = build_report(api, scope, stale_days=stale_days, now=now, read_notes=read_notes)
     fmt = write_report(built, output)
     data = {"path": str(output), "format": fmt, **built.to_dict()}
-    messages = [f"wrote {len(built.rows)} rollouts ({built.stale_count} stale) to {output}"]
+    messages = [f"wrote {plural(len(built.rows), 'rollout')} ({built.stale_count} stale) to {output}"]
     if built.moved_from == "last-activity":
         messages.append("this token cannot read comments: 'moved' is each issue's last activity")
     return Result(command="report", data=data, messages=messages)

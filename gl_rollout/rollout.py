@@ -21,6 +21,7 @@ from gl_rollout.checklist import Checklist, StepState, parse_checklist, progress
 from gl_rollout.config import same_host
 from gl_rollout.definition import load_definition, write_rollout_issue_url
 from gl_rollout.errors import ConflictError, GitLabError, RequiredStepError, UsageError
+from gl_rollout.evidence import build_timeline
 from gl_rollout.issue_edit import DescriptionEdit, plan_step_edit, unified_diff, write_description
 from gl_rollout.markers import STEP_MARKER
 from gl_rollout.output import Result
@@ -79,10 +80,48 @@ def conflict_result(command: str, error: ConflictError, data: dict[str, Any]) ->
 # --- status ---------------------------------------------------------------------------------------
 
 
-def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = ()) -> Result:
-    """One GET: the steps, the progress line and the next step; `require` gates on steps being done.
+def required_steps(
+    checklist: Checklist, require: Sequence[str], where: str
+) -> tuple[dict[str, Any], RequiredStepError | None]:
+    """The `--require` gate: `{required, missing}` and the exit-6 error when a named step is not done.
 
     A required step that is skipped (`[~]`, inapplicable) counts as satisfied: there is nothing to wait for.
+    An unknown step is a StepError (exit 5), so a typo never passes a pipeline gate.
+    """
+    required = select_steps(checklist, list(require))
+    missing = [step for step in required if step.state == "todo"]
+    data: dict[str, Any] = {
+        "required": [step.id for step in required],
+        "missing": [step.id for step in missing],
+    }
+    if not missing:
+        return data, None
+    names = ", ".join(step.id for step in missing)
+    plural = len(missing) > 1
+    return data, RequiredStepError(
+        f"required step{'s' if plural else ''} not done in {where}: {names}",
+        f"tick {'them' if plural else 'it'} with `gl-rollout check {where} {names}` once done",
+    )
+
+
+def gated(result: Result, checklist: Checklist, require: Sequence[str], where: str) -> Result:
+    """`result` with the `--require` gate applied (exit 6, data kept, when a step is not done)."""
+    if not require:
+        return result
+    extra, error = required_steps(checklist, require, where)
+    result.data.update(extra)
+    if error is None:
+        return result
+    result.ok = False
+    result.error = error
+    result.exit_code = error.exit_code
+    return result
+
+
+def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeline: bool = False) -> Result:
+    """One GET: the steps, the progress line and the next step; `require` gates on steps being done.
+
+    `timeline` adds one GET of the notes: what happened when (`gl_rollout.evidence.build_timeline`).
     """
     issue = api.get_issue(ref.project, ref.iid)
     checklist = parse_checklist(issue.description)
@@ -91,23 +130,11 @@ def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = ()) -> Result
     remark = gitlab_count_note(issue, checklist)
     if remark:
         messages.append(remark)
-    if not require:
-        return Result(command="status", data=data, messages=messages)
-    required = select_steps(checklist, list(require))
-    missing = [step for step in required if step.state == "todo"]
-    data["required"] = [step.id for step in required]
-    data["missing"] = [step.id for step in missing]
-    if not missing:
-        return Result(command="status", data=data, messages=messages)
-    names = ", ".join(step.id for step in missing)
-    plural = len(missing) > 1
-    error = RequiredStepError(
-        f"required step{'s' if plural else ''} not done in {issue.reference}: {names}",
-        f"tick {'them' if plural else 'it'} with `gl-rollout check {issue.reference} {names}` once done",
-    )
-    return Result(
-        command="status", ok=False, data=data, messages=messages, error=error, exit_code=error.exit_code
-    )
+    if timeline:
+        notes = api.list_notes(ref.project, ref.iid, sort="asc", per_page=100)
+        data["timeline"] = [event.to_dict() for event in build_timeline(issue, notes, checklist=checklist)]
+    result = Result(command="status", data=data, messages=messages)
+    return gated(result, checklist, require, issue.reference or str(ref))
 
 
 # --- check ----------------------------------------------------------------------------------------

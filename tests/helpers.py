@@ -21,8 +21,6 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-
-
 def run_cli(args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None) -> CliResult:
     """Invoke `gl-rollout ARGS` with `env` as its whole environment; return code and streams."""
     out, err = io.StringIO(), io.StringIO()

@@ -305,6 +305,7 @@ def test_values_cannot_run_quick_actions_or_mass_mention(sandbox: Sandbox) -> No
     What the template author wrote literally (`/label ~"written by the template author"`) still acts.
     """
     assert sandbox.url is not None
+    sandbox.create_label("written by the template author")  # GitLab's /label applies existing labels only
     args = [
         "create", "injected_flag", "--project", sandbox.project_path,
         "--template", str(BAD / "inject-values.md.j2"),

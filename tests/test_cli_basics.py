@@ -23,8 +23,10 @@ COMMANDS = (
     "announce",
     "enable",
     "disable",
+    "demo",
     "sync",
     "report",
+    "sandbox",
 )
 
 

@@ -448,7 +448,7 @@ def test_notes_are_paced_by_their_own_limiter(sandbox: Sandbox) -> None:
 
 # --- errors ---------------------------------------------------------------------------------------
 
-SECRET = "glpat-THIS-IS-A-SECRET-42"  # noqa: S105  a made-up token the server must reject
+SECRET = "glpat-THIS-IS-A-SECRET-42"
 
 
 def test_bad_token_is_one_line_without_the_token(sandbox: Sandbox) -> None:

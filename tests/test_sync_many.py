@@ -18,7 +18,7 @@ from gl_rollout.output import Printer
 from gl_rollout.render import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sync import run_bounded, worst_exit_code
-from tests.test_sync import add_marker, labels_of, ref, seed_rollout, steps_of, sync, writes
+from tests.test_sync import add_marker, labels_of, ref, seed_rollout, set_feature, steps_of, sync, writes
 
 
 def listing_requests(sb: Sandbox) -> list[str]:
@@ -78,7 +78,7 @@ def test_human_output_is_a_summary_table_and_json_file_keeps_the_envelope(
         "rollout::staging",
         "updated",
     ]
-    assert lines[-1].startswith("1 rollout issues: 1 updated")
+    assert lines[-1] == "1 rollout issue: 1 updated"
     assert "\x1b[" not in result.output
     envelope = json.loads(artifact.read_text(encoding="utf-8"))
     assert (envelope["command"], envelope["ok"]) == ("sync", True)
@@ -280,3 +280,33 @@ def test_progress_bar_only_on_a_terminal_and_without_colour_under_no_color() -> 
     shown = terminal.getvalue()
     assert "3/10" in shown
     assert not re.search(r"\x1b\[[0-9;]*m", shown)  # cursor moves only, no SGR colour codes
+
+
+def test_features_api_is_read_once_and_changed_gates_defeat_the_state_file(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    on = seed_rollout(sandbox, "flag_on", labels=("feature flag", "rollout::planned"))
+    later = seed_rollout(sandbox, "flag_later", labels=("feature flag", "rollout::planned"))
+    set_feature(sandbox, "flag_on", value="true")
+    state = tmp_path / "state.json"
+    args = ["--group", "acme", "--state", str(state), "--features-url", str(sandbox.url)]
+    admin = {"GITLAB_ADMIN_TOKEN": sandbox.tokens["admin"]}
+    sandbox.clear_log()
+
+    first = sync(sandbox, *args, **admin)
+
+    assert first.code == 0, first.output
+    assert [r.path for r in sandbox.request_log if "/features" in r.path] == ["/api/v4/features"]
+    assert steps_of(sandbox, on)["enable-production"] == "done"
+    assert steps_of(sandbox, later)["enable-production"] == "todo"
+
+    # Nobody touched flag_later's issue, but its flag went fully on: the state file must not hide it.
+    set_feature(sandbox, "flag_later", value="true")
+    sandbox.clear_log()
+
+    second = sync(sandbox, *args, **admin)
+
+    assert second.code == 0, second.output
+    assert {p.split("/issues/")[1] for p in notes_reads(sandbox)} == {f"{later['iid']}/notes"}
+    assert steps_of(sandbox, later)["enable-production"] == "done"
+    assert "rollout::production" in labels_of(sandbox, later)

@@ -155,3 +155,33 @@ def test_announce_keeps_a_persons_edit_made_after_its_read(sandbox: Sandbox) -> 
     text = description(sandbox, iid)
     assert "Alice was here." in text  # her edit survived
     assert box(sandbox, iid, "announce-eta") == "[x]"  # and ours landed on top of it
+
+
+# --- status and check ----------------------------------------------------------------------------
+
+
+def test_status_waits_out_a_rate_limit(sandbox: Sandbox) -> None:
+    iid = create(sandbox)["iid"]
+    sandbox.faults.fail_next("GET", ISSUE_GET, 429, retry_after=1)
+    done = run(sandbox, "status", ref_of(sandbox, iid), "--json")
+    assert done.code == 0, done.result.output
+    assert [r.status for r in done.requests] == [429, 200]
+
+
+@pytest.mark.parametrize("fault", ["502 after commit", "dropped after commit", "slow"])
+def test_check_whose_write_answer_is_lost_still_ends_right(sandbox: Sandbox, fault: str) -> None:
+    iid = create(sandbox)["iid"]
+    before = description(sandbox, iid)
+    args = ["check", ref_of(sandbox, iid), "enable-staging"]
+    if fault == "502 after commit":
+        sandbox.faults.fail_next("PUT", ISSUE_GET, 502, after_commit=True)
+    elif fault == "dropped after commit":
+        sandbox.faults.drop_next("PUT", ISSUE_GET, after_commit=True)
+    else:
+        sandbox.faults.delay("PUT", ISSUE_GET, 1.5, count=1)
+        args = ["--timeout", "0.5", *args]
+    done = run(sandbox, *args)
+    assert done.code == 0, done.result.output
+    after = description(sandbox, iid)
+    assert sum(a != b for a, b in zip(before.splitlines(), after.splitlines(), strict=True)) == 1
+    assert box(sandbox, iid, "enable-staging") == "[x]"

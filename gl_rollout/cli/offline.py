@@ -5,8 +5,6 @@ command (`render` here, `create` elsewhere), which then receives one `RenderOpti
 jinja2 and ruamel.yaml are imported only when a command runs.
 """
 
-# ruff: noqa: PLC0415  the renderer, checklist engine and their libraries load when a command runs
-
 from __future__ import annotations
 
 import functools

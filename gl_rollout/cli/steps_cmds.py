@@ -92,15 +92,103 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
+def status_of_file_gated(path: str, require: Sequence[str]) -> Result:
+    """`status --file` with the `--require` gate (exit 6 when a named step is not done)."""
+    from gl_rollout.checklist import parse_checklist
+    from gl_rollout.files import read_text_input
+    from gl_rollout.rollout import gated
+
+    result = status_of_file(path)
+    if not require:
+        return result
+    return gated(result, parse_checklist(read_text_input(path)), require, path)
+
+
+def render_issue_status(result: Result, printer: Printer) -> None:
+    """`status REF`: the issue, then the steps as for a file, then `--timeline` if asked."""
+    data = result.data
+    if "reference" in data:
+        printer.line(f"{data['reference']}: {data['title']} ({data['state']})")
+        printer.line(str(data["web_url"]))
+        printer.line()
+    render_status(result, printer)
+    if data.get("missing"):
+        printer.line(f"required but not done: {', '.join(data['missing'])}")
+    timeline = data.get("timeline")
+    if timeline is not None:
+        from gl_rollout.evidence import TimelineEvent, timeline_lines
+
+        printer.line()
+        printer.line("Timeline:")
+        events = [TimelineEvent(**event) for event in timeline]
+        for line in timeline_lines(events):
+            printer.line("  " + line)
+
+
+RefArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[REF]",
+        help="The rollout issue: a URL, group/project#42, or 42 with --project. Or give --file.",
+        show_default=False,
+    ),
+]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
+]
+
+
+def ref_or_file(ref: str | None, file: str | None, command: str) -> None:
+    """Exactly one of REF (GitLab) and --file (a local Markdown file)."""
+    if ref is not None and file is not None:
+        raise UsageError(f"{command} takes REF or --file, not both", "drop one of them")
+    if ref is None and file is None:
+        raise UsageError(
+            f"{command} needs the issue: REF, or --file PATH for a local description",
+            "for example group/project#42, or --file issue.md",
+        )
+
+
 @app.command("status")
-def status_command(ctx: typer.Context, file: FileOption = None) -> None:
-    """Show the checklist of a rollout issue description: each step's ID, state and text, then
-    "N of M checklist items completed" and the next step.
+def status_command(
+    ctx: typer.Context,
+    ref: RefArgument = None,
+    file: FileOption = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--require", metavar="STEP", help="Exit 6 unless this step is done (repeatable): a pipeline gate."
+        ),
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="With REF: also what happened when (one more request).")
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Show the checklist of a rollout issue (REF, one request; CI_JOB_TOKEN is enough) or of a Markdown
+    file (--file): each step's ID, state and text, then "N of M checklist items completed" and the next step.
 
     Counts follow GitLab: a skipped step ([~], inapplicable) is in neither number.
-    With --json: {steps: [{id, text, state, line, section, depth}], done, total, skipped, next}.
+    With --json: {steps: [{id, text, state, line, section, depth}], done, total, skipped, next}; with REF
+    also {iid, web_url, reference, title, state, task_completion_status}.
     """
-    run_command(ctx, "status", lambda: status_of_file(require_file(file, "status")), render_status)
+    from gl_rollout.cli.app import state_of
+
+    app_state = state_of(ctx)
+
+    def use_case() -> Result:
+        ref_or_file(ref, file, "status")
+        if file is not None:
+            if timeline:
+                raise UsageError("--timeline needs the issue's comments", "give REF instead of --file")
+            return status_of_file_gated(file, require or ())
+        from gl_rollout.config import open_client
+        from gl_rollout.rollout import status
+
+        with open_client(app_state, need_write=False, project=project, ref=ref) as client:
+            return status(client.api, client.issue, require or (), timeline=timeline)
+
+    run_command(ctx, "status", use_case, render_issue_status)
 
 
 # --- check ----------------------------------------------------------------------------------------
@@ -202,14 +290,22 @@ def render_check(result: Result, printer: Printer) -> None:
         printer.note(message)
 
 
+def render_issue_check(result: Result, printer: Printer) -> None:
+    """`check REF`: the changes and the progress; with --dry-run the diff; on a conflict, what was written."""
+    from gl_rollout.cli.workflow import render_write
+
+    render_write(result, printer)
+
+
 @app.command("check")
 def check_command(
     ctx: typer.Context,
-    steps: Annotated[
+    args: Annotated[
         list[str],
         typer.Argument(
-            metavar="STEP...",
-            help="Steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
+            metavar="[REF] STEP...",
+            help="The rollout issue (a URL, group/project#42, or 42 with --project), unless --file is given; "
+            "then the steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
             "the step's text that matches one step.",
             show_default=False,
         ),
@@ -221,26 +317,47 @@ def check_command(
         bool, typer.Option("--skip", help="Mark the steps inapplicable ([~]): left out of the counts.")
     ] = False,
     in_place: Annotated[
-        bool, typer.Option("--in-place", "-i", help="Rewrite the file (atomically) instead of printing it.")
+        bool, typer.Option("--in-place", "-i", help="With --file: rewrite the file (atomically).")
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Print the diff of what would change; write nothing.")
     ] = False,
+    project: ProjectOption = None,
 ) -> None:
-    """Tick steps in a Markdown file: set them done ([x]), or todo with --undo, or skipped with --skip.
+    """Tick steps: set them done ([x]), or todo with --undo, or skipped with --skip.
 
-    Only the bracket on each step's line changes; every other byte (CRLF too) stays. Prints the new
-    text, or rewrites the file with --in-place. A step already in that state is left alone (exit 0).
+    With REF: a fresh read of the issue, a one-line edit per step, a write of the description only, and
+    a check of what GitLab stored (at most 3 requests); a concurrent edit by someone else is exit 4.
+    With --file: prints the new text, or rewrites the file with --in-place.
+    Only the bracket on each step's line changes. A step already in that state is left alone (exit 0).
     """
-    run_command(
-        ctx,
-        "check",
-        lambda: check_file(
-            require_file(file, "check"),
-            steps,
-            target_state(undo=undo, skip=skip),
-            in_place=in_place,
-            dry_run=dry_run,
-        ),
-        render_check,
-    )
+    from gl_rollout.cli.app import state_of
+
+    app_state = state_of(ctx)
+    if file is not None:
+        run_command(
+            ctx,
+            "check",
+            lambda: check_file(
+                file, args, target_state(undo=undo, skip=skip), in_place=in_place, dry_run=dry_run
+            ),
+            render_check,
+        )
+        return
+
+    def use_case() -> Result:
+        state = target_state(undo=undo, skip=skip)
+        if len(args) < 2:
+            raise UsageError(
+                "check needs the issue and at least one step",
+                "for example: gl-rollout check group/project#42 enable-staging (or --file PATH STEP...)",
+            )
+        if in_place:
+            raise UsageError("--in-place is for --file", "drop --in-place: with REF the issue is written")
+        from gl_rollout.config import open_client
+        from gl_rollout.rollout import check
+
+        with open_client(app_state, need_write=not dry_run, project=project, ref=args[0]) as client:
+            return check(client.api, client.issue, args[1:], state, dry_run=dry_run)
+
+    run_command(ctx, "check", use_case, render_issue_check)

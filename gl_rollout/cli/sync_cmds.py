@@ -232,7 +232,8 @@ def _render_many(data: dict[str, Any], printer: Printer) -> None:
     counts = data.get("counts", {})
     parts = [f"{n} {status}" for status, n in sorted(counts.items()) if status != "not-a-rollout"]
     unverified = sum(1 for i in issues if i.get("unverified"))
-    summary = f"{data['rollouts']} rollout issues: {', '.join(parts) or 'none'}"
+    count = data["rollouts"]
+    summary = f"{count} rollout issue{'' if count == 1 else 's'}: {', '.join(parts) or 'none'}"
     if unverified:
         summary += f"; {unverified} with unverified steps (see --json)"
     if dry:

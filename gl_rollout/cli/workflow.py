@@ -5,8 +5,6 @@ diff of the description and the comments it would post instead of writing. pytho
 and the use cases load only when a command runs, so `gl-rollout --help` stays fast.
 """
 
-# ruff: noqa: PLC0415  use cases (and python-gitlab through them) load when a command runs
-# ruff: noqa: PLR0917  a Typer command takes its options as parameters
 # ruff: noqa: S107  GITLAB_ADMIN_TOKEN names a variable, not a password
 
 from __future__ import annotations
@@ -227,13 +225,10 @@ def _flag_command(
     state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.enabling import set_flag, validate_options
+        from gl_rollout.enabling import requested_value, set_flag, validate_options
 
         enable = command == "enable"
-        value: bool | int = (
-            (options.percentage if options.percentage is not None else True) if enable else False
-        )
-        validate_options(value, options)  # bad options: exit 2 before any request
+        validate_options(requested_value(options, enable=enable), options)  # exit 2 before any request
         with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
             admin = _admin_factory(client, options, token_env) if options.apply else None
             return set_flag(
