@@ -438,10 +438,13 @@ def requests_section(quick: bool) -> Section:
         ref = str(data.get("reference") or f"{project}#{data.get('iid')}")
         if "#" not in ref or ref.startswith("#"):
             ref = f"{project}#{data.get('iid')}"
+        # In the order of a rollout, so each command does its whole work (posts and ticks).
         measure("status", ["status", ref], 1)
-        measure("check enable-staging", ["check", ref, "enable-staging"], 3)
+        measure("status --timeline (one more request)", ["status", ref, "--timeline"], 2)
         measure("announce --eta 'in 2h'", ["announce", ref, "--eta", "in 2h"], 5)
         measure("enable --env staging", ["enable", ref, "--env", "staging"], 5)
+        measure("check test-staging", ["check", ref, "test-staging"], 3)
+        measure("check test-staging again (nothing to do)", ["check", ref, "test-staging"], 3)
         measure("disable --env staging (mirrors enable)", ["disable", ref, "--env", "staging"], 5)
         measure(
             "create again (finds the issue, creates nothing)", ["create", SEED_FLAG, "--project", project], 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from gl_rollout.errors import UsageError
 
@@ -23,28 +24,30 @@ ENVIRONMENTS: tuple[str, ...] = ("dev", "pre", "staging", "staging-ref", "ops", 
 NON_PRODUCTION: tuple[str, ...] = ("dev", "pre", "staging", "staging-ref")
 EVERYWHERE: tuple[str, ...] = ("dev", "pre", "staging", "staging-ref", "production")
 
-# Actor option -> REST API field, in the order commands print them.
-ACTOR_KINDS: tuple[tuple[str, str], ...] = (
-    ("project", "project"),
-    ("group", "group"),
-    ("namespace", "namespace"),
-    ("user", "user"),
-    ("feature-group", "feature_group"),
-    ("repository", "repository"),
-)
-
 FLAG_NAME_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
 _FEATURE_GROUP_RE = re.compile(r"^[a-z0-9_]+$")
 _PREFIX_RE = re.compile(r"^/[a-z][a-z0-9_-]*(?: [a-z][a-z0-9_-]*)*$")
-_ACTOR_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
-    "project": (_PATH_RE, "a project path like gitlab-org/gitlab"),
-    "group": (_PATH_RE, "a group path like gitlab-org"),
-    "namespace": (_PATH_RE, "a namespace path like gitlab-org"),
-    "user": (_USER_RE, "a username like jdoe"),
-    "feature-group": (_FEATURE_GROUP_RE, "a feature group name like gitlab_team_members"),
-    "repository": (_PATH_RE, "a repository path like gitlab-org/gitlab"),
+
+
+@dataclass(frozen=True)
+class _ActorKind:
+    api_field: str  # the Features API parameter
+    pattern: re.Pattern[str]
+    example: str
+
+
+# ChatOps actor option -> how it is checked and sent, in the order commands print them.
+_ACTOR_KINDS: dict[str, _ActorKind] = {
+    "project": _ActorKind("project", _PATH_RE, "a project path like gitlab-org/gitlab"),
+    "group": _ActorKind("group", _PATH_RE, "a group path like gitlab-org"),
+    "namespace": _ActorKind("namespace", _PATH_RE, "a namespace path like gitlab-org"),
+    "user": _ActorKind("user", _USER_RE, "a username like jdoe"),
+    "feature-group": _ActorKind(
+        "feature_group", _FEATURE_GROUP_RE, "a feature group name like gitlab_team_members"
+    ),
+    "repository": _ActorKind("repository", _PATH_RE, "a repository path like gitlab-org/gitlab"),
 }
 
 Value = bool | int | str
@@ -57,7 +60,7 @@ class FeatureSet:
     flag: str
     value: bool | int
     environments: tuple[str, ...]
-    actors: tuple[tuple[str, tuple[str, ...]], ...]  # (kind, names) in ACTOR_KINDS order, non-empty only
+    actors: tuple[tuple[str, tuple[str, ...]], ...]  # (kind, names) in _ACTOR_KINDS order, non-empty only
     percentage_kind: str | None  # "actors", "time" or None
 
     @property
@@ -86,9 +89,8 @@ class FeatureSet:
             params["key"] = "percentage_of_actors"
         elif self.percentage_kind == "time":
             params["key"] = "percentage_of_time"
-        api_field = dict(ACTOR_KINDS)
         for kind, names in self.actors:
-            params[api_field[kind]] = ",".join(names)
+            params[_ACTOR_KINDS[kind].api_field] = ",".join(names)
         return params
 
     @property
@@ -164,7 +166,7 @@ def _actor_list(kind: str, names: str | Sequence[str] | None) -> tuple[str, ...]
         return ()
     items = [names] if isinstance(names, str) else list(names)
     result: list[str] = []
-    pattern, example = _ACTOR_PATTERNS[kind]
+    actor = _ACTOR_KINDS[kind]
     for item in items:
         for raw in item.split(","):
             name = raw.strip()
@@ -172,11 +174,30 @@ def _actor_list(kind: str, names: str | Sequence[str] | None) -> tuple[str, ...]
                 name = name.removeprefix("@")
             if not name:
                 continue
-            if not pattern.match(name):
-                raise UsageError(f"invalid --{kind} value {raw.strip()!r}", f"give {example}")
+            if not actor.pattern.match(name):
+                raise UsageError(f"invalid --{kind} value {raw.strip()!r}", f"give {actor.example}")
             if name not in result:
                 result.append(name)
     return tuple(result)
+
+
+class ActorTargets(TypedDict, total=False):
+    """Who a `feature set` request is for and what its percentage counts; see `feature_set`."""
+
+    projects: Sequence[str]
+    groups: Sequence[str]
+    users: Sequence[str]
+    feature_group: str | Sequence[str] | None
+    namespaces: Sequence[str]
+    repositories: Sequence[str]
+    actors: bool
+    time: bool
+
+
+class FeatureSetRequest(ActorTargets, total=False):
+    """The keywords of `feature_set`: the actor targets and the ChatOps environments."""
+
+    envs: Sequence[str]
 
 
 def feature_set(
@@ -239,64 +260,18 @@ def feature_set(
 
 
 def feature_set_command(
-    flag: str,
-    value: Value,
-    *,
-    envs: Sequence[str] = (),
-    projects: Sequence[str] = (),
-    groups: Sequence[str] = (),
-    users: Sequence[str] = (),
-    feature_group: str | Sequence[str] | None = None,
-    namespaces: Sequence[str] = (),
-    repositories: Sequence[str] = (),
-    actors: bool = False,
-    time: bool = False,
-    prefix: str = DEFAULT_PREFIX,
+    flag: str, value: Value, *, prefix: str = DEFAULT_PREFIX, **request: Unpack[FeatureSetRequest]
 ) -> str:
-    """The exact ChatOps `feature set` command for a validated request."""
-    request = feature_set(
-        flag,
-        value,
-        envs=envs,
-        projects=projects,
-        groups=groups,
-        users=users,
-        feature_group=feature_group,
-        namespaces=namespaces,
-        repositories=repositories,
-        actors=actors,
-        time=time,
-    )
-    return request.command(prefix)
+    """The exact ChatOps `feature set` command for a validated request (keywords as `feature_set`)."""
+    return feature_set(flag, value, **request).command(prefix)
 
 
-def feature_api_params(
-    flag: str,
-    value: Value,
-    *,
-    projects: Sequence[str] = (),
-    groups: Sequence[str] = (),
-    users: Sequence[str] = (),
-    feature_group: str | Sequence[str] | None = None,
-    namespaces: Sequence[str] = (),
-    repositories: Sequence[str] = (),
-    actors: bool = False,
-    time: bool = False,
-) -> dict[str, str | int]:
-    """The Features API parameters for the same request `feature_set_command` prints."""
-    request = feature_set(
-        flag,
-        value,
-        projects=projects,
-        groups=groups,
-        users=users,
-        feature_group=feature_group,
-        namespaces=namespaces,
-        repositories=repositories,
-        actors=actors,
-        time=time,
-    )
-    return request.api_params()
+def feature_api_params(flag: str, value: Value, **targets: Unpack[ActorTargets]) -> dict[str, str | int]:
+    """The Features API parameters for the same request `feature_set_command` prints.
+
+    No environments: the API call goes to one instance, the one the caller connects to.
+    """
+    return feature_set(flag, value, **targets).api_params()
 
 
 def feature_delete_command(flag: str, *, envs: Sequence[str] = (), prefix: str = DEFAULT_PREFIX) -> str:

@@ -31,7 +31,7 @@ import re
 import shlex
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -582,6 +582,7 @@ def open_client(
     """
     from gl_rollout.gitlab import connect
 
+    retry = retry if retry is not None else retry_from_env(options.env)
     if options.sandbox:
         with _sandbox_client(options, project=project, ref=ref) as (conn, project_path, issue_ref, admin):
             api = connect(
@@ -609,6 +610,47 @@ def open_client(
         notes_per_minute=notes_per_minute,
     )
     yield Client(api, conn, project_path, issue_ref, None, options.timeout, options)
+
+
+RETRY_VARIABLES = {
+    "GL_ROLLOUT_RETRY_ATTEMPTS": "max_attempts",
+    "GL_ROLLOUT_RETRY_BASE": "base",
+    "GL_ROLLOUT_RETRY_CAP": "cap",
+    "GL_ROLLOUT_RETRY_MAX_WAIT": "max_total_wait",
+}
+
+
+def retry_from_env(env: Mapping[str, str]) -> RetryPolicy | None:
+    """The retry policy the environment asks for (`GL_ROLLOUT_RETRY_*`, seconds), None for the default.
+
+    For test suites and impatient pipelines: attempts, the first backoff, its cap, and the total wait.
+    """
+    from gl_rollout.retry import RetryPolicy
+
+    values: dict[str, float] = {}
+    for name, attribute in RETRY_VARIABLES.items():
+        text = env.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf") or (
+            attribute == "max_attempts" and (value < 1 or value != int(value))
+        ):
+            raise UsageError(f"{name}={text!r} is not a usable number", f"{name} takes seconds, e.g. 0.5")
+        values[attribute] = value
+    if not values:
+        return None
+    default = RetryPolicy()
+    return replace(
+        default,
+        max_attempts=int(values.get("max_attempts", default.max_attempts)),
+        base=values.get("base", default.base),
+        cap=values.get("cap", default.cap),
+        max_total_wait=values.get("max_total_wait", default.max_total_wait),
+    )
 
 
 def require_write_token(conn: Connection) -> None:

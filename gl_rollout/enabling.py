@@ -189,14 +189,21 @@ class Applied:
 def apply_request(
     target: GitLabAPI, request: chatops.FeatureSet, *, dry_run: bool, trust_record: bool
 ) -> Applied:
-    """GET /features; POST /features/:name unless already so (or a dry run); then GET /features again."""
+    """GET /features; POST /features/:name unless already so (or a dry run); then GET /features again.
+
+    GitLab caches flags per process for up to a minute, so the GET after the POST may come from a
+    worker that has not seen it yet: when that read contradicts the request and the POST's own answer
+    does not, the POST's answer is what GitLab reports.
+    """
     before = find_feature(target.list_features(), request.flag)
     match = gates_match(before, request)
     needed = not (match is True or (match is None and trust_record))
     if dry_run or not needed:
         return Applied(target.url, needed, False, before)
-    target.set_feature(request.flag, request.api_params())
+    posted = target.set_feature(request.flag, request.api_params())
     after = find_feature(target.list_features(), request.flag)
+    if gates_match(after, request) is False and gates_match(posted, request) is not False:
+        after = posted
     return Applied(target.url, True, True, after)
 
 

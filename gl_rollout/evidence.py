@@ -1,47 +1,33 @@
-"""What proves a rollout step was done, which stage a rollout is in, and what happened when. Pure.
+"""What a rollout's notes show: the evidence that proves each step, and what happened when. Pure.
 
 Evidence comes from three places, read by `collect_evidence`:
 - gl-rollout's own comment markers (`gl_rollout.markers`): `announce-eta` and `announce-enabled` prove
   those steps, `enable` proves the step it ticked (recorded in the marker), `disable` undoes it;
 - GitLab's system notes "marked the checklist item **TEXT** as completed|incomplete", matched to a step
   by its `<!-- step:ID -->` marker, else by its exact text;
-- with a Features API reading, the flag's gates on that instance: fully on (a boolean gate, or a
-  100% percentage gate) proves `enable-production` when the instance is production, `enable-staging`
-  when it is staging; explicitly off (the flag is listed with no gate) undoes that step; actor gates on
-  production prove `enable-beta`. A flag the instance does not list proves nothing either way: it may
-  never have been set, or it was deleted at cleanup.
+- with a Features API reading (`gl_rollout.feature_gates`), the flag's gates on that instance: fully on proves
+  `enable-production` when the instance is production, `enable-staging` when it is staging; explicitly
+  off undoes that step; actor gates on production prove `enable-beta`.
 
 The latest piece of evidence for a step decides (`StepVerdict`), actions before checkbox changes (see
-`latest_by_step`). Nothing here talks to GitLab.
+`latest_by_step`). The timeline (`build_timeline`) is the same notes told as events, so both read
+them through one walk (`_note_facts`). Nothing here talks to GitLab.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from gl_rollout.api import Feature, Gate, Issue, Note
+from gl_rollout.api import Issue, Note
 from gl_rollout.checklist import Checklist, Step, parse_checklist
+from gl_rollout.feature_gates import FeatureReading, actor_gates, fully_on, partial_percentage
 from gl_rollout.markers import STEP_MARKER, NoteMarker, find_note_marker
 
 EvidenceSource = Literal["marker", "system-note", "features-api"]
-FeaturesEnv = Literal["production", "staging"]
-FEATURES_ENVS: tuple[FeaturesEnv, ...] = ("production", "staging")
-
-# The one scoped label per rollout, in the order a rollout moves through them.
-STAGES: tuple[str, ...] = (
-    "planned",
-    "staging",
-    "beta",
-    "production-partial",
-    "production",
-    "cleanup",
-    "done",
-)
-STAGE_LABEL_PREFIX = "rollout::"
 
 # GitLab's wording since 15.x ("checklist item") and before it ("task").
 _SYSTEM_CHECKLIST_NOTE = re.compile(
@@ -49,6 +35,8 @@ _SYSTEM_CHECKLIST_NOTE = re.compile(
     re.DOTALL,
 )
 _FLAG_IN_TITLE = re.compile(r"`([a-z0-9]+(?:_[a-z0-9]+)*)`")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,15 +52,7 @@ class Evidence:
     note_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "done": self.done,
-            "source": self.source,
-            "at": self.at,
-            "by": self.by,
-            "detail": self.detail,
-            "note_id": self.note_id,
-        }
+        return asdict(self)
 
 
 Verdict = Literal["verified", "proven", "unverified", "contradicted", "todo", "skipped"]
@@ -122,20 +102,33 @@ class TimelineEvent:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by, "kind": self.kind, "step": self.step, "text": self.text}
+        return asdict(self)
 
 
-@dataclass(frozen=True)
-class FeatureReading:
-    """The flag's gates as one instance's Features API showed them, and when.
+# --- time ------------------------------------------------------------------------------------
 
-    `feature` is None when the instance does not list the flag at all.
-    """
 
-    env: FeaturesEnv
-    feature: Feature | None
-    observed_at: str
-    url: str = ""
+def parse_time(value: str) -> datetime:
+    """GitLab's ISO 8601 timestamps (with `Z` or an offset) as aware datetimes; unparseable → epoch."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    """`moment` (default: now) the way GitLab writes timestamps, to the second: `2026-03-04T10:00:00Z`."""
+    moment = moment if moment is not None else datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _chronological(items: Iterable[tuple[datetime, int, T]]) -> list[T]:
+    """The items oldest first; equal times keep the order the notes came in."""
+    return [item for _, _, item in sorted(items, key=lambda entry: (entry[0], entry[1]))]
 
 
 # --- reading notes ---------------------------------------------------------------------------
@@ -161,8 +154,9 @@ def checklist_note(body: str) -> tuple[str, bool] | None:
     return match.group("text"), match.group("status") == "completed"
 
 
-def _normalise(text: str) -> str:
-    return " ".join(STEP_MARKER.sub("", text).split()).casefold()
+def _plain(text: str) -> str:
+    """Item text without its step marker, whitespace collapsed."""
+    return " ".join(STEP_MARKER.sub("", text).split())
 
 
 def match_step(checklist: Checklist, item_text: str) -> Step | None:
@@ -170,12 +164,12 @@ def match_step(checklist: Checklist, item_text: str) -> Step | None:
     marker = STEP_MARKER.search(item_text)
     if marker:
         return checklist.find(marker.group(1))
-    wanted = _normalise(item_text)
-    found = [step for step in checklist.steps if _normalise(step.text) == wanted]
+    wanted = _plain(item_text).casefold()
+    found = [step for step in checklist.steps if _plain(step.text).casefold() == wanted]
     return found[0] if len(found) == 1 else None
 
 
-def _marker_steps(marker: NoteMarker) -> tuple[str | None, bool]:
+def _marker_step(marker: NoteMarker) -> tuple[str | None, bool]:
     """The step a marker speaks of and whether it says done (True) or undone (False)."""
     if marker.action in ("announce-eta", "announce-enabled"):
         return marker.step or marker.action, True
@@ -184,6 +178,10 @@ def _marker_steps(marker: NoteMarker) -> tuple[str | None, bool]:
     if marker.action == "disable":
         return marker.step, False
     return None, True
+
+
+def _flag_matches(marker: NoteMarker, flag: str | None) -> bool:
+    return flag is None or not marker.flag or marker.flag == flag
 
 
 def _marker_envs(values: Mapping[str, Any]) -> tuple[str, ...]:
@@ -230,121 +228,64 @@ def describe_marker(marker: NoteMarker) -> str:
         return f"announced the ETA{f' {eta}' if eta else ''}"
     if marker.action == "announce-enabled":
         return f"announced the flag enabled on {envs}"
-    pct = _marker_percentage(values)
-    what = "true" if pct is None or pct == 100 else ("false" if pct == 0 else f"{pct:g}%")
     targets = " for selected actors" if _has_actor_targets(values) else ""
-    verb = "enabled" if marker.action == "enable" else "disabled"
     if marker.action == "disable":
         return f"disabled on {envs}{targets}"
-    return f"{verb} on {envs}{targets} ({what})"
+    pct = _marker_percentage(values)
+    what = "true" if pct is None or pct == 100 else ("false" if pct == 0 else f"{pct:g}%")
+    return f"enabled on {envs}{targets} ({what})"
 
 
-# --- gates -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _NoteFact:
+    """What one note says about the rollout: a checkbox change or a gl-rollout action."""
+
+    order: int  # position among the notes, to keep equal timestamps in reading order
+    note: Note
+    kind: str  # checked | unchecked | the marker's action
+    step: str | None  # None when no step of the checklist (or of the catalogue) is named
+    done: bool
+    source: EvidenceSource
+    text: str
 
 
-def _percent(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def fully_on(gates: Sequence[Gate]) -> bool:
-    """A boolean gate set, or a 100% percentage gate: everyone has the flag."""
-    for gate in gates:
-        if gate.key == "boolean" and gate.value is True:
-            return True
-        if gate.key in ("percentage_of_time", "percentage_of_actors") and _percent(gate.value) == 100.0:
-            return True
-    return False
-
-
-def partial_percentage(gates: Sequence[Gate]) -> float | None:
-    """The percentage of a gate between 0 and 100 exclusive, when the flag is not fully on."""
-    if fully_on(gates):
-        return None
-    for gate in gates:
-        if gate.key in ("percentage_of_time", "percentage_of_actors"):
-            pct = _percent(gate.value)
-            if pct is not None and 0 < pct < 100:
-                return pct
-    return None
-
-
-def actor_gates(gates: Sequence[Gate]) -> bool:
-    return any(gate.key in ("actors", "groups") and gate.value for gate in gates)
-
-
-def describe_gates(feature: Feature | None) -> str:
-    if feature is None:
-        return "not set on this instance"
-    if not feature.gates:
-        return "off (no gates)"
-    parts = []
-    for gate in feature.gates:
-        if gate.key == "boolean":
-            parts.append("on for everyone" if gate.value is True else "boolean off")
-        elif gate.key in ("percentage_of_time", "percentage_of_actors"):
-            parts.append(f"{gate.value}% of {gate.key.removeprefix('percentage_of_')}")
-        elif isinstance(gate.value, list | tuple | set):
-            parts.append(f"{gate.key}: {len(gate.value)}")
-        else:
-            parts.append(f"{gate.key}: {gate.value}")
-    return ", ".join(parts)
-
-
-def gates_fingerprint(feature: Feature | None) -> str:
-    """A stable text of a flag's gates, so a sync state file can tell when they changed."""
-    if feature is None:
-        return "absent"
-    parts = []
-    for gate in sorted(feature.gates, key=lambda g: g.key):
-        value = (
-            sorted(str(v) for v in gate.value) if isinstance(gate.value, list | tuple | set) else gate.value
-        )
-        parts.append(f"{gate.key}={value}")
-    return ";".join(parts) or "off"
+def _note_facts(checklist: Checklist, notes: Sequence[Note], flag: str | None) -> Iterator[_NoteFact]:
+    """Checkbox system notes and the flag's gl-rollout markers, in note order; other notes are skipped."""
+    for order, note in enumerate(notes):
+        if note.system:
+            parsed = checklist_note(note.body)
+            if parsed is None:
+                continue
+            text, completed = parsed
+            step = match_step(checklist, text)
+            kind = "checked" if completed else "unchecked"
+            step_id = step.id if step else None
+            yield _NoteFact(order, note, kind, step_id, completed, "system-note", f"{kind} “{_plain(text)}”")
+            continue
+        marker = find_note_marker(note.body)
+        if marker is None or not _flag_matches(marker, flag):
+            continue
+        step_id, done = _marker_step(marker)
+        yield _NoteFact(order, note, marker.action, step_id, done, "marker", describe_marker(marker))
 
 
 def _reading_evidence(reading: FeatureReading) -> list[Evidence]:
+    """What the gates prove; a flag the instance does not list proves nothing (never set, or deleted)."""
     feature = reading.feature
     if feature is None:
         return []
     step = "enable-production" if reading.env == "production" else "enable-staging"
-    detail = f"Features API on {reading.env}: {describe_gates(feature)}"
     found: list[Evidence] = []
     if fully_on(feature.gates):
-        found.append(Evidence(step, True, "features-api", reading.observed_at, "", detail))
+        found.append(Evidence(step, True, "features-api", reading.observed_at, "", reading.summary))
     elif not feature.gates:
-        found.append(Evidence(step, False, "features-api", reading.observed_at, "", detail))
+        found.append(Evidence(step, False, "features-api", reading.observed_at, "", reading.summary))
     if reading.env == "production" and actor_gates(feature.gates):
-        found.append(Evidence("enable-beta", True, "features-api", reading.observed_at, "", detail))
+        found.append(Evidence("enable-beta", True, "features-api", reading.observed_at, "", reading.summary))
     return found
 
 
 # --- evidence and verdicts -------------------------------------------------------------------
-
-
-def parse_time(value: str) -> datetime:
-    """GitLab's ISO 8601 timestamps (with `Z` or an offset) as aware datetimes; unparseable → epoch."""
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.fromtimestamp(0, UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _flag_matches(marker: NoteMarker, flag: str | None) -> bool:
-    return flag is None or not marker.flag or marker.flag == flag
 
 
 def collect_evidence(
@@ -355,47 +296,27 @@ def collect_evidence(
     reading: FeatureReading | None = None,
 ) -> list[Evidence]:
     """Every piece of evidence in the notes (and the Features API reading), oldest first."""
-    found: list[tuple[datetime, int, Evidence]] = []
-    for order, note in enumerate(notes):
-        if note.system:
-            parsed = checklist_note(note.body)
-            if parsed is None:
-                continue
-            text, completed = parsed
-            step = match_step(checklist, text)
-            if step is None:
-                continue
-            detail = f"{'checked' if completed else 'unchecked'} “{_plain(text)}”"
-            found.append(
-                (
-                    parse_time(note.created_at),
-                    order,
-                    Evidence(
-                        step.id, completed, "system-note", note.created_at, note.author, detail, note.id
-                    ),
-                )
-            )
-            continue
-        marker = find_note_marker(note.body)
-        if marker is None or not _flag_matches(marker, flag):
-            continue
-        step_id, done = _marker_steps(marker)
-        if step_id is None:
-            continue
-        found.append(
-            (
-                parse_time(note.created_at),
-                order,
-                Evidence(
-                    step_id, done, "marker", note.created_at, note.author, describe_marker(marker), note.id
-                ),
-            )
+    found = [
+        (
+            parse_time(fact.note.created_at),
+            fact.order,
+            Evidence(
+                fact.step,
+                fact.done,
+                fact.source,
+                fact.note.created_at,
+                fact.note.author,
+                fact.text,
+                fact.note.id,
+            ),
         )
+        for fact in _note_facts(checklist, notes, flag)
+        if fact.step is not None
+    ]
     if reading is not None:
-        for evidence in _reading_evidence(reading):
-            found.append((parse_time(reading.observed_at), len(notes), evidence))
-    found.sort(key=lambda item: (item[0], item[1]))
-    return [evidence for _, _, evidence in found]
+        moment = parse_time(reading.observed_at)
+        found += [(moment, len(notes), evidence) for evidence in _reading_evidence(reading)]
+    return _chronological(found)
 
 
 def latest_by_step(evidence: Iterable[Evidence]) -> dict[str, Evidence]:
@@ -430,9 +351,6 @@ def judge_steps(checklist: Checklist, evidence: Sequence[Evidence]) -> list[Step
     return verdicts
 
 
-# --- stage -----------------------------------------------------------------------------------
-
-
 def production_partial(
     notes: Sequence[Note], *, flag: str | None, reading: FeatureReading | None = None
 ) -> bool:
@@ -443,8 +361,7 @@ def production_partial(
             return False
         return partial_percentage(reading.feature.gates) is not None
     partial = False
-    ordered = sorted(enumerate(notes), key=lambda item: (parse_time(item[1].created_at), item[0]))
-    for _, note in ordered:
+    for note in _chronological((parse_time(n.created_at), i, n) for i, n in enumerate(notes)):
         if note.system:
             continue
         marker = find_note_marker(note.body)
@@ -463,59 +380,7 @@ def production_partial(
     return partial
 
 
-def rollout_stage(checklist: Checklist, *, closed: bool = False, partial: bool = False) -> str:
-    """The stage a checklist shows (one of `STAGES`): the furthest milestone step that is done.
-
-    done: the issue is closed, `cleanup` is done, or every step is done or skipped; cleanup:
-    `remove-flag` done; production: `enable-production` done; production-partial: on for a
-    percentage of production (`partial`); beta: `enable-beta` done; staging: `enable-staging` or
-    `test-staging` done; planned: none of these.
-    """
-
-    def done(step_id: str) -> bool:
-        step = checklist.find(step_id)
-        return step is not None and step.state == "done"
-
-    if closed or done("cleanup") or (checklist.total > 0 and checklist.done == checklist.total):
-        return "done"
-    if done("remove-flag"):
-        return "cleanup"
-    if done("enable-production"):
-        return "production"
-    if partial:
-        return "production-partial"
-    if done("enable-beta"):
-        return "beta"
-    if done("enable-staging") or done("test-staging"):
-        return "staging"
-    return "planned"
-
-
-def stage_label(stage: str) -> str:
-    return STAGE_LABEL_PREFIX + stage
-
-
-def stage_from_labels(labels: Iterable[str]) -> str | None:
-    """The stage a `rollout::` label names, when exactly one known stage label is present."""
-    stages = [label[len(STAGE_LABEL_PREFIX) :] for label in labels if label.startswith(STAGE_LABEL_PREFIX)]
-    known = [stage for stage in stages if stage in STAGES]
-    return known[0] if len(known) == 1 else None
-
-
-def label_changes(labels: Iterable[str], stage: str) -> tuple[list[str], list[str]]:
-    """`(add_labels, remove_labels)` that make `rollout::<stage>` the only rollout label; empty when right."""
-    wanted = stage_label(stage)
-    current = list(labels)
-    remove = [label for label in current if label.startswith(STAGE_LABEL_PREFIX) and label != wanted]
-    add = [] if wanted in current else [wanted]
-    return add, remove
-
-
 # --- timeline --------------------------------------------------------------------------------
-
-
-def _plain(text: str) -> str:
-    return " ".join(STEP_MARKER.sub("", text).split())
 
 
 def build_timeline(
@@ -530,62 +395,20 @@ def build_timeline(
     enable, disable), checklist items checked and unchecked, and the Features API reading if any."""
     checklist = checklist if checklist is not None else parse_checklist(issue.description)
     flag = flag if flag is not None else flag_of_issue(issue, notes)
-    events: list[tuple[datetime, int, TimelineEvent]] = [
+    created = TimelineEvent(issue.created_at, issue.author, "created", None, "opened the rollout issue")
+    events = [(parse_time(issue.created_at), -1, created)]
+    events += [
         (
-            parse_time(issue.created_at),
-            -1,
-            TimelineEvent(issue.created_at, issue.author, "created", None, "opened the rollout issue"),
+            parse_time(fact.note.created_at),
+            fact.order,
+            TimelineEvent(fact.note.created_at, fact.note.author, fact.kind, fact.step, fact.text),
         )
+        for fact in _note_facts(checklist, notes, flag)
     ]
-    for order, note in enumerate(notes):
-        if note.system:
-            parsed = checklist_note(note.body)
-            if parsed is None:
-                continue
-            text, completed = parsed
-            step = match_step(checklist, text)
-            kind = "checked" if completed else "unchecked"
-            events.append(
-                (
-                    parse_time(note.created_at),
-                    order,
-                    TimelineEvent(
-                        note.created_at,
-                        note.author,
-                        kind,
-                        step.id if step else None,
-                        f"{kind} “{_plain(text)}”",
-                    ),
-                )
-            )
-            continue
-        marker = find_note_marker(note.body)
-        if marker is None or not _flag_matches(marker, flag):
-            continue
-        step_id, _ = _marker_steps(marker)
-        events.append(
-            (
-                parse_time(note.created_at),
-                order,
-                TimelineEvent(note.created_at, note.author, marker.action, step_id, describe_marker(marker)),
-            )
-        )
     if reading is not None:
-        events.append(
-            (
-                parse_time(reading.observed_at),
-                len(notes),
-                TimelineEvent(
-                    reading.observed_at,
-                    "",
-                    "features",
-                    None,
-                    f"Features API on {reading.env}: {describe_gates(reading.feature)}",
-                ),
-            )
-        )
-    events.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in events]
+        features = TimelineEvent(reading.observed_at, "", "features", None, reading.summary)
+        events.append((parse_time(reading.observed_at), len(notes), features))
+    return _chronological(events)
 
 
 def timeline_lines(events: Sequence[TimelineEvent]) -> list[str]:
@@ -604,7 +427,3 @@ def last_moved(timeline: Sequence[TimelineEvent]) -> str | None:
         if event.kind != "features":
             return event.at
     return None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -21,7 +21,16 @@ def check_target(path: Path) -> Path:
             )
     if path.exists() and path.is_dir():
         raise UsageError(f"{path} is a directory", "give a file path")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"folder {folder} does not exist", "create it first or choose another path")
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: Path, text: str, *, newline: str = "") -> None:
@@ -42,8 +51,8 @@ def write_atomic(path: Path, text: str, *, newline: str = "") -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        # mkstemp makes 0600 files; a new file gets what the umask allows, an existing one keeps its mode.
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_current_umask())
         target = path.resolve() if path.is_symlink() else path
         os.replace(tmp, target)
     except BaseException:
@@ -52,30 +61,40 @@ def write_atomic(path: Path, text: str, *, newline: str = "") -> None:
         raise
 
 
-def read_text_input(path: str) -> str:
-    """Read a UTF-8 text file (or `-` for stdin), keeping line endings; bad input is a UsageError."""
-    import sys
-
-    if path == "-":
-        data = sys.stdin.buffer.read()
-        name = "standard input"
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise UsageError(f"{path}: no such file", "check the path")
-        if p.is_dir():
-            raise UsageError(f"{path} is a directory", "give a Markdown file")
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read ({exc.strerror})", "check the permissions") from None
-        name = path
-    if b"\x00" in data:
-        raise UsageError(f"{name} is a binary file, not Markdown", "give the issue description as text")
+def read_text_file(path: str | Path, *, kind: str = "Markdown", what: str = "the issue description") -> str:
+    """Read a UTF-8 text file, keeping line endings; a missing, unreadable, binary or non-UTF-8 file is
+    a UsageError. `kind` and `what` name the expected content in those errors ("YAML", "the flag definition").
+    """
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{name}: no such file", "check the path")
+    if p.is_dir():
+        raise UsageError(f"{name} is a directory", f"give a {kind} file")
     try:
-        text = data.decode("utf-8")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read ({exc.strerror})", "check the permissions") from None
+    return _decode(data, name, kind=kind, what=what)
+
+
+def read_text_input(path: str) -> str:
+    """Read a UTF-8 Markdown file (or `-` for stdin), keeping line endings; bad input is a UsageError."""
+    if path == "-":
+        import sys
+
+        return _decode(
+            sys.stdin.buffer.read(), "standard input", kind="Markdown", what="the issue description"
+        )
+    return read_text_file(path)
+
+
+def _decode(data: bytes, name: str, *, kind: str, what: str) -> str:
+    if b"\x00" in data:
+        raise UsageError(f"{name} is a binary file, not {kind}", f"give {what} as text")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{name} is not UTF-8 (byte {exc.start})", "convert it to UTF-8, as GitLab stores it"
         ) from None
-    return text

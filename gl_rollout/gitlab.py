@@ -12,17 +12,25 @@ every call (`obey_rate_limit=False`, `max_retries=0`); ours decide by what a fai
   the use case looks for what landed before it tries again.
 
 Errors become one-line `GitLabError`s with a hint; the token never appears in them.
+
+Nothing here relies on what only one GitLab does (tests/test_gitlab_variants.py runs the CLI against
+the sandbox's `quirks`): lists end when the server says so, by `Link`, `X-Next-Page` or
+`X-Total-Pages`, whichever it sends, and never loop; notes are ordered here, whatever order the server
+kept; redirects are followed by this module, on this GitLab's own address only, so the token never
+travels to another host; timestamps, labels, references and gates are read in every form seen.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit, urlunsplit
 
 from gl_rollout import __version__
 from gl_rollout.api import Feature, Issue, IssueQuery, Note, User
@@ -34,6 +42,7 @@ from gl_rollout.gitlab_json import (
     is_generic_message,
     issue_from_json,
     note_from_json,
+    parse_time,
 )
 from gl_rollout.retry import TRANSIENT_STATUSES, RateLimiter, RetryPolicy, server_wait
 
@@ -48,6 +57,10 @@ log = logging.getLogger("gl_rollout.gitlab")
 WRITE_HINT = "set GITLAB_TOKEN to a personal/project access token with the api scope"
 JOB_TOKEN_HINT = "set GITLAB_TOKEN to a project access token with the api scope"
 ADMIN_HINT = "the Features API needs an administrator's personal access token with the api scope"
+MAX_PER_PAGE = 100  # GitLab's largest page
+MAX_PAGES = 10_000  # a listing longer than this is a server that never says "last page"
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NOTES_BURST = 10  # a command posts one or two comments: let them go without pacing
 DEFAULT_RATE_LIMIT_WAIT = 60  # GitLab's throttles ask for 60 s when they send no Retry-After
 
@@ -71,6 +84,7 @@ def connect(
     token = conn.token or None
     gl = gitlab.Gitlab(
         conn.url,
+        session=_no_redirect_session(),
         private_token=token if conn.token_kind == "private" else None,
         oauth_token=token if conn.token_kind == "oauth" else None,
         job_token=token if conn.token_kind == "job" else None,
@@ -88,6 +102,23 @@ def connect(
         limiter=_limiter(requests_per_minute, None),
         notes_limiter=_limiter(notes_per_minute, NOTES_BURST),
     )
+
+
+def _no_redirect_session() -> requests.Session:
+    """A requests session that never follows a redirect on its own.
+
+    requests would carry `PRIVATE-TOKEN`/`JOB-TOKEN` (custom headers) to whatever host a redirect names,
+    and turn a redirected POST into a GET; `PythonGitLab._send` follows redirects itself, on this
+    GitLab's own address only.
+    """
+    import requests
+
+    class NoRedirectSession(requests.Session):
+        def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+            kwargs["allow_redirects"] = False
+            return super().request(*args, **kwargs)
+
+    return NoRedirectSession()
 
 
 def _limiter(limit: float | RateLimiter | None, burst: int | None) -> RateLimiter | None:
@@ -111,6 +142,7 @@ class _Call:
     admin: bool = False  # Features API: admin token needed
     note: bool = False  # counts against the notes-per-minute limit
     job_ok: bool = False  # GitLab accepts CI_JOB_TOKEN here (single issue GET, project issue list)
+    project: str | None = None  # the project the request names, for references GitLab leaves out
 
 
 class PythonGitLab:
@@ -137,6 +169,7 @@ class PythonGitLab:
         self._count = 0
         self._count_lock = threading.Lock()
         self._local = threading.local()
+        self._moved: dict[str, str] = {}  # encoded project path -> where GitLab redirected it
         gl.session.hooks["response"].append(self._remember_response)
 
     # --- Protocol ------------------------------------------------------------------------------
@@ -157,6 +190,7 @@ class PythonGitLab:
             f"read issue {project}#{iid}",
             _missing(project, iid),
             job_ok=True,
+            project=project,
         )
         return self._issue(self._json_object(call), call)
 
@@ -180,7 +214,13 @@ class PythonGitLab:
         if query.updated_after:
             params["updated_after"] = query.updated_after
         call = _Call(
-            "get", path, f"list the issues of {scope}", scope, query=params, job_ok=query.project is not None
+            "get",
+            path,
+            f"list the issues of {scope}",
+            scope,
+            query=params,
+            job_ok=query.project is not None,
+            project=query.project,
         )
         for page in self._pages(call, query.per_page, None):
             for item in page:
@@ -195,6 +235,7 @@ class PythonGitLab:
             body=_jsonable(fields),
             replayable=False,
             write=True,
+            project=project,
         )
         return self._issue(self._json_object(call), call)
 
@@ -206,6 +247,7 @@ class PythonGitLab:
             _missing(project, iid),
             body=_jsonable(fields),
             write=True,
+            project=project,
         )
         return self._issue(self._json_object(call), call)
 
@@ -219,7 +261,13 @@ class PythonGitLab:
             _missing(project, iid),
             query={"order_by": "created_at", "sort": sort},
         )
-        return [self._note(item, call) for page in self._pages(call, per_page, max_pages) for item in page]
+        notes: list[Note] = []
+        for index, page in enumerate(self._pages(call, per_page, None)):
+            notes.extend(self._note(item, call) for item in page)
+            # A server that ignores `sort` gives the oldest notes first: then the newest are further on.
+            if max_pages is not None and index + 1 >= max_pages and _in_order(notes, sort):
+                break
+        return sorted(notes, key=_note_order, reverse=sort == "desc")
 
     def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
         payload: dict[str, Any] = {"body": body}
@@ -308,17 +356,25 @@ class PythonGitLab:
     # --- sending -------------------------------------------------------------------------------
 
     def _remember_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        # python-gitlab's exceptions drop the headers; Retry-After lives there.
-        self._local.headers = dict(response.headers)
+        # python-gitlab's exceptions drop the headers (Retry-After, Location) and the URL asked.
+        self._local.headers = response.headers
+        self._local.url = response.url
 
     def _send(self, call: _Call) -> requests.Response:
-        """Send `call`, retrying what the module docstring allows; return the 2xx response."""
+        """Send `call`, retrying what the module docstring allows; return the 2xx response.
+
+        Redirects are followed here, never by requests: only on this GitLab's own address (or its
+        https upgrade) and inside its API, at most `MAX_REDIRECTS` times; a project path that
+        redirects is remembered, so the next request goes to the new path at once.
+        """
         import gitlab.exceptions
         import requests.exceptions
 
         attempt = 0
         waited = 0.0
+        hops = 0
         while True:
+            call = self._moved_call(call)
             if self._limiter is not None:
                 self._limiter.acquire()
             if call.note and self._notes_limiter is not None:
@@ -326,6 +382,7 @@ class PythonGitLab:
             with self._count_lock:
                 self._count += 1
             self._local.headers = {}
+            self._local.url = None
             try:
                 return self._gl.http_request(
                     call.method,
@@ -345,8 +402,12 @@ class PythonGitLab:
                 ) from None
             except gitlab.exceptions.GitlabError as exc:
                 status = exc.response_code or 0
+                headers: Mapping[str, str] = getattr(self._local, "headers", None) or {}
+                if status in REDIRECT_STATUSES:
+                    hops += 1
+                    call = self._redirected(call, status, headers, getattr(self._local, "url", None), hops)
+                    continue
                 message = flatten_message(exc.error_message)
-                headers: dict[str, str] = getattr(self._local, "headers", {})
                 hinted = server_wait(headers, self._retry.clock()) if status in {429, 503} else None
                 if status == 429 or (
                     call.replayable
@@ -378,6 +439,72 @@ class PythonGitLab:
                         continue
                 raise self._transport_error(call, kind, exc) from None
 
+    def _redirected(
+        self, call: _Call, status: int, headers: Mapping[str, str], asked: str | None, hops: int
+    ) -> _Call:
+        """The request to send after a redirect, or the GitLabError that says why it is not followed.
+
+        A redirect answer means the request was not carried out, so following it (method and body
+        kept, as 307/308 say) sends nothing twice; a write is followed too.
+        """
+        location = (headers.get("Location") or headers.get("location") or "").strip()
+        base = asked or self._gl.api_url
+        target = urljoin(base, location) if location else ""
+        origin = _display_origin(target) if target else ""
+        if not target or hops > MAX_REDIRECTS:
+            raise self._error(
+                f"GitLab answered {status} (a redirect) to {call.what}"
+                + (" too many times" if target else " without saying where"),
+                f"check --url / GITLAB_URL: it must be GitLab's own address ({self.url} now)",
+                call=call,
+                status=status,
+            )
+        if not _same_server(target, self._gl.api_url):
+            raise self._error(
+                f"GitLab redirected the request to {call.what} to another server, {origin}",
+                f"the token goes only to {self.url}: if {origin} is your GitLab, pass --url {origin}",
+                call=call,
+                status=status,
+            )
+        api_path = urlsplit(self._gl.api_url).path.rstrip("/")
+        parts = urlsplit(target)
+        if not parts.path.startswith(api_path + "/"):
+            raise self._error(
+                f"GitLab redirected the request to {call.what} to {parts.path}, outside its API",
+                f"check --url / GITLAB_URL ({self.url}) and that the token is valid",
+                call=call,
+                status=status,
+            )
+        relative = parts.path[len(api_path) :]
+        self._learn_move(_relative_path(call.path, self._gl.api_url), relative)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query.update(call.query or {})
+        log.debug("%s %s: %s, following to %s", call.method.upper(), call.path, status, relative)
+        if _origin(target) != _origin(self._gl.api_url):  # the https upgrade of our own address
+            return replace(
+                call, path=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), query=query
+            )
+        return replace(call, path=relative, query=query or None)
+
+    def _learn_move(self, old_path: str, new_path: str) -> None:
+        old = _PROJECT_SEGMENT.match(old_path)
+        new = _PROJECT_SEGMENT.match(new_path)
+        if old and new and old.group(1) != new.group(1):
+            self._moved[old.group(1)] = new.group(1)
+
+    def _moved_call(self, call: _Call) -> _Call:
+        """`call` aimed at a project's new path, when an earlier request learned it moved."""
+        if not self._moved:
+            return call
+        relative = _relative_path(call.path, self._gl.api_url)
+        found = _PROJECT_SEGMENT.match(relative)
+        if found is None or found.group(1) not in self._moved:
+            return call
+        moved = "/projects/" + self._moved[found.group(1)] + relative[found.end(1) :]
+        if moved == call.path:
+            return call
+        return replace(call, path=moved)
+
     def _next_wait(self, attempt: int, hinted: float | None, waited: float) -> float | None:
         if attempt + 1 >= self._retry.max_attempts:
             return None
@@ -387,29 +514,74 @@ class PythonGitLab:
         return wait
 
     def _pages(self, call: _Call, per_page: int, max_pages: int | None) -> Iterator[list[Mapping[str, Any]]]:
-        """One request per page, following `Link: next` on this GitLab's API URL, else `X-Next-Page`."""
-        query = dict(call.query or {})
-        query["per_page"] = per_page
-        current = replace(call, query=query)
+        """One request per page until the server says there is no next page.
+
+        The next page is what `Link: rel="next"` names (on another origin, such as GitLab's
+        external_url behind a proxy, only its query is taken, on this GitLab's address), else
+        `X-Next-Page`, else the next of `X-Total-Pages`. A server that sends none of GitLab's
+        pagination headers is asked for the next page while pages come back full. A page may hold
+        fewer items than asked, or none (GitLab drops notes the reader may not see after paging),
+        so only the headers end the listing. A page asked twice, or the same items again (a server
+        that ignores `page`), ends it too.
+        """
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        current = replace(call, query={**(call.query or {}), "per_page": per_page})
+        asked = {_request_key(current)}
+        previous: tuple[object, ...] | None = None
         pages = 0
         while True:
             response = self._send(current)
             items = self._decode(response, call)
             if not isinstance(items, list):
                 raise self._error(f"GitLab's answer to {call.what} is not a list", call=call)
+            identity = _page_identity(items)
+            if items and identity == previous:
+                return
             yield items
             pages += 1
-            if not items or (max_pages is not None and pages >= max_pages):
+            if max_pages is not None and pages >= max_pages:
                 return
-            link = response.links.get("next", {}).get("url")
-            next_page = (response.headers.get("X-Next-Page") or "").strip()
-            if link and link.startswith(self._gl.api_url + "/"):
-                current = replace(call, path=link, query=None)
-            elif next_page:
-                query = {**query, "page": next_page}
-                current = replace(call, query=query)
-            else:
+            following = self._next_page(current, response, items, per_page, pages)
+            if following is None:
                 return
+            key = _request_key(following)
+            if key in asked:
+                return
+            if pages >= MAX_PAGES:
+                raise self._error(
+                    f"GitLab's answer to {call.what} did not end after {MAX_PAGES} pages", call=call
+                )
+            asked.add(key)
+            previous = identity if items else previous
+            current = following
+
+    def _next_page(
+        self, current: _Call, response: requests.Response, items: list[Any], per_page: int, pages: int
+    ) -> _Call | None:
+        headers = response.headers
+        link = response.links.get("next", {}).get("url")
+        if link:
+            target = urljoin(response.url or self._gl.api_url, link)
+            if _same_server(target, self._gl.api_url):
+                return replace(current, path=target, query=None)
+            # GitLab builds Link from its external_url; a proxy may put it on another address.
+            return replace(current, query=dict(parse_qsl(urlsplit(target).query, keep_blank_values=True)))
+        next_page = (headers.get("X-Next-Page") or "").strip()
+        if next_page:
+            return replace(current, query={**(current.query or {}), "page": next_page})
+        if "X-Next-Page" in headers:
+            return None  # GitLab's own "this is the last page"
+        page, total = _int(headers.get("X-Page")), _int(headers.get("X-Total-Pages"))
+        if page is not None and total is not None:
+            return (
+                replace(current, query={**(current.query or {}), "page": page + 1}) if page < total else None
+            )
+        if headers.get("Link") or page is not None or "X-Total" in headers:
+            return None
+        # No pagination headers at all: a full page may have a next one.
+        if len(items) < per_page:
+            return None
+        return replace(current, query={**(current.query or {}), "page": pages + 1})
 
     def _decode(self, response: requests.Response, call: _Call) -> Any:
         try:
@@ -436,7 +608,7 @@ class PythonGitLab:
 
     def _issue(self, data: Mapping[str, Any], call: _Call) -> Issue:
         try:
-            return issue_from_json(data)
+            return issue_from_json(data, base_url=self.url, project=call.project)
         except (KeyError, TypeError, ValueError) as exc:
             raise self._error(
                 f"GitLab's answer to {call.what} lacks an issue field ({exc})", call=call
@@ -540,11 +712,14 @@ class PythonGitLab:
                     call=call,
                     status=404,
                 )
+            hint = "check --project and the issue number; GitLab answers 404 for projects you cannot see"
+            if job:
+                hint = (
+                    "a CI_JOB_TOKEN reaches its own project and those whose job token allowlist names it; "
+                    "or set GITLAB_TOKEN to a token with access to the project"
+                )
             return self._error(
-                f"{call.missing} not found, or you lack access (404)",
-                "check --project and the issue number; GitLab answers 404 for projects you cannot see",
-                call=call,
-                status=404,
+                f"{call.missing} not found, or you lack access (404)", hint, call=call, status=404
             )
         if status == 429:
             after = math.ceil(hinted) if hinted is not None else DEFAULT_RATE_LIMIT_WAIT
@@ -659,6 +834,76 @@ def _classify(exc: BaseException) -> str:
     return "other"
 
 
+_PROJECT_SEGMENT = re.compile(r"^/projects/([^/?#]+)")
+
+
+def _port(parts: Any) -> int:
+    port = parts.port
+    return int(port) if port is not None else (443 if parts.scheme == "https" else 80)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{_port(parts)}"
+
+
+def _display_origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, without any user name, path or query."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}"
+
+
+def _same_server(target: str, base: str) -> bool:
+    """`target` is on `base`'s address, or is its https upgrade (same host, default ports)."""
+    t, b = urlsplit(target), urlsplit(base)
+    if (t.hostname or "").lower() != (b.hostname or "").lower():
+        return False
+    if t.scheme == b.scheme:
+        return _port(t) == _port(b)
+    return (b.scheme, t.scheme) == ("http", "https") and _port(b) == 80 and _port(t) == 443
+
+
+def _relative_path(path: str, api_url: str) -> str:
+    """A request path relative to the API root, whether given relative or as a full URL."""
+    if not path.startswith(("http://", "https://")):
+        return path
+    api_path = urlsplit(api_url).path.rstrip("/")
+    full = urlsplit(path).path
+    return full[len(api_path) :] if full.startswith(api_path + "/") else full
+
+
+def _request_key(call: _Call) -> str:
+    query = sorted((str(k), str(v)) for k, v in (call.query or {}).items())
+    return f"{call.method} {call.path} {query}"
+
+
+def _page_identity(items: list[Any]) -> tuple[object, ...]:
+    """What a page holds: its items' IDs (or the items themselves), to notice a page served twice."""
+    if all(isinstance(item, Mapping) and "id" in item for item in items):
+        return tuple(item["id"] for item in items)
+    return tuple(json.dumps(item, sort_keys=True, default=str) for item in items)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _note_order(note: Note) -> tuple[float, int]:
+    """Notes by creation instant (whatever the timestamp's format), then by ID for equal instants."""
+    moment = parse_time(note.created_at)
+    return (moment.timestamp() if moment is not None else 0.0, note.id)
+
+
+def _in_order(notes: list[Note], sort: str) -> bool:
+    keys = [_note_order(note) for note in notes]
+    wanted = sorted(keys, reverse=sort == "desc")
+    return keys == wanted
+
+
 def _id(project: str) -> str:
     """A project or group path URL-encoded as GitLab wants (`group%2Fproject`); an ID as is."""
     return quote(str(project), safe="")
@@ -672,5 +917,16 @@ def _missing(project: str, iid: int) -> str:
     return f"project {project} or its issue #{iid}"
 
 
+_LABEL_FIELDS = frozenset({"labels", "add_labels", "remove_labels"})
+
+
 def _jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()}
+    """The JSON body: tuples as lists, and label lists as the comma-separated string GitLab documents
+    (GitLab also takes an array, but implementations that follow the docs may not)."""
+    body: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _LABEL_FIELDS and isinstance(value, list | tuple):
+            body[key] = ",".join(str(v) for v in value)
+        else:
+            body[key] = list(value) if isinstance(value, tuple) else value
+    return body

@@ -5,11 +5,15 @@ Pure functions with no HTTP in them, used by the adapter in `gl_rollout.gitlab`.
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from gl_rollout.api import Feature, Gate, Issue, Note
+from gl_rollout.errors import UsageError
+from gl_rollout.refs import parse_issue_ref
 
 
 def flatten_message(message: object) -> str:
@@ -33,12 +37,24 @@ def flatten_message(message: object) -> str:
     return text[:300] + ("…" if len(text) > 300 else "")
 
 
+_MARKUP = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype|html|head|body|\?xml|center|h1|div|p)\b", re.I | re.S)
+_NOT_TEXT = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_HTML_TEXT_LIMIT = 120
+
+
 def _html_title(text: str) -> str:
-    """A proxy's HTML error page says what it means in its <title>; the rest is markup."""
-    if not re.match(r"\s*<(!doctype|html)", text, re.IGNORECASE):
+    """A proxy's HTML error page says what it means in its <title> or first heading; the rest is markup.
+
+    Without either, its visible text, shortened: never its styles or scripts.
+    """
+    if not _MARKUP.match(text):
         return text
-    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    return title.group(1) if title else re.sub(r"<[^>]*>", " ", text)
+    for tag in ("title", "h1", "h2"):
+        found = re.search(rf"<{tag}\b[^>]*>(.*?)</{tag}\s*>", text, re.IGNORECASE | re.DOTALL)
+        if found and found.group(1).strip():
+            return html.unescape(re.sub(r"<[^>]*>", " ", found.group(1)))
+    visible = " ".join(html.unescape(re.sub(r"<[^>]*>", " ", _NOT_TEXT.sub(" ", text))).split())
+    return visible[:_HTML_TEXT_LIMIT] + ("…" if len(visible) > _HTML_TEXT_LIMIT else "")
 
 
 def is_generic_message(message: str, status: int) -> bool:
@@ -58,10 +74,18 @@ def feature_value(value: object) -> str | int:
     return text.lower() if text.lower() in {"true", "false", "opt_out", "remove_opt_out"} else text
 
 
-def issue_from_json(data: Mapping[str, Any]) -> Issue:
-    """GitLab's Issue entity as our frozen `Issue`."""
-    references = data.get("references") or {}
-    tasks = data.get("task_completion_status") or {}
+def issue_from_json(
+    data: Mapping[str, Any], *, base_url: str | None = None, project: str | None = None
+) -> Issue:
+    """GitLab's Issue entity as our frozen `Issue`.
+
+    Tolerates what other versions and implementations leave out or spell differently: a null
+    description or labels, label objects, no `task_completion_status`, no `references` (the reference
+    is then made from `web_url`, relative to `base_url`, else from `project`), "open" for "opened".
+    """
+    references = data.get("references")
+    tasks = data.get("task_completion_status")
+    tasks = tasks if isinstance(tasks, Mapping) else {}
     author = data.get("author") or {}
     labels = tuple(
         str(label["name"]) if isinstance(label, Mapping) else str(label) for label in data.get("labels") or ()
@@ -72,10 +96,10 @@ def issue_from_json(data: Mapping[str, Any]) -> Issue:
         project_id=int(data.get("project_id") or 0),
         title=str(data.get("title") or ""),
         description=str(data.get("description") or ""),
-        state=str(data.get("state") or ""),
+        state=_STATES.get(str(data.get("state") or ""), str(data.get("state") or "")),
         labels=labels,
         web_url=str(data.get("web_url") or ""),
-        reference=str(references.get("full") or data.get("reference") or ""),
+        reference=_reference(data, references, base_url, project),
         created_at=str(data.get("created_at") or ""),
         updated_at=str(data.get("updated_at") or ""),
         author=str(author.get("username") or "") if isinstance(author, Mapping) else "",
@@ -86,6 +110,29 @@ def issue_from_json(data: Mapping[str, Any]) -> Issue:
     )
 
 
+_STATES = {"open": "opened", "reopened": "opened", "close": "closed"}
+
+
+def _reference(data: Mapping[str, Any], references: object, base_url: str | None, project: str | None) -> str:
+    """`references.full`; without it (GitLab before 12.6, partial emulators) `group/project#IID`
+    made from `web_url`, else from the project the request named."""
+    if isinstance(references, Mapping) and references.get("full"):
+        return str(references["full"])
+    old = str(data.get("reference") or "")
+    if re.fullmatch(r"[^#\s]+/[^#\s]+#\d+", old):
+        return old
+    iid = data.get("iid")
+    web_url = str(data.get("web_url") or "")
+    if web_url:
+        try:
+            ref = parse_issue_ref(web_url)
+        except UsageError:
+            pass
+        else:
+            return str(ref.relative_to(base_url) if base_url else ref)
+    return f"{project}#{iid}" if project else f"#{iid}"
+
+
 def note_from_json(data: Mapping[str, Any]) -> Note:
     author = data.get("author") or {}
     return Note(
@@ -93,19 +140,77 @@ def note_from_json(data: Mapping[str, Any]) -> Note:
         body=str(data.get("body") or ""),
         author=str(author.get("username") or "") if isinstance(author, Mapping) else "",
         created_at=str(data.get("created_at") or ""),
-        system=bool(data.get("system", False)),
-        internal=bool(data.get("internal", data.get("confidential", False))),
+        system=_truthy(data.get("system", False)),
+        internal=_truthy(data.get("internal", data.get("confidential", False))),
     )
 
 
+def _truthy(value: object) -> bool:
+    """A JSON boolean, also when an implementation sends it as "true"/"false" or 1/0."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "t", "yes"}
+    return bool(value)
+
+
 def feature_from_json(data: Mapping[str, Any]) -> Feature:
+    """A Feature entity; gate values normalised (`"true"` -> True, `"25"` -> 25) so they compare as values."""
     gates = tuple(
-        Gate(key=str(gate.get("key", "")), value=gate.get("value"))
+        Gate(key=str(gate.get("key", "")), value=gate_value(str(gate.get("key", "")), gate.get("value")))
         for gate in data.get("gates") or ()
         if isinstance(gate, Mapping)
     )
     return Feature(name=str(data.get("name", "")), state=str(data.get("state", "")), gates=gates)
 
 
+def gate_value(key: str, value: object) -> Any:
+    """A gate's value as GitLab means it: booleans and percentages some servers send as strings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if key == "boolean" and text.lower() in {"true", "false"}:
+            return text.lower() == "true"
+        if key.startswith("percentage") and re.fullmatch(r"\d+(\.\d+)?", text):
+            number = float(text)
+            return int(number) if number.is_integer() else number
+    if key.startswith("percentage") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _optional_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_ZONE_WORDS = re.compile(r"\s*(?:UTC|GMT|Z)$", re.IGNORECASE)
+_SPACED_OFFSET = re.compile(r"\s+([+-]\d\d:?\d\d)$")
+_FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d[.,](\d+)", re.IGNORECASE)
+
+
+def parse_time(value: str) -> dt.datetime | None:
+    """A timestamp as GitLab and other servers write it, as an aware datetime (None if unreadable).
+
+    Takes `2026-11-29T01:02:03.456Z`, `…03.456+00:00`, `…+01:00`, `…+0100`, no or up to nine
+    fractional digits, and Ruby's `2026-11-29 01:02:03 UTC`; a time without a zone is UTC.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    text = _ZONE_WORDS.sub("+00:00", text)
+    text = _SPACED_OFFSET.sub(r"\1", text)
+    fraction = _FRACTION.search(text)
+    if fraction is not None and len(fraction.group(1)) > 6:  # nanoseconds: Python reads microseconds
+        text = text[: fraction.start(1) + 6] + text[fraction.end(1) :]
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def time_resolution(value: str) -> dt.timedelta:
+    """How finely a timestamp was written: 1 s without fractional digits, 1 ms with three, and so on.
+
+    Two times equal at this resolution are in an unknown order.
+    """
+    fraction = _FRACTION.search(value.strip())
+    digits = min(len(fraction.group(1)), 6) if fraction is not None else 0
+    return dt.timedelta(microseconds=10 ** (6 - digits))

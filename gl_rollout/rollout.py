@@ -20,8 +20,9 @@ from gl_rollout.api import GitLabAPI, Issue, IssueQuery
 from gl_rollout.checklist import Checklist, StepState, parse_checklist, progress_line, select_steps
 from gl_rollout.config import same_host
 from gl_rollout.definition import load_definition, write_rollout_issue_url
-from gl_rollout.errors import ConflictError, GitLabError, RequiredStepError, UsageError
+from gl_rollout.errors import ConflictError, GitLabError, UsageError
 from gl_rollout.evidence import build_timeline
+from gl_rollout.gate import gated
 from gl_rollout.issue_edit import DescriptionEdit, plan_step_edit, unified_diff, write_description
 from gl_rollout.markers import STEP_MARKER
 from gl_rollout.output import Result
@@ -78,44 +79,6 @@ def conflict_result(command: str, error: ConflictError, data: dict[str, Any]) ->
 
 
 # --- status ---------------------------------------------------------------------------------------
-
-
-def required_steps(
-    checklist: Checklist, require: Sequence[str], where: str
-) -> tuple[dict[str, Any], RequiredStepError | None]:
-    """The `--require` gate: `{required, missing}` and the exit-6 error when a named step is not done.
-
-    A required step that is skipped (`[~]`, inapplicable) counts as satisfied: there is nothing to wait for.
-    An unknown step is a StepError (exit 5), so a typo never passes a pipeline gate.
-    """
-    required = select_steps(checklist, list(require))
-    missing = [step for step in required if step.state == "todo"]
-    data: dict[str, Any] = {
-        "required": [step.id for step in required],
-        "missing": [step.id for step in missing],
-    }
-    if not missing:
-        return data, None
-    names = ", ".join(step.id for step in missing)
-    plural = len(missing) > 1
-    return data, RequiredStepError(
-        f"required step{'s' if plural else ''} not done in {where}: {names}",
-        f"tick {'them' if plural else 'it'} with `gl-rollout check {where} {names}` once done",
-    )
-
-
-def gated(result: Result, checklist: Checklist, require: Sequence[str], where: str) -> Result:
-    """`result` with the `--require` gate applied (exit 6, data kept, when a step is not done)."""
-    if not require:
-        return result
-    extra, error = required_steps(checklist, require, where)
-    result.data.update(extra)
-    if error is None:
-        return result
-    result.ok = False
-    result.error = error
-    result.exit_code = error.exit_code
-    return result
 
 
 def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeline: bool = False) -> Result:
@@ -249,13 +212,13 @@ def _definition_issue(
     if not url:
         return None, None
     try:
-        ref = parse_issue_ref(url)
+        ref = parse_issue_ref(url).relative_to(api.url)
     except UsageError:
         return None, f"the definition's rollout_issue_url {url} is not an issue URL; ignored"
     if ref.host is not None and not same_host(ref.host, api.url):
         return None, f"the definition's rollout_issue_url is on {ref.host}, not {api.url}; not checked"
     for issue in matches:
-        if issue.iid == ref.iid and issue.web_url.rstrip("/").endswith(f"/{ref.project}/-/issues/{ref.iid}"):
+        if issue.iid == ref.iid and _in_project(issue, ref.project):
             return issue, None
     try:
         issue = api.get_issue(ref.project, ref.iid)
@@ -268,6 +231,17 @@ def _definition_issue(
     return issue, None
 
 
+def _in_project(issue: Issue, project: str) -> bool:
+    """The issue is in `project` (a path or an ID), by its reference, else its web URL in any form
+    (`/-/issues/IID`, or `/-/work_items/IID` on newer GitLab)."""
+    if project.isdigit():
+        return issue.project_id == int(project)
+    if issue.reference:
+        return issue.reference.rsplit("#", 1)[0].lower() == project.lower()
+    path = issue.web_url.rstrip("/").lower()
+    return any(path.endswith(f"/{project.lower()}/-/{kind}/{issue.iid}") for kind in ("issues", "work_items"))
+
+
 def create(
     api: GitLabAPI,
     rendered: RenderedIssue,
@@ -278,6 +252,10 @@ def create(
     """Create the rollout issue unless an open one exists; never two, whatever fails."""
     due = check_due_date(options.due)
     definition_url = _definition_url(options.definition)
+    if options.write_definition and options.definition is not None:
+        from gl_rollout.files import check_target
+
+        check_target(Path(options.definition))  # refuse a bad target before anything is created
     flag, title = rendered.flag, rendered.title
     labels = list(dict.fromkeys([*rendered.labels, *options.labels]))
     messages = list(rendered.notes)

@@ -10,21 +10,18 @@ import pytest
 from gl_rollout.api import Feature, Gate, Issue, Note
 from gl_rollout.checklist import parse_checklist
 from gl_rollout.evidence import (
-    FeatureReading,
     build_timeline,
     checklist_note,
     collect_evidence,
     flag_of_issue,
-    gates_fingerprint,
     judge_steps,
-    label_changes,
     last_moved,
     production_partial,
-    rollout_stage,
-    stage_from_labels,
     timeline_lines,
 )
+from gl_rollout.feature_gates import FeatureReading, gates_fingerprint
 from gl_rollout.markers import NoteMarker
+from gl_rollout.stage import label_changes, rollout_stage, stage_from_labels
 
 DATA = Path(__file__).parent / "data" / "evidence"
 FLAG = "new_search_box"

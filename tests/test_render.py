@@ -12,13 +12,8 @@ from markdown_it import MarkdownIt
 from gl_rollout.checklist import parse_checklist
 from gl_rollout.errors import ExitCode, UsageError
 from gl_rollout.neutralise import neutralise, resolve_marks, resolve_slash_marks
-from gl_rollout.render import (
-    RenderOptions,
-    normalise_group,
-    parse_ramp,
-    render_issue,
-    validate_flag_name,
-)
+from gl_rollout.option_values import normalise_group, parse_ramp, validate_flag_name
+from gl_rollout.render import RenderOptions, render_issue
 from gl_rollout.steps import STEP_IDS, recognise
 
 DATA = Path(__file__).parent / "data"

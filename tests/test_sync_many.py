@@ -15,9 +15,10 @@ from gl_rollout.checklist import apply_step_states
 from gl_rollout.cli.sync_cmds import progress_bar
 from gl_rollout.errors import ExitCode
 from gl_rollout.output import Printer
+from gl_rollout.pool import run_bounded
 from gl_rollout.render import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
-from gl_rollout.sync import run_bounded, worst_exit_code
+from gl_rollout.sync_many import worst_exit_code
 from tests.test_sync import add_marker, labels_of, ref, seed_rollout, set_feature, steps_of, sync, writes
 
 

@@ -131,6 +131,8 @@ def global_options(
     state.url = url
     state.gitlab_name = gitlab_name
     state.ca_bundle = ca_bundle
+    if not (0 < timeout <= 3600):  # also refuses nan and inf
+        raise typer.BadParameter("give a number of seconds above 0 and at most 3600", param_hint="--timeout")
     state.timeout = timeout
 
 
@@ -143,6 +145,13 @@ def run_command(
     """Run a use case, print its result, and exit with its code. The only place errors become text."""
     state = state_of(ctx)
     printer = state.printer()
+    if state.json_file is not None:  # a bad --json-file is refused before anything is written
+        from gl_rollout.files import check_target
+
+        try:
+            check_target(state.json_file)
+        except RolloutError as exc:
+            raise typer.Exit(emit(Result.failure(command, exc), printer)) from None
     try:
         result = use_case()
     except RolloutError as exc:
@@ -224,6 +233,8 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
     if not callable(format_message) or getattr(exc, "exit_code", None) is None:
         return None
     message = " ".join(str(format_message()).split())
+    if "--token" in message:
+        message += " (gl-rollout never takes a token on the command line: set GITLAB_TOKEN)"
     ctx = getattr(exc, "ctx", None)
     command_path = getattr(ctx, "command_path", "gl-rollout") if ctx is not None else "gl-rollout"
     command = command_path.split(" ", 1)[1] if " " in command_path else "gl-rollout"

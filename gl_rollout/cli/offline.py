@@ -7,22 +7,20 @@ jinja2 and ruamel.yaml are imported only when a command runs.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gl_rollout.cli.app import app, run_command
+from gl_rollout.cli.options import OptionGroup, with_option_group
 from gl_rollout.output import Printer, Result
-from gl_rollout.render import DEFAULT_RAMP, RenderOptions  # light: jinja2 loads only when rendering
 
-_P = inspect.Parameter
+if TYPE_CHECKING:
+    from gl_rollout.render import RenderOptions
 
-# name -> (annotation, default): the render options every rendering command takes.
-RENDER_PARAMETERS: dict[str, tuple[Any, Any]] = {
+# The render options every rendering command takes.
+RENDER_PARAMETERS: OptionGroup = {
     "flag": (
         Annotated[
             str | None,
@@ -145,14 +143,20 @@ RENDER_PARAMETERS: dict[str, tuple[Any, Any]] = {
 
 
 def build_render_options(values: dict[str, Any]) -> RenderOptions:
-    """RenderOptions from the raw option values (never raises: `render_issue` validates)."""
+    """RenderOptions from the raw option values (never raises: `render_issue` validates).
+
+    An empty --template, --chatops-prefix or --ramp means the default, as if it were not given.
+    """
+    from gl_rollout.render import RenderOptions
+
+    defaults = RenderOptions()
 
     def many(name: str) -> tuple[str, ...]:
         return tuple(values.get(name) or ())
 
     return RenderOptions(
         flag=values.get("flag"),
-        template=values.get("template") or "rollout",
+        template=values.get("template") or defaults.template,
         group=values.get("group"),
         team=values.get("team"),
         slack=values.get("slack"),
@@ -167,49 +171,15 @@ def build_render_options(values: dict[str, Any]) -> RenderOptions:
         risks=values.get("risks"),
         monitor=values.get("monitor"),
         variables=many("var"),
-        chatops_prefix=values.get("chatops_prefix") or "/chatops run",
-        ramp=values.get("ramp") or DEFAULT_RAMP,
+        chatops_prefix=values.get("chatops_prefix") or defaults.chatops_prefix,
+        ramp=values.get("ramp") or defaults.ramp,
         definition=values.get("definition"),
     )
 
 
-def _resolved(parameter: inspect.Parameter, func: Callable[..., Any]) -> inspect.Parameter:
-    """The parameter with its string annotation evaluated, as Typer needs it.
-
-    `options` is skipped by the caller, so a command may import RenderOptions under TYPE_CHECKING only.
-    """
-    if not isinstance(parameter.annotation, str):
-        return parameter
-    # The same evaluation `inspect.signature(eval_str=True)` does, one parameter at a time.
-    annotation = eval(parameter.annotation, getattr(func, "__globals__", {}))  # noqa: S307
-    return parameter.replace(annotation=annotation)
-
-
-def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a Typer command the render options; it receives them as one `options: RenderOptions`.
-
-    The FLAG argument comes right after `ctx`, the command's own parameters next, the render options last.
-    """
-    own = [_resolved(p, func) for p in inspect.signature(func).parameters.values() if p.name != "options"]
-    head = [p for p in own if p.name == "ctx"]
-    rest = [p for p in own if p.name != "ctx"]
-    render = [
-        _P(name, _P.KEYWORD_ONLY, annotation=annotation, default=default)
-        for name, (annotation, default) in RENDER_PARAMETERS.items()
-    ]
-    flag, render = render[0], render[1:]
-    flag = flag.replace(kind=_P.POSITIONAL_OR_KEYWORD)
-    rest = [p.replace(kind=_P.KEYWORD_ONLY) if p.kind == _P.POSITIONAL_OR_KEYWORD else p for p in rest]
-    parameters = [*head, flag, *rest, *render]
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in RENDER_PARAMETERS if name in kwargs}
-        return func(*args, options=build_render_options(values), **kwargs)
-
-    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-    return wrapper
+# Gives a Typer command the render options, received as one `options: RenderOptions`; the FLAG
+# argument comes right after `ctx`, the command's own parameters next, the render options last.
+with_render_options = with_option_group(RENDER_PARAMETERS, build_render_options, into="options", leading=1)
 
 
 def render_result(options: RenderOptions, output: Path | None) -> Result:
@@ -268,13 +238,8 @@ def render_command(
 def templates_result() -> Result:
     """The built-in templates, their step IDs (rendered with the default options) and the variables."""
     from gl_rollout.checklist import parse_checklist
-    from gl_rollout.render import (
-        BUILTIN_TEMPLATES,
-        DEFAULT_TEMPLATE,
-        TEMPLATE_VARIABLES,
-        builtin_template_path,
-        render_issue,
-    )
+    from gl_rollout.render import TEMPLATE_VARIABLES, RenderOptions, render_issue
+    from gl_rollout.templating import BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, builtin_template_path
 
     templates = []
     for name, info in BUILTIN_TEMPLATES.items():

@@ -1,9 +1,8 @@
-"""Checklist commands on a local Markdown file: `status --file PATH` and `check --file PATH STEP...`.
+"""Checklist commands `status` and `check`, on a rollout issue (`REF`) or a local Markdown file (`--file`).
 
-`PATH` may be `-` for standard input. The work of each command lives in a function of its own
-(`status_of_file`, `check_file`) that returns a Result, so a GitLab form of the same command (an issue
-`REF` argument) can sit beside it and share the renderers (`render_status`, `render_check`).
-markdown-it loads only when a command runs.
+`PATH` may be `-` for standard input. The file form of each command lives in a function of its own
+(`status_of_file`, `check_file`) that returns a Result; the issue form calls the use cases in
+`gl_rollout.rollout`, and both share the renderers. markdown-it loads only when a command runs.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gl_rollout.cli.app import app, run_command
+from gl_rollout.cli.options import ProjectOption
 from gl_rollout.errors import UsageError
 from gl_rollout.output import Printer, Result
 
@@ -38,27 +38,21 @@ FileOption = Annotated[
 ]
 
 
-def require_file(path: str | None, command: str) -> str:
-    """The `--file` value, or a usage error naming what the command needs."""
-    if not path:
-        raise UsageError(
-            f"{command} needs the description to read", "give --file PATH (or --file - for standard input)"
-        )
-    return path
-
-
 # --- status ---------------------------------------------------------------------------------------
 
 
-def status_of_file(path: str) -> Result:
-    """The steps of a Markdown file, GitLab's progress counts and the next step to do."""
+def status_of_file(path: str, require: Sequence[str] = ()) -> Result:
+    """The steps of a Markdown file, GitLab's progress counts and the next step to do; with `require`,
+    the pipeline gate (exit 6 when a named step is not done). The file is read once: it may be stdin.
+    """
     from gl_rollout.checklist import parse_checklist, progress_line
     from gl_rollout.files import read_text_input
+    from gl_rollout.gate import gated
 
     checklist = parse_checklist(read_text_input(path))
     data = checklist.to_dict()
     data["progress"] = progress_line(checklist)
-    return Result(command="status", data=data)
+    return gated(Result(command="status", data=data), checklist, require, path)
 
 
 def render_status(result: Result, printer: Printer) -> None:
@@ -92,18 +86,6 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
-def status_of_file_gated(path: str, require: Sequence[str]) -> Result:
-    """`status --file` with the `--require` gate (exit 6 when a named step is not done)."""
-    from gl_rollout.checklist import parse_checklist
-    from gl_rollout.files import read_text_input
-    from gl_rollout.rollout import gated
-
-    result = status_of_file(path)
-    if not require:
-        return result
-    return gated(result, parse_checklist(read_text_input(path)), require, path)
-
-
 def render_issue_status(result: Result, printer: Printer) -> None:
     """`status REF`: the issue, then the steps as for a file, then `--timeline` if asked."""
     data = result.data
@@ -132,9 +114,6 @@ RefArgument = Annotated[
         help="The rollout issue: a URL, group/project#42, or 42 with --project. Or give --file.",
         show_default=False,
     ),
-]
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
 ]
 
 
@@ -181,7 +160,7 @@ def status_command(
         if file is not None:
             if timeline:
                 raise UsageError("--timeline needs the issue's comments", "give REF instead of --file")
-            return status_of_file_gated(file, require or ())
+            return status_of_file(file, require or ())
         from gl_rollout.config import open_client
         from gl_rollout.rollout import status
 
@@ -226,7 +205,7 @@ def check_file(
         if edited != new_text:
             changed.append(step)
         new_text = edited
-    after = parse_checklist(new_text) if changed else None
+    final = parse_checklist(new_text) if changed else checklist
     changed_ids = {step.id for step in changed}
     unchanged = [step for step in selected if step.id not in changed_ids]
 
@@ -240,7 +219,6 @@ def check_file(
         "changed": [step.id for step in changed],
         "unchanged": [step.id for step in unchanged],
     }
-    final = after if after is not None else checklist
     data.update({key: value for key, value in final.to_dict().items() if key != "steps"})
     data["progress"] = progress_line(final)
     data["dry_run"] = dry_run
@@ -264,16 +242,12 @@ def check_file(
 
 def file_diff(old: str, new: str, name: str) -> str:
     """A unified diff that `patch` applies to the file: line endings kept, a missing final newline marked."""
-    lines = []
-    for line in difflib.unified_diff(_lines(old), _lines(new), fromfile=name, tofile=name):
-        lines.append(line if line.endswith(("\n", "\r")) else line + "\n" + _NO_NEWLINE)
-    return "".join(lines)
-
-
-def _lines(text: str) -> list[str]:
     from gl_rollout.checklist import split_lines
 
-    return split_lines(text)
+    lines = []
+    for line in difflib.unified_diff(split_lines(old), split_lines(new), fromfile=name, tofile=name):
+        lines.append(line if line.endswith(("\n", "\r")) else line + "\n" + _NO_NEWLINE)
+    return "".join(lines)
 
 
 def render_check(result: Result, printer: Printer) -> None:

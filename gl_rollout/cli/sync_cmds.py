@@ -1,7 +1,7 @@
 """Commands `sync` (one issue, or every rollout issue of a project or group) and `report`.
 
-The use cases live in `gl_rollout.sync` and `gl_rollout.report`; they, python-gitlab and rich are
-imported only when a command runs, so `gl-rollout --help` stays fast.
+The use cases live in `gl_rollout.sync`, `gl_rollout.sync_many` and `gl_rollout.report`; they,
+python-gitlab and rich are imported only when a command runs, so `gl-rollout --help` stays fast.
 """
 
 # ruff: noqa: S107  GITLAB_ADMIN_TOKEN is the name of a variable, not a password
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gl_rollout.cli.app import app, run_command, state_of
+from gl_rollout.cli.options import LabelOption, ProjectOption
 from gl_rollout.errors import UsageError
 from gl_rollout.output import Printer, Result
 
 if TYPE_CHECKING:
-    from gl_rollout.sync import ProgressCallback
+    from gl_rollout.sync_many import ProgressCallback
 
 SYNC_HELP = """Make rollout checklists tell the truth, from evidence.
 
@@ -52,13 +53,11 @@ def sync_command(
             metavar="[REF]", help="Issue URL, group/project#42, or 42 with --project.", show_default=False
         ),
     ] = None,
-    project: Annotated[
-        str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
-    ] = None,
+    project: ProjectOption = None,
     group: Annotated[
         str | None, typer.Option("--group", help="Sync every rollout issue of this group.")
     ] = None,
-    label: Annotated[str, typer.Option("--label", help="Only issues with this label.")] = "feature flag",
+    label: LabelOption = "feature flag",
     state_file: Annotated[
         Path | None,
         typer.Option(
@@ -95,7 +94,9 @@ def sync_command(
 
     def use_case() -> Result:
         from gl_rollout.config import ADMIN_TOKEN_ENV, open_client
-        from gl_rollout.sync import Scope, SyncOptions, read_features, sync_many, sync_one
+        from gl_rollout.scope import Scope
+        from gl_rollout.sync import SyncOptions, read_features, sync_one
+        from gl_rollout.sync_many import sync_many
 
         if features_env not in ("production", "staging"):
             raise UsageError(f"--features-env must be production or staging, not {features_env!r}")
@@ -245,13 +246,11 @@ def _render_many(data: dict[str, Any], printer: Printer) -> None:
 def report_command(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="FILE.md, FILE.json or FILE.html to write.")],
-    project: Annotated[
-        str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
-    ] = None,
+    project: ProjectOption = None,
     group: Annotated[
         str | None, typer.Option("--group", help="Report every rollout issue of this group.")
     ] = None,
-    label: Annotated[str, typer.Option("--label", help="Only issues with this label.")] = "feature flag",
+    label: LabelOption = "feature flag",
     stale_days: Annotated[
         int,
         typer.Option("--stale-days", help="A rollout that has not moved for this many days is stale.", min=1),
@@ -261,8 +260,9 @@ def report_command(
 
     def use_case() -> Result:
         from gl_rollout.config import open_client
-        from gl_rollout.report import report, report_format
-        from gl_rollout.sync import Scope
+        from gl_rollout.report import report
+        from gl_rollout.report_formats import report_format
+        from gl_rollout.scope import Scope
 
         if group is not None and project is not None:
             raise UsageError("give --project or --group, not both")

@@ -5,32 +5,30 @@ diff of the description and the comments it would post instead of writing. pytho
 and the use cases load only when a command runs, so `gl-rollout --help` stays fast.
 """
 
-# ruff: noqa: S107  GITLAB_ADMIN_TOKEN names a variable, not a password
-
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gl_rollout.cli.app import AppState, app, run_command, state_of
 from gl_rollout.cli.offline import with_render_options
+from gl_rollout.cli.options import OptionGroup, ProjectOption, with_option_group
+from gl_rollout.errors import UsageError
 from gl_rollout.output import Printer, Result
-from gl_rollout.render import RenderOptions  # light: jinja2 loads only when rendering
 
 if TYPE_CHECKING:
+    from gl_rollout.api import GitLabAPI
     from gl_rollout.config import Client
-    from gl_rollout.enabling import FlagOptions
+    from gl_rollout.render import RenderOptions
 
 RefArgument = Annotated[
     str,
     typer.Argument(
         metavar="REF", help="Issue URL, group/project#42, or 42 with --project.", show_default=False
     ),
-]
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", "-n", help="Show the description diff and the comments; write nothing.")
@@ -83,7 +81,10 @@ def render_create(result: Result, printer: Printer) -> None:
         printer.line(data["web_url"])
 
 
-def _client(state: AppState, *, need_write: bool, project: str | None = None, ref: str | None = None) -> Any:
+def _client(
+    state: AppState, *, need_write: bool, project: str | None = None, ref: str | None = None
+) -> AbstractContextManager[Client]:
+    """`config.open_client`, imported when a command runs (python-gitlab and requests come with it)."""
     from gl_rollout.config import open_client
 
     return open_client(state, need_write=need_write, project=project, ref=ref)
@@ -125,7 +126,6 @@ def create_command(
     state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.errors import UsageError
         from gl_rollout.render import render_issue
         from gl_rollout.rollout import CreateOptions, create
 
@@ -182,18 +182,15 @@ def announce_command(
     state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.errors import UsageError
-
         if (eta is None) == (not enabled):
             raise UsageError(
                 "announce needs exactly one of --eta WHEN and --enabled", "for example --eta 'in 2h'"
             )
         if eta is not None:
+            from gl_rollout.announce import announce_eta
             from gl_rollout.timeparse import parse_eta
 
             when = parse_eta(eta)  # refused before any request when it has no zone or is past
-            from gl_rollout.announce import announce_eta
-
             with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
                 return announce_eta(
                     client.api, client.issue, when, flag=flag, dry_run=dry_run, timeout=state.timeout
@@ -213,87 +210,98 @@ def announce_command(
 # --- enable / disable -------------------------------------------------------------------------------
 
 
-def _flag_command(
-    ctx: typer.Context,
-    command: str,
-    ref: str,
-    project: str | None,
-    dry_run: bool,
-    options: FlagOptions,
-    token_env: str,
-) -> None:
-    state = state_of(ctx)
-
-    def use_case() -> Result:
-        from gl_rollout.enabling import requested_value, set_flag, validate_options
-
-        enable = command == "enable"
-        validate_options(requested_value(options, enable=enable), options)  # exit 2 before any request
-        with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
-            admin = _admin_factory(client, options, token_env) if options.apply else None
-            return set_flag(
-                client.api,
-                client.issue,
-                options,
-                enable=enable,
-                admin_api=admin,
-                dry_run=dry_run,
-                timeout=state.timeout,
-            )
-
-    run_command(ctx, command, use_case, render_write)
-
-
-def _admin_factory(client: Client, options: FlagOptions, token_env: str) -> Callable[[], Any]:
-    def make() -> Any:
-        return client.admin_api(options.target_url, token_env=token_env)
-
-    return make
-
-
-ProjectActorOption = Annotated[
-    list[str] | None, typer.Option("--project-actor", help="Enable for this project path (repeatable).")
-]
-GroupActorOption = Annotated[
-    list[str] | None, typer.Option("--group-actor", help="Enable for this group path (repeatable).")
-]
-UserOption = Annotated[
-    list[str] | None, typer.Option("--user", help="Enable for this username (repeatable).")
-]
-FeatureGroupOption = Annotated[
-    str | None,
-    typer.Option("--feature-group", help="Enable for this feature group, e.g. gitlab_team_members."),
-]
-PrefixOption = Annotated[
-    str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
-]
-ApplyOption = Annotated[
-    bool,
-    typer.Option(
-        "--apply",
-        help="Also set the flag through the Features API of --target-url (admin token from "
-        "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
+# The options `enable` and `disable` share: whom the flag is set for, and where and how.
+FLAG_PARAMETERS: OptionGroup = {
+    "envs": (EnvOption, None),
+    "projects": (
+        Annotated[
+            list[str] | None,
+            typer.Option("--project-actor", help="Enable for this project path (repeatable)."),
+        ],
+        None,
     ),
-]
-TargetUrlOption = Annotated[
-    str | None,
-    typer.Option("--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."),
-]
-TargetTokenOption = Annotated[
-    str,
-    typer.Option("--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."),
-]
+    "groups": (
+        Annotated[
+            list[str] | None, typer.Option("--group-actor", help="Enable for this group path (repeatable).")
+        ],
+        None,
+    ),
+    "users": (
+        Annotated[list[str] | None, typer.Option("--user", help="Enable for this username (repeatable).")],
+        None,
+    ),
+    "feature_group": (
+        Annotated[
+            str | None,
+            typer.Option("--feature-group", help="Enable for this feature group, e.g. gitlab_team_members."),
+        ],
+        None,
+    ),
+    "prefix": (
+        Annotated[str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')],
+        "/chatops run",
+    ),
+    "apply": (
+        Annotated[
+            bool,
+            typer.Option(
+                "--apply",
+                help="Also set the flag through the Features API of --target-url (admin token from "
+                "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
+            ),
+        ],
+        False,
+    ),
+    "target_url": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."
+            ),
+        ],
+        None,
+    ),
+    "token_env": (
+        Annotated[
+            str,
+            typer.Option(
+                "--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."
+            ),
+        ],
+        "GITLAB_ADMIN_TOKEN",
+    ),
+    "project": (ProjectOption, None),
+    "flag": (FlagOption, None),
+    "dry_run": (DryRunOption, False),
+}
+
+
+@dataclass(frozen=True)
+class FlagArgs:
+    """The `FLAG_PARAMETERS` values (same names) as `enable` and `disable` receive them."""
+
+    envs: list[str] | None
+    projects: list[str] | None
+    groups: list[str] | None
+    users: list[str] | None
+    feature_group: str | None
+    prefix: str
+    apply: bool
+    target_url: str | None
+    token_env: str
+    project: str | None
+    flag: str | None
+    dry_run: bool
+
+
+with_flag_options = with_option_group(FLAG_PARAMETERS, lambda values: FlagArgs(**values), into="args")
 
 
 @app.command("enable")
+@with_flag_options
 def enable_command(
     ctx: typer.Context,
     ref: RefArgument,
-    env: EnvOption = None,
-    project_actor: ProjectActorOption = None,
-    group_actor: GroupActorOption = None,
-    user: UserOption = None,
-    feature_group: FeatureGroupOption = None,
     percentage: Annotated[
         int | None, typer.Option("--percentage", help="Percentage 0-100 (needs --actors or --time).")
     ] = None,
@@ -301,71 +309,73 @@ def enable_command(
         bool, typer.Option("--actors", help="The percentage is of actors (recommended).")
     ] = False,
     time: Annotated[bool, typer.Option("--time", help="The percentage is of the time (deprecated).")] = False,
-    chatops_prefix: PrefixOption = "/chatops run",
-    apply: ApplyOption = False,
-    target_url: TargetUrlOption = None,
-    target_token_env: TargetTokenOption = "GITLAB_ADMIN_TOKEN",
-    project: ProjectOption = None,
-    flag: FlagOption = None,
-    dry_run: DryRunOption = False,
+    *,
+    args: FlagArgs,
 ) -> None:
     """Comment the exact ChatOps `feature set` command on the rollout issue and tick the step it completes:
     enable-staging (staging), enable-beta (actors on production), enable-production (everyone on production),
     ramp-N (N% of actors, when the issue has that step). --apply also sets it through the Features API.
     """
-    from gl_rollout.enabling import FlagOptions
-
-    options = FlagOptions(
-        envs=tuple(env or ()),
-        projects=tuple(project_actor or ()),
-        groups=tuple(group_actor or ()),
-        users=tuple(user or ()),
-        feature_group=feature_group,
-        percentage=percentage,
-        actors=actors,
-        time=time,
-        prefix=chatops_prefix,
-        flag=flag,
-        apply=apply,
-        target_url=target_url,
-    )
-    _flag_command(ctx, "enable", ref, project, dry_run, options, target_token_env)
+    _set_flag(ctx, "enable", ref, args, percentage=percentage, actors=actors, time=time)
 
 
 @app.command("disable")
-def disable_command(
-    ctx: typer.Context,
-    ref: RefArgument,
-    env: EnvOption = None,
-    project_actor: ProjectActorOption = None,
-    group_actor: GroupActorOption = None,
-    user: UserOption = None,
-    feature_group: FeatureGroupOption = None,
-    chatops_prefix: PrefixOption = "/chatops run",
-    apply: ApplyOption = False,
-    target_url: TargetUrlOption = None,
-    target_token_env: TargetTokenOption = "GITLAB_ADMIN_TOKEN",
-    project: ProjectOption = None,
-    flag: FlagOption = None,
-    dry_run: DryRunOption = False,
-) -> None:
+@with_flag_options
+def disable_command(ctx: typer.Context, ref: RefArgument, *, args: FlagArgs) -> None:
     """Roll back: comment `feature set FLAG false ...` on the rollout issue and set the matching enable step
     back to todo. --apply also sets it through the Features API.
     """
-    from gl_rollout.enabling import FlagOptions
+    _set_flag(ctx, "disable", ref, args)
 
-    options = FlagOptions(
-        envs=tuple(env or ()),
-        projects=tuple(project_actor or ()),
-        groups=tuple(group_actor or ()),
-        users=tuple(user or ()),
-        feature_group=feature_group,
-        prefix=chatops_prefix,
-        flag=flag,
-        apply=apply,
-        target_url=target_url,
-    )
-    _flag_command(ctx, "disable", ref, project, dry_run, options, target_token_env)
+
+def _set_flag(
+    ctx: typer.Context,
+    command: str,
+    ref: str,
+    args: FlagArgs,
+    *,
+    percentage: int | None = None,
+    actors: bool = False,
+    time: bool = False,
+) -> None:
+    """`enable` and `disable`: one use case (`enabling.set_flag`), true/percentage or false."""
+    state = state_of(ctx)
+
+    def use_case() -> Result:
+        from gl_rollout.enabling import FlagOptions, requested_value, set_flag, validate_options
+
+        enable = command == "enable"
+        options = FlagOptions(
+            envs=tuple(args.envs or ()),
+            projects=tuple(args.projects or ()),
+            groups=tuple(args.groups or ()),
+            users=tuple(args.users or ()),
+            feature_group=args.feature_group,
+            percentage=percentage,
+            actors=actors,
+            time=time,
+            prefix=args.prefix,
+            flag=args.flag,
+            apply=args.apply,
+            target_url=args.target_url,
+        )
+        validate_options(requested_value(options, enable=enable), options)  # exit 2 before any request
+        with _client(state, need_write=not args.dry_run, project=args.project, ref=ref) as client:
+
+            def admin() -> GitLabAPI:  # connects only if the Features API call is made
+                return client.admin_api(options.target_url, token_env=args.token_env)
+
+            return set_flag(
+                client.api,
+                client.issue,
+                options,
+                enable=enable,
+                admin_api=admin if options.apply else None,
+                dry_run=args.dry_run,
+                timeout=state.timeout,
+            )
+
+    run_command(ctx, command, use_case, render_write)
 
 
 # --- demo -------------------------------------------------------------------------------------------

@@ -8,16 +8,22 @@ Seeded: users root (admin), dev (developer), reporter (Reporter role, read_api t
 "other person" of `faults.edit_between_read_and_write`); groups acme and acme/platform; projects
 acme/platform/rollouts (id 42) and acme/website (id 43), each with the label "feature flag", the first
 with milestone "17.0"; a CI job token of the first project.
+
+By default it answers as current GitLab does; `Sandbox(quirks={...})` or `sb.quirks.<name> = ...`
+switches on the habits of other GitLab versions, proxies and implementations (pagination headers,
+timestamp formats, system note wording, missing Issue fields, redirects, ...): see
+`gl_rollout.sandbox.quirks.Quirks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
+from gl_rollout.sandbox.quirks import Quirks
 from gl_rollout.sandbox.store import (
     DEMO_TOKENS,
     GROUP_PATHS,
@@ -28,7 +34,7 @@ from gl_rollout.sandbox.store import (
     Store,
 )
 
-__all__ = ["LoggedRequest", "Sandbox"]
+__all__ = ["LoggedRequest", "Quirks", "Sandbox"]
 
 _ROLE_USERS = {"admin": "root", "developer": "dev", "reporter": "reporter", "alice": "alice"}
 
@@ -37,12 +43,20 @@ class Sandbox:
     """The sandbox: state, knobs, and an optional server thread."""
 
     def __init__(
-        self, db_path: str | Path | None = None, base_url: str | None = None, *, control: bool = False
+        self,
+        db_path: str | Path | None = None,
+        base_url: str | None = None,
+        *,
+        control: bool = False,
+        quirks: Mapping[str, Any] | None = None,
     ) -> None:
+        """`quirks` switches on other servers' habits by name (see `gl_rollout.sandbox.quirks.Quirks`)."""
         from gl_rollout.sandbox.app import SandboxApp
 
         self.store = Store(db_path)
         self.faults = Faults()
+        self.quirks = Quirks()
+        self.quirks.update(quirks or {})
         self._log = RequestLog()
         self.tokens: dict[str, str] = dict(DEMO_TOKENS)
         self.project_path = PROJECT_PATH
@@ -50,7 +64,9 @@ class Sandbox:
         self.second_project_path = SECOND_PROJECT_PATH
         self.second_project_id = SECOND_PROJECT_ID
         self.group_paths = GROUP_PATHS
-        self.app = SandboxApp(self.store, self.faults, self._log, base_url=base_url, control=control)
+        self.app = SandboxApp(
+            self.store, self.faults, self._log, base_url=base_url, control=control, quirks=self.quirks
+        )
         self.url: str | None = base_url.rstrip("/") if base_url else None
         self._server: Any = None
 

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
 from gl_rollout.sandbox.http import Ctx, parse_params
+from gl_rollout.sandbox.quirks import Quirks, html_error_page
 from gl_rollout.sandbox.service import ApiError
 from gl_rollout.sandbox.store import Store
 
@@ -81,14 +82,15 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return response
 
 
-def fault_response(status: int, retry_after: int | None) -> Response:
+def fault_response(status: int, retry_after: int | None, quirks: Quirks | None = None) -> Response:
     """What GitLab (or the proxy in front of it) answers with these statuses."""
-    headers: dict[str, str] = {}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
+    quirks = quirks or Quirks()
+    headers: dict[str, str] = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if status == 429:
-        # Rack::Attack's throttle answer is plain text, not JSON.
-        response = Response("Retry later\n", status=429, content_type="text/plain")
+        headers = quirks.rate_limit_headers_for(retry_after, time.time())
+        response = rate_limited_response(quirks)
+    elif quirks.error_pages == "html":
+        response = Response(html_error_page(status), status=status, content_type="text/html")
     elif status == 500:
         response = json_response(500, {"message": "500 Internal Server Error"})
     else:
@@ -99,6 +101,14 @@ def fault_response(status: int, retry_after: int | None) -> Response:
     for key, value in headers.items():
         response.headers[key] = value
     return response
+
+
+def rate_limited_response(quirks: Quirks) -> Response:
+    """A 429's body: Rack::Attack's plain text (global throttles) or the API's JSON (app-level limits)."""
+    if quirks.rate_limit_body == "json":
+        error = "This endpoint has been requested too many times. Try again later."
+        return json_response(429, {"message": {"error": error}})
+    return Response("Retry later\n", status=429, content_type="text/plain")
 
 
 class ConnectionDropped(ConnectionAbortedError):
@@ -116,11 +126,13 @@ class SandboxApp:
         *,
         base_url: str | None = None,
         control: bool = False,
+        quirks: Quirks | None = None,
     ) -> None:
         from gl_rollout.sandbox import routes  # registers handlers; import here to avoid a cycle
 
         self.store = store
         self.faults = faults
+        self.quirks = quirks if quirks is not None else Quirks()
         self.log = log
         self.base_url = base_url.rstrip("/") if base_url else None
         self.control = control
@@ -183,20 +195,26 @@ class SandboxApp:
             }
             if not allowed:
                 wait = max(int(reset - time.time() + 0.999), 1)
-                response = Response("Retry later\n", status=429, content_type="text/plain")
-                for key, value in rate_headers.items():
+                response = rate_limited_response(self.quirks)
+                if self.quirks.rate_limit_headers == "retry_after":
+                    for key, value in rate_headers.items():
+                        response.headers[key] = value
+                    response.headers["RateLimit-Observed"] = str(self.limiter.limit + 1)
+                    response.headers["RateLimit-ResetTime"] = time.strftime(
+                        "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reset)
+                    )
+                for key, value in self.quirks.rate_limit_headers_for(wait, time.time()).items():
                     response.headers[key] = value
-                response.headers["RateLimit-Observed"] = str(self.limiter.limit + 1)
-                response.headers["RateLimit-ResetTime"] = time.strftime(
-                    "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reset)
-                )
-                response.headers["Retry-After"] = str(wait)
                 return response
         rule = decision.fail or decision.drop
         if rule is not None and not rule.after_commit:
             if decision.drop is not None:
                 raise ConnectionDropped("dropped by an armed fault")
-            return fault_response(rule.status, rule.retry_after)
+            return fault_response(rule.status, rule.retry_after, self.quirks)
+        moved = self.quirks.moved_location(raw_path, request.query_string.decode("latin-1"))
+        if moved is not None:
+            base = self.base_url or request.host_url.rstrip("/")
+            return Response(b"", status=301, headers={"Location": base + moved})
         if not raw_path.startswith(API_PREFIX + "/") and raw_path != API_PREFIX:
             response = json_response(404, {"error": "404 Not Found"})
         else:
@@ -206,7 +224,7 @@ class SandboxApp:
         if rule is not None:  # after_commit: the work is done, the answer is lost
             if decision.drop is not None:
                 raise ConnectionDropped("dropped after commit by an armed fault")
-            return fault_response(rule.status, rule.retry_after)
+            return fault_response(rule.status, rule.retry_after, self.quirks)
         for key, value in rate_headers.items():
             response.headers[key] = value
         return response
@@ -243,6 +261,7 @@ class SandboxApp:
                 base_url=base_url,
                 route_args=args,
                 faults=self.faults,
+                quirks=self.quirks,
             )
             if router is self.router:
                 from gl_rollout.sandbox.auth import authenticate
@@ -256,7 +275,8 @@ class SandboxApp:
                     response.headers[key] = value
                 return response
             return json_response(error.status, error.body, error.headers)
-        response = json_response(reply.status, reply.body, reply.headers)
+        body = self.quirks.reshape(reply.body) if router is self.router else reply.body
+        response = json_response(reply.status, body, reply.headers)
         if method == "HEAD":
             response.set_data(b"")
         response.headers["X-Request-Id"] = uuid.uuid4().hex[:26].upper()

@@ -51,6 +51,9 @@ def authenticate(ctx: Ctx, job_token_allowed: bool) -> None:
         token = ctx.store.token(job)
         if token is None or token["kind"] != "job":
             raise unauthorized()
+    refusal = ctx.quirks.job_token_refusal if ctx.quirks is not None else None
+    if token is None and job and not job_token_allowed and refusal is not None:
+        raise _refusal(refusal)
     if token is None:
         return
     user = ctx.store.user(token["user_id"])
@@ -59,6 +62,15 @@ def authenticate(ctx: Ctx, job_token_allowed: bool) -> None:
     if ctx.method not in ("GET", "HEAD") and "api" not in token["scopes"].split():
         raise ApiError(403, dict(INSUFFICIENT_SCOPE))
     ctx.user, ctx.token, ctx.via_job_token = user, token, token["kind"] == "job"
+
+
+def _refusal(status: int) -> ApiError:
+    """How another GitLab version refuses a job token outside its allowed routes."""
+    if status == 401:
+        return unauthorized()
+    if status == 403:
+        return forbidden()
+    return message_error(404, "404 Project Not Found")
 
 
 def _pop_str(ctx: Ctx, name: str) -> str | None:

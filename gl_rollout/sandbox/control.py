@@ -11,6 +11,8 @@
 - `POST /-/sandbox/rate_limit` `{"limit": 100, "period": 60}` (`{"limit": null}` lifts it).
 - `GET /-/sandbox/log` is the request log; `DELETE /-/sandbox/log` clears it.
 - `GET /-/sandbox/info`: url, project paths, tokens.
+- `POST /-/sandbox/quirks` `{"pagination": "link_only", ...}` switches on other servers' habits
+  (`gl_rollout.sandbox.quirks.Quirks`); `GET /-/sandbox/quirks` shows them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.faults import RateLimiter
 from gl_rollout.sandbox.http import Ctx
+from gl_rollout.sandbox.quirks import knob_names
 from gl_rollout.sandbox.service import param_error
 from gl_rollout.sandbox.store import DEMO_TOKENS, PROJECT_PATH, SECOND_PROJECT_PATH
 
@@ -123,3 +126,16 @@ def register(router: Router, app: SandboxApp) -> None:
     router.add("GET", "/log", get_log)
     router.add("DELETE", "/log", clear_log)
     router.add("GET", "/info", info)
+
+    def set_quirks(ctx: Ctx) -> Reply:
+        try:
+            app.quirks.update(ctx.params)
+        except (TypeError, ValueError) as error:
+            raise param_error(str(error)) from None
+        return get_quirks(ctx)
+
+    def get_quirks(ctx: Ctx) -> Reply:
+        return Reply(200, {name: getattr(app.quirks, name) for name in knob_names(app.quirks)})
+
+    router.add("POST", "/quirks", set_quirks)
+    router.add("GET", "/quirks", get_quirks)

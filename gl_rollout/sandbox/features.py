@@ -64,8 +64,13 @@ def feature_entity(name: str, gates: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_features(ctx: Ctx) -> Reply:
+    """Every flag in one answer, no pagination headers (`present Feature.all`), unless a quirk pages it."""
     require_admin(ctx)
     rows = ctx.store.features()
+    if ctx.quirks is not None:
+        rows = ctx.quirks.features_read(rows)
+    if ctx.quirks is None or not ctx.quirks.features_paginated:
+        return Reply(200, [feature_entity(row["name"], row["gates"]) for row in rows])
     page = offset_page(ctx, rows)
     return Reply(200, [feature_entity(row["name"], row["gates"]) for row in page.items], page.headers)
 
@@ -175,6 +180,8 @@ def set_feature(ctx: Ctx) -> Reply:
     else:
         raise _bad_request(f"Cannot set '{name}' to \"{value}\"")
     ctx.store.save_feature(name, gates)
+    if ctx.quirks is not None:
+        ctx.quirks.feature_set(name, stored["gates"] if stored is not None else None)
     return Reply(201, feature_entity(name, gates))
 
 

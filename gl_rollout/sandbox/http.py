@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Request
 
     from gl_rollout.sandbox.faults import Faults
+    from gl_rollout.sandbox.quirks import Quirks
 
 TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
 FALSE_WORDS = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -47,6 +48,7 @@ class Ctx:
     route_args: dict[str, str] = field(default_factory=dict)
     after_response: list[Callable[[], None]] = field(default_factory=list)
     faults: Faults | None = None
+    quirks: Quirks | None = None
 
     # ---- parameter access -------------------------------------------------------------------
     def has(self, name: str) -> bool:
@@ -169,10 +171,15 @@ def _page_url(ctx: Ctx, overrides: dict[str, str]) -> str:
     return f"{ctx.base_url}{ctx.raw_path}?{urlencode(pairs, quote_via=quote, safe='[]')}"
 
 
+def _per_page(ctx: Ctx) -> int:
+    per_page = ctx.integer("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE
+    largest = ctx.quirks.max_per_page if ctx.quirks is not None else MAX_PER_PAGE
+    return min(DEFAULT_PER_PAGE, largest) if per_page < 1 else min(per_page, largest)
+
+
 def offset_page(ctx: Ctx, rows: Sequence[Any]) -> Page:
     """Slice `rows` by `page`/`per_page` and build GitLab's X-* and Link headers."""
-    per_page = ctx.integer("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE
-    per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+    per_page = _per_page(ctx)
     page = ctx.integer("page", 1) or 1
     page = max(page, 1)
     total = len(rows)
@@ -199,7 +206,7 @@ def offset_page(ctx: Ctx, rows: Sequence[Any]) -> Page:
     if counted:
         links.append(f'<{_page_url(ctx, {"page": str(total_pages), "per_page": str(per_page)})}>; rel="last"')
     headers["Link"] = ", ".join(links)
-    return Page(items, headers)
+    return Page(items, ctx.quirks.page_headers(headers) if ctx.quirks is not None else headers)
 
 
 def encode_cursor(values: dict[str, Any]) -> str:
@@ -222,8 +229,7 @@ def keyset_page(ctx: Ctx, rows: Sequence[Row], key: Callable[[Row], Any], order_
 
     `rows` must already be sorted by (`key`, id) in the requested direction.
     """
-    per_page = ctx.integer("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE
-    per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+    per_page = _per_page(ctx)
     descending = (ctx.string("sort") or "desc") == "desc"
     cursor_text = ctx.string("cursor")
     start = 0
@@ -245,4 +251,4 @@ def keyset_page(ctx: Ctx, rows: Sequence[Row], key: Callable[[Row], Any], order_
         overrides = {"cursor": next_cursor, "per_page": str(per_page)}
         headers["Link"] = f'<{_page_url(ctx, overrides)}>; rel="next"'
         headers["X-Next-Cursor"] = next_cursor
-    return Page(items, headers)
+    return Page(items, ctx.quirks.page_headers(headers) if ctx.quirks is not None else headers)

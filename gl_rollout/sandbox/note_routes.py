@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gl_rollout.sandbox import entities, service
 from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
@@ -28,13 +30,16 @@ def list_notes(ctx: Ctx) -> Reply:
         rows = [row for row in rows if not row["system"]]
     elif activity == "only_activity":
         rows = [row for row in rows if row["system"]]
-    rows.sort(key=lambda row: (row[order_by], row["id"]), reverse=sort == "desc")
+    quirks = ctx.quirks
+    ignore_sort = quirks is not None and quirks.notes_sort == "ignore"
+    rows.sort(key=lambda row: (row[order_by], row["id"]), reverse=sort == "desc" and not ignore_sort)
     page = offset_page(ctx, rows)
+    hidden = re.compile(quirks.hidden_notes) if quirks is not None and quirks.hidden_notes else None
     # GitLab drops notes the reader may not see after paginating, so a page can come up short.
     body = [
         entities.note_entity(ctx.store, row, issue, ctx.base_url)
         for row in page.items
-        if _note_allowed(ctx, project, row)
+        if _note_allowed(ctx, project, row) and not (hidden is not None and hidden.search(row["body"]))
     ]
     return Reply(200, body, page.headers)
 

@@ -1,0 +1,48 @@
+"""The `--require` gate of `status`: exit 6 unless every named step is done (pipelines use it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gl_rollout.checklist import Checklist, select_steps
+from gl_rollout.errors import RequiredStepError
+from gl_rollout.output import Result
+
+
+def required_steps(
+    checklist: Checklist, require: Sequence[str], where: str
+) -> tuple[dict[str, Any], RequiredStepError | None]:
+    """The `--require` gate: `{required, missing}` and the exit-6 error when a named step is not done.
+
+    A required step that is skipped (`[~]`, inapplicable) counts as satisfied: there is nothing to wait for.
+    An unknown step is a StepError (exit 5), so a typo never passes a pipeline gate.
+    """
+    required = select_steps(checklist, list(require))
+    missing = [step for step in required if step.state == "todo"]
+    data: dict[str, Any] = {
+        "required": [step.id for step in required],
+        "missing": [step.id for step in missing],
+    }
+    if not missing:
+        return data, None
+    names = ", ".join(step.id for step in missing)
+    plural = len(missing) > 1
+    return data, RequiredStepError(
+        f"required step{'s' if plural else ''} not done in {where}: {names}",
+        f"tick {'them' if plural else 'it'} with `gl-rollout check {where} {names}` once done",
+    )
+
+
+def gated(result: Result, checklist: Checklist, require: Sequence[str], where: str) -> Result:
+    """`result` with the `--require` gate applied (exit 6, data kept, when a step is not done)."""
+    if not require:
+        return result
+    extra, error = required_steps(checklist, require, where)
+    result.data.update(extra)
+    if error is None:
+        return result
+    result.ok = False
+    result.error = error
+    result.exit_code = error.exit_code
+    return result
