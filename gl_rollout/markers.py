@@ -10,7 +10,6 @@ Two kinds:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -46,6 +45,8 @@ class NoteMarker:
 
 def intent_key(action: str, flag: str, step: str | None, values: Mapping[str, Any]) -> str:
     """A stable short hash of what a note means (not when it was posted)."""
+    import hashlib  # here, not at import: `status --file` never hashes
+
     blob = json.dumps([action, flag, step, dict(values)], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +60,12 @@ class AppState:
     def add_secret(self, value: str | None) -> None:
         if value:
             self.secrets.append(value)
+
+
+def _traceback_text() -> str:
+    import traceback  # only with --debug: it costs start-up time
+
+    return traceback.format_exc()
 
 
 def state_of(ctx: typer.Context) -> AppState:
@@ -156,14 +161,14 @@ def run_command(
         result = use_case()
     except RolloutError as exc:
         if state.debug:
-            printer.err.write(redact(traceback.format_exc(), tuple(state.secrets)))
+            printer.err.write(redact(_traceback_text(), tuple(state.secrets)))
         result = Result.failure(command, exc)
     except KeyboardInterrupt:
         printer.err.write("interrupted\n")
         raise typer.Exit(130) from None
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if state.debug:
-            printer.err.write(redact(traceback.format_exc(), tuple(state.secrets)))
+            printer.err.write(redact(_traceback_text(), tuple(state.secrets)))
         first = str(exc).splitlines()[0] if str(exc) else ""
         message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
         result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"), data={})

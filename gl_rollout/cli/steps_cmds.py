@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -242,6 +241,8 @@ def check_file(
 
 def file_diff(old: str, new: str, name: str) -> str:
     """A unified diff that `patch` applies to the file: line endings kept, a missing final newline marked."""
+    import difflib
+
     from gl_rollout.checklist import split_lines
 
     lines = []
