@@ -1,11 +1,13 @@
 """`announce --eta WHEN` and `announce --enabled`: a comment on the rollout issue, then the step ticked.
 
-At most 5 requests (see `gl_rollout.step_comments`). Decisions:
+At most 5 requests, 6 when the issue changed while it was read (see `gl_rollout.step_comments`).
+Decisions:
 - the ETA is about production (GitLab.com), as the `announce-eta` step says; a relative ETA (`in 2h`)
   counts as already announced while the ETA it produced has not passed, so a retried CI job posts
   nothing, and a new announcement is made once that time is over;
 - `--enabled` ticks `announce-enabled` only for production (the step announces the GitLab.com
-  enablement); other environments get the comment only. A `disable` comment after the last
+  enablement), and is refused (exit 2) while the issue's `enable-production` step is todo; other
+  environments get the comment only. A `disable` comment after the last
   announcement makes the next `--enabled` announce again.
 """
 
@@ -20,7 +22,7 @@ from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist
 from gl_rollout.errors import UsageError
 from gl_rollout.evidence import flag_of_issue
-from gl_rollout.issue_edit import parse_time
+from gl_rollout.issue_edit import parse_time, require_open
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
 from gl_rollout.refs import IssueRef
@@ -43,6 +45,26 @@ def issue_flag(issue: Issue, notes: list[Note], flag: str | None) -> str:
     return found
 
 
+def only_the_comment(dry_run: bool) -> str:
+    """The remark when the issue has no step for the action: the comment alone."""
+    return "only the comment would be posted" if dry_run else "only the comment is posted"
+
+
+def require_enabled(issue: Issue) -> None:
+    """`announce --enabled` (production) only once the issue says the flag is on: its `enable-production`
+    step is done (or skipped, or absent, when the issue cannot tell). A premature announcement reaches
+    the people the rollout issue informs, and a comment cannot be taken back quietly."""
+    step = parse_checklist(issue.description).find("enable-production")
+    if step is None or step.state != "todo":
+        return
+    name = issue.reference or f"#{issue.iid}"
+    raise UsageError(
+        f"not announced: enable-production of {name} is not done, so the flag is not known to be on",
+        f"enable it first (gl-rollout enable {name}), or tick enable-production if it was enabled by hand "
+        f"(gl-rollout check {name} enable-production); for another environment, pass --env",
+    )
+
+
 def announce_eta(
     api: GitLabAPI,
     ref: IssueRef,
@@ -57,6 +79,7 @@ def announce_eta(
     """Post when the flag will be enabled on production (UTC, and how far away), then tick `announce-eta`."""
     moment = now or utc_now()
     issue = api.get_issue(ref.project, ref.iid)
+    require_open(issue)
     notes = read_notes(api, ref)
     name = issue_flag(issue, notes, flag)
     values: dict[str, str] = {"eta": eta.iso}
@@ -73,7 +96,7 @@ def announce_eta(
     present, absent = existing_steps(issue, ["announce-eta"])
     messages = []
     if absent:
-        messages.append(f"{issue.reference} has no announce-eta step: only the comment is posted")
+        messages.append(f"{issue.reference} has no announce-eta step: {only_the_comment(dry_run)}")
 
     def still_valid(existing: NoteMarker, _note: Note) -> bool:
         if eta.relative is None:
@@ -111,6 +134,9 @@ def announce_enabled(
         raise UsageError("--env takes one environment for --enabled", "run the command once per environment")
     target = environment[0]
     issue = api.get_issue(ref.project, ref.iid)
+    require_open(issue)
+    if target == "production":
+        require_enabled(issue)
     notes = read_notes(api, ref)
     name = issue_flag(issue, notes, flag)
     values = {"env": target}
@@ -127,10 +153,7 @@ def announce_enabled(
         if present:
             ticks = ((("announce-enabled",), "done"),)
         else:
-            messages.append(f"{issue.reference} has no announce-enabled step: only the comment is posted")
-        enabled_step = parse_checklist(issue.description).find("enable-production")
-        if enabled_step is not None and enabled_step.state != "done":
-            messages.append("note: enable-production is not ticked yet")
+            messages.append(f"{issue.reference} has no announce-enabled step: {only_the_comment(dry_run)}")
     else:
         messages.append("announce-enabled is about production: no step ticked for " + target)
 

@@ -11,7 +11,7 @@ Percentage kinds: `actors=True` is ChatOps' `--actors` (API `key=percentage_of_a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
@@ -175,10 +175,25 @@ def _actor_list(kind: str, names: str | Sequence[str] | None) -> tuple[str, ...]
             if not name:
                 continue
             if not actor.pattern.match(name):
-                raise UsageError(f"invalid --{kind} value {raw.strip()!r}", f"give {actor.example}")
+                raise UsageError(
+                    f"invalid --{kind} value {raw.strip()!r}",
+                    f"give {actor.example}",
+                    details={"actor": kind, "value": raw.strip()},
+                )
             if name not in result:
                 result.append(name)
     return tuple(result)
+
+
+def renamed_actor_error(error: UsageError, options: Mapping[str, str]) -> UsageError:
+    """`error` naming the caller's option (`--project-actor`) where ChatOps' rule named its own
+    (`--project`); any other error as it is."""
+    kind = error.details.get("actor")
+    if not isinstance(kind, str) or kind not in options:
+        return error
+    return UsageError(
+        f"invalid {options[kind]} value {error.details.get('value')!r}", error.hint, details=error.details
+    )
 
 
 class ActorTargets(TypedDict, total=False):

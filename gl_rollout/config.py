@@ -667,18 +667,47 @@ def require_write_token(conn: Connection) -> None:
         )
 
 
+def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = False) -> Sandbox:
+    """The embedded sandbox on `path` (`--sandbox-db`; else the user's state folder), created when new.
+
+    UsageError (exit 2) for a folder, a file that is not the sandbox's database, or a path where no
+    file can be made; such a file is never changed.
+    """
+    import sqlite3
+
+    from gl_rollout.sandbox import Sandbox
+    from gl_rollout.sandbox.store import NotASandboxDatabase
+
+    db_path = path if path is not None else default_sandbox_db(env)
+    name = f"--sandbox-db {db_path}" if path is not None else f"the sandbox database {db_path}"
+    if db_path.is_dir():
+        raise UsageError(f"{name} is a folder", f"name a file, e.g. {db_path / 'sandbox.sqlite3'}")
+    folder = next((p for p in db_path.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise UsageError(f"cannot open {name}: {folder} is a file, not a folder", "choose another path")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        return Sandbox(db_path=db_path, control=control)
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc) if isinstance(exc, NotASandboxDatabase) else "not an SQLite database"
+        raise UsageError(
+            f"{name} is not a sandbox database ({reason})",
+            "name a new file, or one that an earlier --sandbox run made",
+        ) from None
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot open {name}: {why}", "choose a path in a folder you can write") from None
+
+
 @contextlib.contextmanager
 def _sandbox_client(
     options: ClientOptions, *, project: str | None, ref: str | None
 ) -> Iterator[tuple[Connection, str | None, IssueRef | None, str]]:
     """Start the embedded sandbox on a loopback port, persistent in `--sandbox-db`, and stop it after."""
     if options.url:
-        raise UsageError("--sandbox and --url exclude each other", "drop one of them")
-    from gl_rollout.sandbox import Sandbox
-
-    db_path = options.sandbox_db or default_sandbox_db(options.env)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    sandbox = Sandbox(db_path=db_path)
+        hint = "drop one of them" if options.sandbox_db is None else "--sandbox-db means --sandbox: drop one"
+        raise UsageError("--sandbox and --url exclude each other", hint)
+    sandbox = open_sandbox(options.sandbox_db, options.env)
     try:
         yield from _serve_sandbox(sandbox, options, project=project, ref=ref)
     finally:

@@ -17,7 +17,7 @@ from gl_rollout.chatops import FLAG_NAME_RE
 from gl_rollout.errors import UsageError
 from gl_rollout.files import read_text_file, write_atomic
 from gl_rollout.option_values import check_url
-from gl_rollout.yaml_edit import load_yaml, set_top_level_scalar
+from gl_rollout.yaml_edit import load_yaml, scalar_source, set_top_level_scalar
 
 # Feature::Shared::PARAMS order, with `description` second as current definitions have it.
 PARAMS: tuple[str, ...] = (
@@ -210,10 +210,14 @@ def _parse(text: str, path: Path) -> FlagDefinition:
 
     milestone = data.get("milestone")
     if milestone is not None and not isinstance(milestone, str):
+        # The text as written: YAML reads 17.10 as the number 17.1, a different milestone.
+        written = scalar_source(text, data, "milestone")
         raise fail(
             "milestone",
             f"milestone must be a quoted string, not {_type_name(milestone)}",
-            f"write milestone: '{milestone}' so YAML keeps it as text",
+            f"write milestone: '{written}' so YAML keeps it as text"
+            if written
+            else "write the milestone's title in quotes, e.g. milestone: '17.10'",
         )
 
     strings: dict[str, str | None] = {}

@@ -1,7 +1,8 @@
 """`gl-rollout demo`: the main job end to end against the embedded sandbox, one use case after another.
 
 It runs the same use cases as the commands it prints (`create`, `status`, `announce`, `enable`, `check`),
-through the same python-gitlab adapter and real HTTP, so what it shows is what the commands do. A second
+through the same python-gitlab adapter and real HTTP, and keeps each one's Result, so the CLI shows
+each command's own output under it: what the demo prints is what the commands print. A second
 run finds the issue, the comments and the ticks already there and writes nothing.
 """
 
@@ -38,10 +39,22 @@ DEMO_RENDER = RenderOptions(
     risks="Collecting usage ping may break; computing unions may add load on Redis.",
     monitor="Incoming usage pings, and the Redis dashboard.",
 )
-_RENDER_ARGS = (
-    "--group", "product analytics", "--team", "Product analytics", "--slack", "#g_product_analytics",
-    "--beta-project", "gitlab-org/gitlab", "--beta-group", "gitlab-com",
-)  # fmt: skip
+
+
+def _render_args(options: RenderOptions) -> tuple[str, ...]:
+    """`create`'s options for `options`: the command line the demo prints makes the same issue."""
+    pairs: list[tuple[str, str | None]] = [
+        ("--group", options.group),
+        ("--team", options.team),
+        ("--slack", options.slack),
+        *(("--owner", owner) for owner in options.owners),
+        *(("--beta-project", project) for project in options.beta_projects),
+        *(("--beta-group", group) for group in options.beta_groups),
+        ("--expect", options.expect),
+        ("--risks", options.risks),
+        ("--monitor", options.monitor),
+    ]
+    return tuple(word for name, value in pairs if value for word in (name, value))
 
 
 def _line(*words: str) -> str:
@@ -54,21 +67,18 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
     project = client.project
     steps: list[dict[str, Any]] = []
 
-    def record(
-        command: str, line: str, result: Result, lines: Callable[[Result], list[str]] | None = None
-    ) -> bool:
-        entry: dict[str, Any] = {
-            "command": command,
-            "command_line": line,
-            "ok": result.ok,
-            "exit_code": int(result.exit_code),
-            "messages": list(result.messages),
-            "lines": lines(result) if lines and result.ok else [],
-            "data": result.data,
-        }
-        if result.error is not None:
-            entry["messages"].append("error: " + result.error.one_line())
-        steps.append(entry)
+    def record(command: str, line: str, result: Result) -> bool:
+        steps.append(
+            {
+                "command": command,
+                "command_line": line,
+                "ok": result.ok,
+                "exit_code": int(result.exit_code),
+                "messages": list(result.messages),
+                "error": result.error.one_line() if result.error is not None else None,
+                "data": result.data,
+            }
+        )
         return result.ok
 
     def failed(result: Result) -> Result:
@@ -76,18 +86,19 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
         return Result.failure("demo", result.error, data={"steps": steps})
 
     created = create(api, render_issue(DEMO_RENDER), CreateOptions(project=project, timeout=timeout))
-    if not record("create", _line("create", DEMO_FLAG, *_RENDER_ARGS, "--project", project), created):
+    if not record(
+        "create", _line("create", DEMO_FLAG, *_render_args(DEMO_RENDER), "--project", project), created
+    ):
         return failed(created)
     ref = IssueRef(project, int(created.data["iid"]))
     reference = f"{project}#{ref.iid}"
 
-    plan: list[tuple[str, str, Callable[[], Result], Callable[[Result], list[str]] | None]] = [
-        ("status", _line("status", reference), lambda: status(api, ref), _status_lines),
+    plan: list[tuple[str, str, Callable[[], Result]]] = [
+        ("status", _line("status", reference), lambda: status(api, ref)),
         (
             "announce",
             _line("announce", reference, "--eta", DEMO_ETA),
             lambda: announce_eta(api, ref, parse_eta(DEMO_ETA), timeout=timeout),
-            None,
         ),
         (
             "enable",
@@ -100,19 +111,17 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
                 admin_api=client.admin_api,
                 timeout=timeout,
             ),
-            None,
         ),
         (
             "check",
             _line("check", reference, "test-staging"),
             lambda: check(api, ref, ["test-staging"], "done", dry_run=False),
-            None,
         ),
-        ("status", _line("status", reference), lambda: status(api, ref), _status_lines),
+        ("status", _line("status", reference), lambda: status(api, ref)),
     ]
-    for command, line, run, lines in plan:
+    for command, line, run in plan:
         result = run()
-        if not record(command, line, result, lines):
+        if not record(command, line, result):
             return failed(result)
 
     final = api.get_issue(ref.project, ref.iid)
@@ -137,11 +146,3 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
             "nothing to do: everything was already done (run with --sandbox-db FILE for a fresh sandbox)"
         )
     return Result(command="demo", data=data, messages=[closing])
-
-
-def _status_lines(result: Result) -> list[str]:
-    data = result.data
-    lines = [f"{step['id']}: {step['state']}" for step in data.get("steps", []) if step["state"] != "todo"]
-    lines.append(str(data.get("progress", "")))
-    lines.append(f"next: {data['next']}" if data.get("next") else "next: none")
-    return lines

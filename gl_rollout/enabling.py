@@ -9,7 +9,10 @@ Steps ticked by `enable` (decided here; the brief names the first three):
   issue has one; otherwise a partial percentage ticks nothing.
 `disable` sets the matching enable steps back to todo (a global `false` on production also takes back
 `enable-beta`, since Flipper's disable clears every gate), and ticks the detailed template's
-`rollback-production` / `rollback-non-production` steps when present.
+`rollback-production` / `rollback-non-production` steps when present. The comment's marker records every
+step it sets (`values.steps`); it counts as already posted when, for each environment it names, it is the
+newest enable/disable comment for the same targets (so one comment for staging and production also
+answers a later `enable --env staging`).
 
 With `--apply`, the flag is read first (GET /features); when the gates already say what was asked, nothing
 is sent; else POST /features/:name, then GET /features again, and the comment records what GitLab reports.
@@ -22,19 +25,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gl_rollout import chatops
-from gl_rollout.announce import issue_flag
+from gl_rollout.announce import issue_flag, only_the_comment
 from gl_rollout.api import Feature, GitLabAPI, Note
 from gl_rollout.checklist import Checklist, StepState, parse_checklist
 from gl_rollout.errors import UsageError
+from gl_rollout.issue_edit import require_open
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
 from gl_rollout.refs import IssueRef
-from gl_rollout.step_comments import StepAction, already_posted, comment_and_tick, read_notes
+from gl_rollout.step_comments import (
+    StepAction,
+    already_posted,
+    comment_and_tick,
+    newest_in_scope,
+    read_notes,
+)
 
 NON_PRODUCTION = frozenset(chatops.NON_PRODUCTION)
 
@@ -57,20 +67,27 @@ class FlagOptions:
     target_url: str | None = None
 
 
+# ChatOps' option for each kind of actor -> the `enable`/`disable` option that takes it.
+ACTOR_OPTIONS = {"project": "--project-actor", "group": "--group-actor"}
+
+
 def feature_request(flag: str, value: bool | int, options: FlagOptions) -> chatops.FeatureSet:
     """The validated `feature set` request (ChatOps' rules); UsageError otherwise."""
     chatops.check_prefix(options.prefix)
-    request = chatops.feature_set(
-        flag,
-        value,
-        envs=options.envs,
-        projects=options.projects,
-        groups=options.groups,
-        users=options.users,
-        feature_group=options.feature_group,
-        actors=options.actors,
-        time=options.time,
-    )
+    try:
+        request = chatops.feature_set(
+            flag,
+            value,
+            envs=options.envs,
+            projects=options.projects,
+            groups=options.groups,
+            users=options.users,
+            feature_group=options.feature_group,
+            actors=options.actors,
+            time=options.time,
+        )
+    except UsageError as exc:
+        raise chatops.renamed_actor_error(exc, ACTOR_OPTIONS) from None
     if options.apply and len(request.environments) > 1:
         raise UsageError(
             "--apply sets the flag on one instance, but several environments were given",
@@ -219,9 +236,13 @@ def requested_value(options: FlagOptions, *, enable: bool) -> bool | int:
 
 
 def planned_steps(
-    request: chatops.FeatureSet, checklist: Checklist, *, enable: bool
+    request: chatops.FeatureSet, checklist: Checklist, *, enable: bool, dry_run: bool = False
 ) -> tuple[list[tuple[tuple[str, ...], StepState]], str | None, list[str]]:
-    """(ticks, the step the marker names, remarks) for an enable or a disable on this checklist."""
+    """(ticks, the step the marker names, remarks) for an enable or a disable on this checklist.
+
+    Every step that goes with the request is in the ticks, whatever its state now: one already so
+    is reported as such (`enable-staging: already todo`) and left alone.
+    """
     ticks: list[tuple[tuple[str, ...], StepState]] = []
     messages: list[str] = []
     if enable:
@@ -230,22 +251,53 @@ def planned_steps(
         if present:
             ticks.append((present, "done"))
         elif wanted:
-            messages.append(f"the issue has no {' or '.join(wanted)} step: only the comment is posted")
+            messages.append(f"the issue has no {' or '.join(wanted)} step: {only_the_comment(dry_run)}")
         return ticks, (present[0] if present else None), messages
     untick, tick = disable_steps(request)
     present = tuple(step_id for step_id in untick if checklist.find(step_id) is not None)
-    done = tuple(step_id for step_id in present if _state(checklist, step_id) == "done")
-    if done:
-        ticks.append((done, "todo"))
+    if present:
+        ticks.append((present, "todo"))
     rollback = tuple(step_id for step_id in tick if checklist.find(step_id) is not None)
     if rollback:
         ticks.append((rollback, "done"))
     return ticks, (present[0] if present else None), messages
 
 
-def _state(checklist: Checklist, step_id: str) -> str | None:
-    step = checklist.find(step_id)
-    return step.state if step is not None else None
+_INTENT_FIELDS = ("value", "percentage", "percentage_kind", "targets")
+
+
+def last_word_per_env(
+    notes: Sequence[Note],
+    flag: str,
+    command: str,
+    intent: Mapping[str, Any],
+    scope: Callable[[NoteMarker], bool],
+    still_valid: Callable[[NoteMarker, Note], bool],
+) -> Note | None:
+    """The comment that already says what this enable/disable would, for every environment it names.
+
+    Per environment, the newest enable/disable comment for the same targets that names it must be this
+    command with the same value; then the newest of those comments is returned. So `enable --env
+    staging` after `enable --env staging --env production` posts nothing, while enable, disable, enable
+    again posts three comments.
+    """
+    wanted = json.dumps({k: intent.get(k) for k in _INTENT_FIELDS}, sort_keys=True)
+    found: list[Note] = []
+    for env in intent["envs"]:
+
+        def names_env(marker: NoteMarker, env: str = env) -> bool:
+            envs = marker.values.get("envs")
+            return scope(marker) and isinstance(envs, list) and env in envs
+
+        newest = newest_in_scope(notes, flag, names_env)
+        if newest is None:
+            return None
+        note, marker = newest
+        said = json.dumps({k: marker.values.get(k) for k in _INTENT_FIELDS}, sort_keys=True)
+        if marker.action != command or said != wanted or not still_valid(marker, note):
+            return None
+        found.append(note)
+    return max(found, key=lambda note: note.id) if found else None
 
 
 def set_flag(
@@ -266,12 +318,15 @@ def set_flag(
     if options.apply and admin_api is None:
         raise UsageError("--apply needs the Features API of a target instance", "pass --target-url URL")
     issue = api.get_issue(ref.project, ref.iid)
+    require_open(issue)
     notes = read_notes(api, ref)
     flag = issue_flag(issue, notes, options.flag)
     request = feature_request(flag, value, options)
     command_line = request.command(options.prefix)
 
-    ticks, primary, messages = planned_steps(request, parse_checklist(issue.description), enable=enable)
+    ticks, primary, messages = planned_steps(
+        request, parse_checklist(issue.description), enable=enable, dry_run=dry_run
+    )
     if not ticks and not messages:
         messages.append(f"no checklist step of {issue.reference} goes with this command")
 
@@ -282,22 +337,20 @@ def set_flag(
     if request.actors:
         intent["targets"] = {kind: list(names) for kind, names in request.actors}
     key = intent_key(command, flag, None, intent)
-    scope_envs = sorted(request.environments)
     scope_targets = intent.get("targets")
 
     def scope(marker: NoteMarker) -> bool:
-        envs = marker.values.get("envs")
-        return (
-            marker.action in ("enable", "disable")
-            and isinstance(envs, list)
-            and sorted(envs) == scope_envs
-            and marker.values.get("targets") == scope_targets
-        )
+        return marker.action in ("enable", "disable") and marker.values.get("targets") == scope_targets
 
     def still_valid(marker: NoteMarker, _note: Note) -> bool:
         return not options.apply or bool(marker.values.get("applied_to"))
 
+    def posted(notes: Sequence[Note]) -> Note | None:
+        return last_word_per_env(notes, flag, command, intent, scope, still_valid)
+
     values = dict(intent)
+    # Every step the comment sets, so the record says what the checklist shows (marker `step` is the first).
+    values["steps"] = {step_id: state for ids, state in ticks for step_id in ids}
     verb = "Enabled" if enable else "Disabled"
     text = f"**{verb}** `{flag}` {describe_targets(request)}: `{command_line}`"
     data: dict[str, Any] = {
@@ -306,7 +359,7 @@ def set_flag(
         "envs": list(request.environments),
     }
     probe = StepAction(command, NoteMarker(command, flag, primary, values, key), text, scope=scope,
-                       still_valid=still_valid)  # fmt: skip
+                       still_valid=still_valid, posted=posted)  # fmt: skip
     if options.apply and admin_api is not None:
         applied = apply_request(
             admin_api(), request, dry_run=dry_run, trust_record=already_posted(notes, probe) is not None
@@ -342,6 +395,7 @@ def set_flag(
         ticks=tuple(ticks),
         scope=scope,
         still_valid=still_valid,
+        posted=posted,
         data=data,
         messages=tuple(messages),
     )

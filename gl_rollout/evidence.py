@@ -3,15 +3,20 @@
 Evidence comes from three places, read by `collect_evidence`:
 - gl-rollout's own comment markers (`gl_rollout.markers`): `announce-eta` and `announce-enabled` prove
   those steps, `enable` proves the step it ticked (recorded in the marker), `disable` undoes it;
-- GitLab's system notes "marked the checklist item **TEXT** as completed|incomplete", matched to a step
-  by its `<!-- step:ID -->` marker, else by its exact text;
+- GitLab's system notes "marked the checklist item **TEXT** as completed|incomplete", in every wording
+  GitLab has used (read by `issue_edit.checklist_note`, the one parser of them), matched to a step by
+  the step ID the note names, else by the item's text (unique only);
 - with a Features API reading (`gl_rollout.feature_gates`), the flag's gates on that instance: fully on proves
   `enable-production` when the instance is production, `enable-staging` when it is staging; explicitly
-  off undoes that step; actor gates on production prove `enable-beta`.
+  off undoes that step; actor gates on production prove `enable-beta`. A reading is the gates as they
+  are now: it is newer than every note, whatever their timestamps say (see `_NOW`).
 
 The latest piece of evidence for a step decides (`StepVerdict`), actions before checkbox changes (see
 `latest_by_step`). The timeline (`build_timeline`) is the same notes told as events, so both read
-them through one walk (`_note_facts`). Nothing here talks to GitLab.
+them through one walk (`_note_facts`). Timestamps are read by `gitlab_json.parse_time`; a note whose
+timestamp cannot be read keeps its place among the others by its ID (GitLab's IDs grow with time),
+never at 1970, and `unreadable_times` names such timestamps so callers can say so. Nothing here talks
+to GitLab.
 """
 
 from __future__ import annotations
@@ -25,15 +30,19 @@ from typing import Any, Literal, TypeVar
 from gl_rollout.api import Issue, Note
 from gl_rollout.checklist import Checklist, Step, parse_checklist
 from gl_rollout.feature_gates import FeatureReading, actor_gates, fully_on, partial_percentage
+from gl_rollout.gitlab_json import parse_time
+from gl_rollout.issue_edit import ChecklistNote, checklist_note
 from gl_rollout.markers import STEP_MARKER, NoteMarker, find_note_marker
 
 EvidenceSource = Literal["marker", "system-note", "features-api"]
 
-# GitLab's wording since 15.x ("checklist item") and before it ("task").
-_SYSTEM_CHECKLIST_NOTE = re.compile(
-    r"^marked the (?:checklist item|task) \*\*(?P<text>.+)\*\* as (?P<status>completed|incomplete)\s*$",
-    re.DOTALL,
-)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+# A Features API reading is the gates as they are during this sync: newer than every note it is weighed
+# against. Its time comes from this machine's clock and the notes' from GitLab's, so the two are not
+# compared (a note from the same second, or a server clock ahead of ours, would otherwise outrank it).
+_NOW = datetime.max.replace(tzinfo=UTC)
 _FLAG_IN_TITLE = re.compile(r"`([a-z0-9]+(?:_[a-z0-9]+)*)`")
 
 T = TypeVar("T")
@@ -86,6 +95,7 @@ class StepVerdict:
             "id": self.step.id,
             "text": self.step.text,
             "state": self.step.state,
+            "line": self.step.line,
             "verdict": self.verdict,
             "evidence": self.evidence.to_dict() if self.evidence else None,
         }
@@ -108,26 +118,44 @@ class TimelineEvent:
 # --- time ------------------------------------------------------------------------------------
 
 
-def parse_time(value: str) -> datetime:
-    """GitLab's ISO 8601 timestamps (with `Z` or an offset) as aware datetimes; unparseable → epoch."""
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.fromtimestamp(0, UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def utc_iso(moment: datetime | None = None) -> str:
     """`moment` (default: now) the way GitLab writes timestamps, to the second: `2026-03-04T10:00:00Z`."""
     moment = moment if moment is not None else datetime.now(UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def human_time(value: str) -> str:
+    """A timestamp as people read it, `2026-03-04 10:00 UTC`; one that cannot be read is shown as given."""
+    moment = parse_time(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else value
+
+
+def unreadable_times(issue: Issue | None, notes: Iterable[Note]) -> list[str]:
+    """The issue's timestamps (created, updated) and its notes' that `parse_time` cannot read, once each."""
+    values = [issue.created_at, issue.updated_at] if issue is not None else []
+    values += [note.created_at for note in notes]
+    return list(dict.fromkeys(value for value in values if parse_time(value) is None))
+
+
+def note_moments(notes: Sequence[Note]) -> dict[int, datetime]:
+    """Each note's creation instant, by note ID. A note whose timestamp cannot be read takes the instant
+    of the readable note with the next lower ID (GitLab's IDs grow with time), so it keeps its place in
+    the story instead of sorting as 1970; with no such note it comes first."""
+    readable = sorted(
+        (note.id, moment) for note in notes if (moment := parse_time(note.created_at)) is not None
+    )
+    moments: dict[int, datetime] = {}
+    for note in notes:
+        moment = parse_time(note.created_at)
+        if moment is None:
+            before = [m for note_id, m in readable if note_id < note.id]
+            moment = before[-1] if before else _EARLIEST
+        moments[note.id] = moment
+    return moments
+
+
 def _chronological(items: Iterable[tuple[datetime, int, T]]) -> list[T]:
-    """The items oldest first; equal times keep the order the notes came in."""
+    """The items oldest first; equal times go by rank (a note's ID: GitLab's IDs grow with time)."""
     return [item for _, _, item in sorted(items, key=lambda entry: (entry[0], entry[1]))]
 
 
@@ -146,26 +174,22 @@ def flag_of_issue(issue: Issue, notes: Iterable[Note] = ()) -> str | None:
     return None
 
 
-def checklist_note(body: str) -> tuple[str, bool] | None:
-    """The item text and new state (True = completed) of a "marked the checklist item" system note."""
-    match = _SYSTEM_CHECKLIST_NOTE.match(body.strip())
-    if not match:
-        return None
-    return match.group("text"), match.group("status") == "completed"
+def _item_text(text: str) -> str:
+    """A checklist item's text as GitLab's notes quote it once read: no step marker or HTML comment,
+    Markdown escapes undone, whitespace collapsed, case folded."""
+    text = _MARKDOWN_ESCAPE.sub(r"\1", _HTML_COMMENT.sub(" ", STEP_MARKER.sub(" ", text)))
+    return " ".join(text.split()).casefold()
 
 
-def _plain(text: str) -> str:
-    """Item text without its step marker, whitespace collapsed."""
-    return " ".join(STEP_MARKER.sub("", text).split())
-
-
-def match_step(checklist: Checklist, item_text: str) -> Step | None:
-    """The step a checklist-item text names: by its step marker, else by equal text (unique only)."""
-    marker = STEP_MARKER.search(item_text)
-    if marker:
-        return checklist.find(marker.group(1))
-    wanted = _plain(item_text).casefold()
-    found = [step for step in checklist.steps if _plain(step.text).casefold() == wanted]
+def match_step(checklist: Checklist, said: ChecklistNote) -> Step | None:
+    """The step a checklist system note is about: by the step ID it names, else by the item's text
+    (only when exactly one step reads that way)."""
+    if said.step_id is not None:
+        step = checklist.find(said.step_id)
+        if step is not None:
+            return step
+    wanted = _item_text(said.text)
+    found = [step for step in checklist.steps if _item_text(step.text) == wanted]
     return found[0] if len(found) == 1 else None
 
 
@@ -240,7 +264,6 @@ def describe_marker(marker: NoteMarker) -> str:
 class _NoteFact:
     """What one note says about the rollout: a checkbox change or a gl-rollout action."""
 
-    order: int  # position among the notes, to keep equal timestamps in reading order
     note: Note
     kind: str  # checked | unchecked | the marker's action
     step: str | None  # None when no step of the checklist (or of the catalogue) is named
@@ -251,22 +274,21 @@ class _NoteFact:
 
 def _note_facts(checklist: Checklist, notes: Sequence[Note], flag: str | None) -> Iterator[_NoteFact]:
     """Checkbox system notes and the flag's gl-rollout markers, in note order; other notes are skipped."""
-    for order, note in enumerate(notes):
+    for note in notes:
         if note.system:
-            parsed = checklist_note(note.body)
-            if parsed is None:
+            said = checklist_note(note.body)
+            if said is None:
                 continue
-            text, completed = parsed
-            step = match_step(checklist, text)
-            kind = "checked" if completed else "unchecked"
+            step = match_step(checklist, said)
+            kind = "checked" if said.completed else "unchecked"
             step_id = step.id if step else None
-            yield _NoteFact(order, note, kind, step_id, completed, "system-note", f"{kind} “{_plain(text)}”")
+            yield _NoteFact(note, kind, step_id, said.completed, "system-note", f"{kind} “{said.text}”")
             continue
         marker = find_note_marker(note.body)
         if marker is None or not _flag_matches(marker, flag):
             continue
         step_id, done = _marker_step(marker)
-        yield _NoteFact(order, note, marker.action, step_id, done, "marker", describe_marker(marker))
+        yield _NoteFact(note, marker.action, step_id, done, "marker", describe_marker(marker))
 
 
 def _reading_evidence(reading: FeatureReading) -> list[Evidence]:
@@ -296,10 +318,11 @@ def collect_evidence(
     reading: FeatureReading | None = None,
 ) -> list[Evidence]:
     """Every piece of evidence in the notes (and the Features API reading), oldest first."""
+    moments = note_moments(notes)
     found = [
         (
-            parse_time(fact.note.created_at),
-            fact.order,
+            moments[fact.note.id],
+            fact.note.id,
             Evidence(
                 fact.step,
                 fact.done,
@@ -314,8 +337,7 @@ def collect_evidence(
         if fact.step is not None
     ]
     if reading is not None:
-        moment = parse_time(reading.observed_at)
-        found += [(moment, len(notes), evidence) for evidence in _reading_evidence(reading)]
+        found += [(_NOW, 0, evidence) for evidence in _reading_evidence(reading)]
     return _chronological(found)
 
 
@@ -361,7 +383,8 @@ def production_partial(
             return False
         return partial_percentage(reading.feature.gates) is not None
     partial = False
-    for note in _chronological((parse_time(n.created_at), i, n) for i, n in enumerate(notes)):
+    moments = note_moments(notes)
+    for note in _chronological((moments[n.id], n.id, n) for n in notes):
         if note.system:
             continue
         marker = find_note_marker(note.body)
@@ -396,34 +419,40 @@ def build_timeline(
     checklist = checklist if checklist is not None else parse_checklist(issue.description)
     flag = flag if flag is not None else flag_of_issue(issue, notes)
     created = TimelineEvent(issue.created_at, issue.author, "created", None, "opened the rollout issue")
-    events = [(parse_time(issue.created_at), -1, created)]
+    events = [(parse_time(issue.created_at) or _EARLIEST, -1, created)]
+    moments = note_moments(notes)
     events += [
         (
-            parse_time(fact.note.created_at),
-            fact.order,
+            moments[fact.note.id],
+            fact.note.id,
             TimelineEvent(fact.note.created_at, fact.note.author, fact.kind, fact.step, fact.text),
         )
         for fact in _note_facts(checklist, notes, flag)
     ]
     if reading is not None:
         features = TimelineEvent(reading.observed_at, "", "features", None, reading.summary)
-        events.append((parse_time(reading.observed_at), len(notes), features))
+        events.append((_NOW, 0, features))
     return _chronological(events)
 
 
 def timeline_lines(events: Sequence[TimelineEvent]) -> list[str]:
-    """Human lines for `status --timeline`: `2026-03-04 10:00 UTC  alice  enable  enabled on ...`."""
+    """Human lines for `status --timeline`: `2026-03-04 10:00 UTC  alice  enable  enabled on ...`.
+
+    A timestamp gl-rollout cannot read is shown as the server wrote it, never as a made-up date.
+    """
     lines = []
     for event in events:
-        moment = parse_time(event.at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         step = f" [{event.step}]" if event.step else ""
-        lines.append(f"{moment}  {event.by or '-'}  {event.kind}{step}: {event.text}")
+        lines.append(f"{human_time(event.at)}  {event.by or '-'}  {event.kind}{step}: {event.text}")
     return lines
 
 
 def last_moved(timeline: Sequence[TimelineEvent]) -> str | None:
-    """When the rollout last moved: its newest step event (checked, enable, announce, ...), else creation."""
+    """When the rollout last moved: its newest step event (checked, enable, announce, ...), else creation.
+
+    Events whose timestamp cannot be read are passed over: they say nothing about when.
+    """
     for event in reversed(timeline):
-        if event.kind != "features":
+        if event.kind != "features" and parse_time(event.at) is not None:
             return event.at
     return None

@@ -4,7 +4,8 @@ Each Protocol method is one `Gitlab.http_request` (one per page for lists): no m
 `save()` that could cost a hidden GET or re-send `labels`. python-gitlab's own retries are off for
 every call (`obey_rate_limit=False`, `max_retries=0`); ours decide by what a failure proves:
 
-* a refusal (429, or a connection that was never opened) may always be retried;
+* a refusal (429, or a connection that was never opened) may always be retried; a refused
+  connection only once, quickly, since nothing listening there rarely changes within seconds;
 * GET, PUT, DELETE and setting a feature flag are "make it so", so they are retried on 5xx,
   409 "Resource lock", timeouts and dropped connections too;
 * creating an issue or a note is never sent twice after an answer that may hide a commit (5xx,
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gl_rollout.gitlab")
 
 WRITE_HINT = "set GITLAB_TOKEN to a personal/project access token with the api scope"
+READ_HINT = "set GITLAB_TOKEN to a personal/project access token (read_api scope to read, api to write)"
+PROJECT_FIX = "check --project: a project's full path (group/project) or its ID"
 JOB_TOKEN_HINT = "set GITLAB_TOKEN to a project access token with the api scope"
 ADMIN_HINT = "the Features API needs an administrator's personal access token with the api scope"
 MAX_PER_PAGE = 100  # GitLab's largest page
@@ -63,6 +66,9 @@ MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NOTES_BURST = 10  # a command posts one or two comments: let them go without pacing
 DEFAULT_RATE_LIMIT_WAIT = 60  # GitLab's throttles ask for 60 s when they send no Retry-After
+# A host that refuses the connection (nothing listens, or it is unreachable) rarely heals in seconds:
+# one quick try again covers a server that is restarting, without seconds of backoff for a wrong URL.
+REFUSED_RETRIES = 1
 
 
 def connect(
@@ -135,6 +141,8 @@ class _Call:
     path: str  # relative to /api/v4, or a full URL from a Link header
     what: str  # "read issue g/p#42": completes "GitLab refused to ..."
     missing: str  # what a 404 means: "project g/p or its issue #42"
+    # how to fix the 404: the options the command took that name what was not found
+    fix: str = "check --project and the issue number"
     query: Mapping[str, Any] | None = None
     body: Mapping[str, Any] | None = None
     replayable: bool = True  # sending it twice does no harm
@@ -175,7 +183,9 @@ class PythonGitLab:
     # --- Protocol ------------------------------------------------------------------------------
 
     def current_user(self) -> User:
-        data = self._json_object(_Call("get", "/user", "read the current user", "the current user"))
+        data = self._json_object(
+            _Call("get", "/user", "read the current user", "the current user", fix="check --url / GITLAB_URL")
+        )
         return User(
             id=int(data["id"]),
             username=str(data.get("username") or ""),
@@ -198,11 +208,14 @@ class PythonGitLab:
         params: dict[str, Any] = {"state": query.state, "order_by": query.order_by, "sort": query.sort}
         if query.project is not None:
             path, scope = f"/projects/{_id(query.project)}/issues", f"project {query.project}"
+            fix = PROJECT_FIX
         elif query.group is not None:
             path, scope = f"/groups/{_id(query.group)}/issues", f"group {query.group}"
+            fix = "check --group: a group's full path (parent/child) or its ID"
         else:
             path, scope = "/issues", "this GitLab"
             params["scope"] = "all"
+            fix = "check --url / GITLAB_URL"
         if query.labels:
             params["labels"] = ",".join(query.labels)
         if query.search is not None:
@@ -218,6 +231,7 @@ class PythonGitLab:
             path,
             f"list the issues of {scope}",
             scope,
+            fix=fix,
             query=params,
             job_ok=query.project is not None,
             project=query.project,
@@ -232,6 +246,7 @@ class PythonGitLab:
             f"/projects/{_id(project)}/issues",
             f"create an issue in {project}",
             f"project {project}",
+            fix=PROJECT_FIX,
             body=_jsonable(fields),
             replayable=False,
             write=True,
@@ -293,7 +308,12 @@ class PythonGitLab:
         found: dict[str, int] = {}
         for username in usernames:
             call = _Call(
-                "get", "/users", f"look up user {username}", f"user {username}", query={"username": username}
+                "get",
+                "/users",
+                f"look up user {username}",
+                f"user {username}",
+                fix="check --url / GITLAB_URL",
+                query={"username": username},
             )
             for item in self._json_list(call):
                 if str(item.get("username", "")).lower() == username.lower():
@@ -306,6 +326,7 @@ class PythonGitLab:
             f"/projects/{_id(project)}/milestones",
             f"look up milestone {title!r} of {project}",
             f"project {project}",
+            fix=PROJECT_FIX,
             query={"title": title, "include_ancestors": "true"},
         )
         for item in self._json_list(call):
@@ -429,7 +450,9 @@ class PythonGitLab:
                 kind = _classify(exc)
                 if kind in {"tls", "dns", "other"}:
                     raise self._transport_error(call, kind, exc) from None
-                if kind == "refused" or call.replayable:
+                if kind == "refused" and attempt >= REFUSED_RETRIES:
+                    raise self._transport_error(call, kind, exc) from None
+                if kind in {"refused", "connect-timeout"} or call.replayable:
                     wait = self._next_wait(attempt, None, waited)
                     if wait is not None:
                         log.debug("%s %s: %s, retrying in %.2f s", call.method.upper(), call.path, kind, wait)
@@ -667,7 +690,10 @@ class PythonGitLab:
                 )
             if not self._conn.token:
                 return self._error(
-                    f"GitLab wants a token to {call.what} (401)", WRITE_HINT, call=call, status=401
+                    f"GitLab wants a token to {call.what} (401), and no token was sent",
+                    WRITE_HINT if call.write else READ_HINT,
+                    call=call,
+                    status=401,
                 )
             if call.admin:
                 return self._error(
@@ -712,7 +738,16 @@ class PythonGitLab:
                     call=call,
                     status=404,
                 )
-            hint = "check --project and the issue number; GitLab answers 404 for projects you cannot see"
+            if not self._conn.token:
+                # Anonymous requests see public projects only: a private one answers 404, not 401.
+                return self._error(
+                    f"{call.missing} not found (404); no token was sent, and GitLab answers 404 to "
+                    "anonymous requests for private projects",
+                    READ_HINT,
+                    call=call,
+                    status=404,
+                )
+            hint = f"{call.fix}; GitLab answers 404 for what the token may not see"
             if job:
                 hint = (
                     "a CI_JOB_TOKEN reaches its own project and those whose job token allowlist names it; "
@@ -768,10 +803,16 @@ class PythonGitLab:
                 "check the URL's scheme (https or http) and port",
                 call=call,
             )
-        if kind in {"dns", "refused"}:
+        if kind in {"dns", "refused", "connect-timeout"}:
             source = self._conn.url_source
-            where = "" if source in {"--url", "GITLAB_URL", "default"} else f" (this URL came from {source})"
-            return self._error(f"cannot reach {self.url}", f"check --url / GITLAB_URL{where}", call=call)
+            if source.startswith("--") and source != "--url":  # --target-url, --features-url
+                hint = f"check {source}"
+            elif source in {"--url", "GITLAB_URL", "default"}:
+                hint = "check --url / GITLAB_URL"
+            else:
+                hint = f"check --url / GITLAB_URL (this URL came from {source})"
+            reason = {"dns": "", "refused": ": connection refused", "connect-timeout": ": no answer"}[kind]
+            return self._error(f"cannot reach {self.url}{reason}", hint, call=call)
         if not call.replayable and kind in {"timeout", "dropped"}:
             reason = (
                 f"no answer within {self._timeout:g} s" if kind == "timeout" else "the connection dropped"
@@ -805,14 +846,15 @@ class PythonGitLab:
 
 
 def _classify(exc: BaseException) -> str:
-    """What a requests exception proves: tls, dns, refused (never sent), timeout, dropped, other."""
+    """What a requests exception proves: tls, dns, refused or connect-timeout (never sent), timeout,
+    dropped, other."""
     import requests.exceptions
     import urllib3.exceptions
 
     if isinstance(exc, requests.exceptions.SSLError):
         return "tls"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "refused"  # the connection was never opened: nothing was sent
+        return "connect-timeout"  # the connection was never opened: nothing was sent
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason: object = exc.args[0] if exc.args else None
         reason = getattr(reason, "reason", reason)

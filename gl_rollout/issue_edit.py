@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import Step, StepState, apply_step_states, parse_checklist, split_lines
-from gl_rollout.errors import ConflictError, GitLabError
+from gl_rollout.errors import ConflictError, GitLabError, UsageError
 from gl_rollout.gitlab_json import parse_time as _parse_time
 from gl_rollout.gitlab_json import time_resolution
 from gl_rollout.markers import STEP_MARKER
@@ -81,6 +81,24 @@ class DescriptionEdit:
 
     def diff(self) -> str:
         return unified_diff(self.issue.description, self.new_text, self.issue.reference or "description")
+
+    def change_lines(self) -> list[str]:
+        """One `ID: before -> after (line N)` per changed step: the wording every command uses."""
+        before = {step.line: step.state for step in parse_checklist(self.issue.description).steps}
+        return [change_line(s.id, before.get(s.line, "todo"), s.state, s.line) for s in self.changed]
+
+
+def change_line(step_id: str, before: str, after: str, line: int) -> str:
+    """How a step's change is told: `enable-staging: todo -> done (line 34)`."""
+    return f"{step_id}: {before} -> {after} (line {line})"
+
+
+def require_open(issue: Issue) -> None:
+    """Refuse to change a closed issue (exit 2, before anything is written): the rollout is over, or
+    paused, and a comment or a tick there would go unseen. The many-issue commands skip closed ones."""
+    if issue.state == "closed":
+        name = issue.reference or f"issue #{issue.iid}"
+        raise UsageError(f"will not change {name}: it is closed: reopen it first")
 
 
 @dataclass(frozen=True)
@@ -244,7 +262,31 @@ def judge_since_read(notes: Sequence[Note], read: Issue) -> SinceRead:
     own = _notes_of_read_edit(notes, read)
     others = tuple(n for n in candidates if n.id not in own)
     uncertain = tuple(n for n in candidates if n.id in own and checklist_note(n.body) is None)
+    if len(uncertain) == 1 and _only_note_after_read_edit(notes, read, uncertain[0]):
+        uncertain = ()
     return SinceRead(others, uncertain)
+
+
+def _only_note_after_read_edit(notes: Sequence[Note], read: Issue, note: Note) -> bool:
+    """`note` is the only system note in the seconds after `read.updated_at`: then it is the read
+    edit's own note, for certain.
+
+    The edit we read writes its system notes right after it saves, and so before we read the notes. A
+    later edit by the same person would add a second note, and an edit that writes no system note at
+    all is one GitLab does not make to the description: so a lone note cannot be a later edit.
+    """
+    since = parse_time(read.updated_at)
+    if since is None:
+        return False
+    window = [
+        n
+        for n in notes
+        if n.system
+        and _maybe_after(n, read.updated_at)
+        and (created := parse_time(n.created_at)) is not None
+        and created - since <= SAME_EDIT_WINDOW
+    ]
+    return [n.id for n in window] == [note.id]
 
 
 def edits_since_read(notes: Sequence[Note], read: Issue) -> list[Note]:
@@ -418,7 +460,9 @@ def _first_author_run(ordered: Sequence[Note], since: dt.datetime) -> set[int]:
 def fresh_if_stale(api: GitLabAPI, project: str, read: Issue, baseline: Sequence[Note]) -> Issue:
     """Before writing: when the baseline notes show (or may show) an edit after our read, read again.
 
-    One extra GET, only then. Returns the issue to edit: the fresh one if the description moved.
+    One extra GET, only then: when someone edited the issue between our two reads, or when the seconds
+    after the edit we read hold several system notes by its author (a second, later edit of theirs
+    cannot be told from the first). Returns the issue to edit: the fresh one if the description moved.
     """
     judged = judge_since_read(baseline, read)
     if not judged.others and not judged.uncertain:

@@ -28,7 +28,7 @@ from gl_rollout.option_values import (
     split_items,
     validate_flag_name,
 )
-from gl_rollout.templating import DEFAULT_TEMPLATE, render_template, resolve_template
+from gl_rollout.templating import DEFAULT_TEMPLATE, reads_ramp, render_template, resolve_template
 
 DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
 FEATURE_FLAG_LABEL = "feature flag"
@@ -194,7 +194,11 @@ def build_variables(options: RenderOptions) -> tuple[dict[str, Any], list[str]]:
     ramp = parse_ramp(options.ramp)
     beta_projects = split_items(options.beta_projects)
     beta_groups = split_items(options.beta_groups)
-    commands = _chatops_commands(flag, prefix, ramp, beta_projects, beta_groups)
+    try:
+        commands = _chatops_commands(flag, prefix, ramp, beta_projects, beta_groups)
+    except UsageError as exc:
+        beta_options = {"project": "--beta-project", "group": "--beta-group"}
+        raise chatops.renamed_actor_error(exc, beta_options) from None
     free = dict(parse_var(text) for text in options.variables)
 
     variables: dict[str, Any] = {
@@ -231,6 +235,12 @@ def render_issue(options: RenderOptions) -> RenderedIssue:
     variables, notes = build_variables(options)
     ref = resolve_template(options.template)
     description, title = render_template(ref, variables)
+    if variables["ramp"] != parse_ramp(DEFAULT_RAMP) and not reads_ramp(ref):
+        given = ",".join(str(percent) for percent in variables["ramp"])
+        notes.append(
+            f"note: --ramp {given} is not used: {ref.display} has no ramp steps "
+            "(the rollout-detailed template has them)"
+        )
     flag = str(variables["flag"])
     title = inert_title(title) if title is not None else f"[Feature flag] Rollout of `{flag}`"
     if not title:

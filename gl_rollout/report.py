@@ -23,10 +23,11 @@ from gl_rollout.evidence import (
     build_timeline,
     flag_of_issue,
     last_moved,
-    parse_time,
     production_partial,
+    unreadable_times,
     utc_iso,
 )
+from gl_rollout.gitlab_json import parse_time
 from gl_rollout.output import Result
 from gl_rollout.pool import MAX_CONCURRENCY, run_bounded
 from gl_rollout.report_formats import plural, report_format, write_report
@@ -53,8 +54,9 @@ class ReportRow:
     next_step: str | None
     last_activity: str
     moved_at: str
-    days_since_moved: int
+    days_since_moved: int | None  # None when no timestamp of the issue could be read
     stale: bool
+    unreadable_times: tuple[str, ...] = ()  # timestamps of the issue or its notes parse_time cannot read
 
     @property
     def percent(self) -> int:
@@ -75,6 +77,7 @@ class ReportRow:
             "moved_at": self.moved_at,
             "days_since_moved": self.days_since_moved,
             "stale": self.stale,
+            "unreadable_times": list(self.unreadable_times),
         }
 
 
@@ -115,10 +118,22 @@ class Report:
         }
 
 
-def _staleness(stage: str, moved_at: str, *, now: datetime, stale_days: int) -> tuple[int, bool]:
-    """Days since the rollout moved, and whether that makes it stale (a done rollout never is)."""
-    days = max(0, (now - parse_time(moved_at)).days)
+def _staleness(stage: str, moved_at: str, *, now: datetime, stale_days: int) -> tuple[int | None, bool]:
+    """Days since the rollout moved, and whether that makes it stale (a done rollout never is).
+
+    A time that cannot be read gives no number (None) and is not called stale: no guess at 1970.
+    """
+    moment = parse_time(moved_at)
+    if moment is None:
+        return None, False
+    days = max(0, (now - moment).days)
     return days, stage != "done" and days >= stale_days
+
+
+def _first_readable(*values: str | None) -> str:
+    """The first of the timestamps that can be read, else the first given (shown as written)."""
+    given = [value for value in values if value]
+    return next((value for value in given if parse_time(value) is not None), given[0] if given else "")
 
 
 def report_row(issue: Issue, notes: list[Note] | None, *, now: datetime, stale_days: int) -> ReportRow | None:
@@ -129,13 +144,12 @@ def report_row(issue: Issue, notes: list[Note] | None, *, now: datetime, stale_d
     if notes is None:
         flag = flag_of_issue(issue)
         partial = stage_from_labels(issue.labels) == "production-partial"
-        moved_at = issue.updated_at
+        moved_at = _first_readable(issue.updated_at, issue.created_at)
     else:
         flag = flag_of_issue(issue, notes)
         partial = production_partial(notes, flag=flag)
-        moved_at = (
-            last_moved(build_timeline(issue, notes, flag=flag, checklist=checklist)) or issue.created_at
-        )
+        timeline = build_timeline(issue, notes, flag=flag, checklist=checklist)
+        moved_at = _first_readable(last_moved(timeline), issue.created_at, issue.updated_at)
     stage = rollout_stage(checklist, closed=issue.state == "closed", partial=partial)
     days, stale = _staleness(stage, moved_at, now=now, stale_days=stale_days)
     nxt = checklist.next
@@ -154,6 +168,7 @@ def report_row(issue: Issue, notes: list[Note] | None, *, now: datetime, stale_d
         moved_at=moved_at,
         days_since_moved=days,
         stale=stale,
+        unreadable_times=tuple(unreadable_times(issue, notes or ())),
     )
 
 
@@ -232,4 +247,10 @@ def report(
     messages = [f"wrote {plural(len(built.rows), 'rollout')} ({built.stale_count} stale) to {output}"]
     if built.moved_from == "last-activity":
         messages.append("this token cannot read comments: 'moved' is each issue's last activity")
+    odd = [row for row in built.rows if row.unreadable_times]
+    if odd:
+        messages.append(
+            f"{plural(len(odd), 'issue')} with timestamps gl-rollout cannot read "
+            f"(such as {odd[0].unreadable_times[0]!r}): 'moved' counts from the newest readable one"
+        )
     return Result(command="report", data=data, messages=messages)

@@ -2,22 +2,31 @@
 
 The HTML page is self-contained: inline CSS, no script, no font or image, nothing fetched; only the
 links to the issues point elsewhere. Fit for GitLab Pages (`public/index.html`).
+
+Text from issues (titles, step texts) is anyone's input: it is split into plain text and code spans
+as CommonMark reads them (`text_segments`), and written back so that nothing in it can become markup:
+HTML-escaped in the page, and in Markdown every character that could start HTML, a link, emphasis or a
+table cell escaped, code spans re-fenced by us. Only http(s) issue URLs become links. Dates are UTC.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlsplit
 
 from gl_rollout.errors import UsageError
 from gl_rollout.evidence import utc_iso
 from gl_rollout.files import write_atomic
+from gl_rollout.gitlab_json import parse_time
 
 if TYPE_CHECKING:
-    from gl_rollout.report import Report
+    from gl_rollout.report import Report, ReportRow
 
 ReportFormat = Literal["md", "json", "html"]
 _FORMATS: dict[str, ReportFormat] = {
@@ -59,8 +68,94 @@ def _summary(report: Report) -> str:
     )
 
 
-def _md_cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+# --- issue text, made inert -----------------------------------------------------------------------
+
+_BACKTICKS = re.compile(r"`+")
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+# Backslash-escaped in Markdown: what could start emphasis, a link or image, a code span, strikethrough,
+# or end a table cell. `<`, `>` and `&` become entities instead (no HTML, no autolink, no entity).
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]|~])")
+
+
+def text_segments(text: str) -> list[tuple[str, bool]]:
+    """`text` as (part, is_code) pieces, code spans found as CommonMark finds them: a run of backticks
+    opens a span that the next run of the same length closes; a backslash before a backtick outside a
+    span makes it literal. Plain parts keep their backslash escapes; code parts are the span's content."""
+    pieces: list[tuple[str, bool]] = []
+    plain_from = search_from = 0
+    while (run := _BACKTICKS.search(text, search_from)) is not None:
+        start = run.start()
+        slashes = len(text[plain_from:start]) - len(text[plain_from:start].rstrip("\\"))
+        if slashes % 2:  # an escaped backtick is literal; the rest of the run may still open a span
+            start += 1
+        width = run.end() - start
+        close = next((m for m in _BACKTICKS.finditer(text, run.end()) if len(m.group()) == width), None)
+        if width == 0 or close is None:
+            search_from = run.end()
+            continue
+        content = text[run.end() : close.start()].replace("\r\n", " ").replace("\n", " ")
+        if len(content) > 1 and content[0] == content[-1] == " " and content.strip():
+            content = content[1:-1]
+        if text[plain_from:start]:
+            pieces.append((text[plain_from:start], False))
+        pieces.append((content, True))
+        plain_from = search_from = close.end()
+    if text[plain_from:]:
+        pieces.append((text[plain_from:], False))
+    return pieces
+
+
+def _md_plain(text: str) -> str:
+    entities = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", entities)
+
+
+def _md_code(content: str) -> str:
+    """A code span around `content`, fenced by one more backtick than its longest run; `|` escaped
+    for GFM tables (which unescape it inside code spans too)."""
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(content)), default=0) + 1)
+    pad = " " if content[:1] in ("`", " ") or content[-1:] in ("`", " ") else ""
+    cell = content.replace("|", "\\|")
+    return f"{fence}{pad}{cell}{pad}{fence}"
+
+
+def md_text(text: str) -> str:
+    """Issue text for a Markdown table cell (one line): shown as in GitLab, code spans kept, never markup."""
+    out = []
+    for part, code in text_segments(" ".join(text.split())):
+        if code and part.strip():
+            out.append(_md_code(part))
+        else:
+            out.append(_md_plain(part if code else _MARKDOWN_ESCAPE.sub(r"\1", part)))
+    return "".join(out)
+
+
+def html_text(text: str) -> str:
+    """Issue text as HTML: escaped, with its Markdown code spans as <code> (step texts carry commands)."""
+    out = []
+    for part, code in text_segments(text):
+        if code:
+            out.append(f"<code>{html.escape(part)}</code>")
+        else:
+            out.append(html.escape(_MARKDOWN_ESCAPE.sub(r"\1", part)))
+    return "".join(out)
+
+
+def link_target(url: str) -> str | None:
+    """An issue URL fit to link to: http(s) only (never `javascript:`), odd characters percent-encoded."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
+
+
+def utc_date(value: str) -> str:
+    """A timestamp's UTC date (`2026-03-04`); one that cannot be read is shown as given."""
+    moment = parse_time(value)
+    return moment.astimezone(UTC).date().isoformat() if moment is not None else value
+
+
+def _days(row: ReportRow) -> str:
+    return "unknown" if row.days_since_moved is None else str(row.days_since_moved)
 
 
 def render_markdown(report: Report) -> str:
@@ -68,7 +163,7 @@ def render_markdown(report: Report) -> str:
     lines = [
         "# Feature-flag rollouts",
         "",
-        f"{_summary(report)} · generated {utc_iso(report.generated_at)}",
+        f"{_md_plain(_summary(report))} · generated {utc_iso(report.generated_at)}",
         "",
     ]
     if not report.rows:
@@ -80,11 +175,13 @@ def render_markdown(report: Report) -> str:
             "|---|---|---|---|---|---|",
         ]
         for row in rows:
-            flag = f"`{row.flag}`" if row.flag else _md_cell(row.title)
-            moved = f"{row.days_since_moved} **stale**" if row.stale else str(row.days_since_moved)
+            flag = _md_code(row.flag) if row.flag else md_text(row.title)
+            moved = f"{_days(row)} **stale**" if row.stale else _days(row)
+            target = link_target(row.web_url)
+            issue = f"[{md_text(row.reference)}]({target})" if target else md_text(row.reference)
             lines.append(
-                f"| {flag} | {row.done} of {row.total} | {_md_cell(row.next_step or '—')} | "
-                f"{row.last_activity[:10]} | {moved} | [{_md_cell(row.reference)}]({row.web_url}) |"
+                f"| {flag} | {row.done} of {row.total} | {md_text(row.next_step or '—')} | "
+                f"{md_text(utc_date(row.last_activity))} | {moved} | {issue} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -125,14 +222,6 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 """
 
 
-def _inline_code(text: str) -> str:
-    """Escaped text with Markdown `code` spans as <code> (step texts carry ChatOps commands)."""
-    parts = text.split("`")
-    if len(parts) % 2 == 0:  # an unpaired backtick: show the text as written
-        return html.escape(text)
-    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
-
-
 def render_html(report: Report) -> str:
     """One self-contained page: inline CSS, a progress bar per rollout, a section per stage."""
     esc = html.escape
@@ -160,9 +249,15 @@ def render_html(report: Report) -> str:
         parts.append(f'<h2>{esc(STAGE_TITLES[stage])} <span class="count">({len(rows)})</span></h2>')
         parts.append('<ul class="rollouts">')
         for row in rows:
-            name = esc(row.flag) if row.flag else esc(row.title)
-            next_step = f"Next: {_inline_code(row.next_step)}" if row.next_step else "All steps done"
-            moved = f"{row.days_since_moved} days since it moved"
+            name = esc(row.flag) if row.flag else html_text(row.title)
+            next_step = f"Next: {html_text(row.next_step)}" if row.next_step else "All steps done"
+            moved = (
+                f"{row.days_since_moved} days since it moved"
+                if row.days_since_moved is not None
+                else "unknown days since it moved"
+            )
+            target = link_target(row.web_url)
+            link = f'<a href="{esc(target)}">{esc(row.reference)}</a>' if target else esc(row.reference)
             moved_html = (
                 f'<span class="stale">stale: {moved}</span>' if row.stale else f"<span>{moved}</span>"
             )
@@ -170,7 +265,7 @@ def render_html(report: Report) -> str:
                 f'<li class="rollout{" is-stale" if row.stale else ""}" data-flag="{esc(row.flag or "")}">',
                 '<div class="top">',
                 f'<span class="flag">{name}</span>',
-                f'<a href="{esc(row.web_url)}">{esc(row.reference)}</a>',
+                link,
                 "</div>",
                 f'<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="{row.total}" '
                 f'aria-valuenow="{row.done}" aria-label="{esc(row.progress)}">'
@@ -178,7 +273,7 @@ def render_html(report: Report) -> str:
                 '<div class="meta">',
                 f'<span class="progress">{row.done} of {row.total} done</span>',
                 f'<span class="next">{next_step}</span>',
-                f"<span>last activity {esc(row.last_activity[:10])}</span>",
+                f"<span>last activity {esc(utc_date(row.last_activity))}</span>",
                 moved_html,
                 "</div>",
                 "</li>",

@@ -23,15 +23,18 @@ from gl_rollout.definition import load_definition, write_rollout_issue_url
 from gl_rollout.errors import ConflictError, GitLabError, UsageError
 from gl_rollout.evidence import build_timeline
 from gl_rollout.gate import gated
-from gl_rollout.issue_edit import DescriptionEdit, plan_step_edit, unified_diff, write_description
+from gl_rollout.issue_edit import (
+    DescriptionEdit,
+    plan_step_edit,
+    require_open,
+    unified_diff,
+    write_description,
+)
 from gl_rollout.markers import STEP_MARKER
 from gl_rollout.output import Result
 from gl_rollout.posting import create_issue_once
 from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.render import RenderedIssue
-
-STATE_WORDS: dict[str, str] = {"done": "done", "todo": "to do", "skipped": "skipped"}
-
 
 # --- shared pieces ------------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ def check(
     plus the issue; `state` is the issue's state there, as in `status`, and `target_state` the steps'.
     """
     issue = api.get_issue(ref.project, ref.iid)
+    require_open(issue)
     edit = plan_step_edit(issue, [(list(selectors), state)])
     before = parse_checklist(issue.description)
     selected = select_steps(before, list(selectors))
@@ -123,16 +127,14 @@ def check(
     data["unchanged"] = [step.id for step in selected if step.id not in changed_ids]
     data.update(_counts(parse_checklist(edit.new_text)))
     data["written"] = False
-    old_states = {step.line: step.state for step in before.steps}
-    messages = [
-        f"{step.id}: {STATE_WORDS[old_states[step.line]]} -> {STATE_WORDS[state]} (line {step.line})"
-        for step in edit.changed
-    ]
-    messages += [f"{step_id}: already {STATE_WORDS[state]}" for step_id in data["unchanged"]]
+    messages = edit.change_lines()
+    messages += [f"{step_id}: already {state}" for step_id in data["unchanged"]]
     if not edit.needed:
         return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
     if dry_run:
-        return Result(command="check", data=data, messages=[*messages, "dry run: nothing written"])
+        return Result(
+            command="check", data=data, messages=[*messages, data["progress"], "dry run: nothing written"]
+        )
     try:
         written = write_description(api, ref.project, edit)
     except ConflictError as exc:
@@ -202,10 +204,23 @@ def find_rollout_issues(api: GitLabAPI, project: str, flag: str, title: str) -> 
     return sorted(found, key=lambda issue: issue.iid)
 
 
+def is_about_flag(issue: Issue, flag: str) -> bool:
+    """The issue names `flag`: in its title, or in a description that holds our step markers.
+
+    What a definition's `rollout_issue_url` must point at to count as the flag's rollout issue: a URL
+    left over from the definition of another flag names another issue.
+    """
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(flag)}(?![A-Za-z0-9_])")
+    if word.search(issue.title):
+        return True
+    return bool(STEP_MARKER.search(issue.description)) and bool(word.search(issue.description))
+
+
 def _definition_issue(
-    api: GitLabAPI, project: str, url: str | None, matches: Sequence[Issue]
+    api: GitLabAPI, project: str, url: str | None, matches: Sequence[Issue], flag: str
 ) -> tuple[Issue | None, str | None]:
-    """The definition's `rollout_issue_url` when it names an open issue (a GET only if the search missed it).
+    """The definition's `rollout_issue_url` when it names an open issue about `flag` (a GET only if the
+    search missed it).
 
     Returns (issue, remark). A URL on another GitLab cannot be checked with this token: remark only.
     """
@@ -228,6 +243,11 @@ def _definition_issue(
         raise
     if issue.state != "opened":
         return None, f"the definition's rollout issue {issue.reference} is {issue.state}"
+    if not is_about_flag(issue, flag):
+        return None, (
+            f"note: the definition's rollout_issue_url {url} is not a rollout issue for {flag} "
+            f"({issue.title!r} does not name it): ignored"
+        )
     return issue, None
 
 
@@ -261,7 +281,7 @@ def create(
     messages = list(rendered.notes)
 
     matches = find_rollout_issues(api, options.project, flag, title)
-    existing, remark = _definition_issue(api, options.project, definition_url, matches)
+    existing, remark = _definition_issue(api, options.project, definition_url, matches, flag)
     if remark:
         messages.append(remark)
     if existing is None and matches:
@@ -275,7 +295,8 @@ def create(
         data = {**issue_summary(existing), **base, "created": False, "diff": ""}
         messages.insert(0, f"an open rollout issue for {flag} exists: {existing.web_url}")
         data["definition"] = _maybe_write_definition(options, existing.web_url, messages)
-        messages.append("nothing to do")
+        if not (data["definition"] or {}).get("changed"):
+            messages.append("nothing to do")
         return Result(command="create", data=data, messages=messages)
 
     fields: dict[str, Any] = {"title": title, "description": rendered.description, "labels": labels}

@@ -2,7 +2,8 @@
 
 Shared by `announce`, `enable` and `disable`. Requests: the caller's GET of the issue, one GET of its
 notes (idempotency and the conflict baseline), then at most a POST of the comment, a PUT of the
-description and a GET of the newest notes to verify: 5 in all. Running the same command twice finds its
+description and a GET of the newest notes to verify: 5 in all, or 6 when the issue changed while it was
+read (`gl_rollout.issue_edit.fresh_if_stale` reads it again). Running the same command twice finds its
 own comment by the marker key and the steps already set, and writes nothing.
 
 Idempotency is by "the newest word in the same scope": a note of ours with the same key counts only if
@@ -21,7 +22,6 @@ from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist, progress_line
 from gl_rollout.errors import ConflictError
 from gl_rollout.issue_edit import (
-    DescriptionEdit,
     fresh_if_stale,
     parse_time,
     plan_step_edit,
@@ -47,6 +47,8 @@ class StepAction:
     scope: Scope = field(default=lambda marker: True)
     # Whether the newest same-scope note (same key) still stands: a relative ETA that has passed does not.
     still_valid: Callable[[NoteMarker, Note], bool] = field(default=lambda marker, note: True)
+    # The note that already says it, when "the newest word in scope, same key" is not the rule.
+    posted: Callable[[Sequence[Note]], Note | None] | None = None
     data: dict[str, Any] = field(default_factory=dict)
     messages: tuple[str, ...] = ()
 
@@ -79,6 +81,8 @@ def _newest_first_key(note: Note) -> tuple[float, int]:
 
 def already_posted(notes: Sequence[Note], action: StepAction) -> Note | None:
     """The note that already says what `action` would say, if it is still the last word in its scope."""
+    if action.posted is not None:
+        return action.posted(notes)
     newest = newest_in_scope(notes, action.marker.flag, action.scope)
     if newest is None:
         return None
@@ -113,6 +117,7 @@ def comment_and_tick(
     ticks, skipped = _leave_skipped(issue, action.ticks)
     messages += [f"{step_id} is skipped ([~]) in the issue: left as it is" for step_id in skipped]
     edit = plan_step_edit(issue, ticks)
+    messages += _already(issue, ticks)
     posted_before = already_posted(notes, action)
     data = issue_summary(issue)
     data["flag"] = action.marker.flag
@@ -129,12 +134,12 @@ def comment_and_tick(
         messages.append("nothing to do")
         return Result(command=action.command, data=data, messages=messages)
     data["nothing_to_do"] = False
-    step_lines = _step_lines(edit)
     if dry_run:
-        would = ["dry run: nothing written"]
-        if posted_before is None:
-            would.append("would post the comment shown below")
-        would += [f"would set {line}" for line in step_lines]
+        would = [] if posted_before is not None else ["would post the comment shown below"]
+        would += edit.change_lines()
+        if edit.needed:
+            would.append(progress_line(parse_checklist(edit.new_text)))
+        would.append("dry run: nothing written")
         return Result(command=action.command, data=data, messages=[*messages, *would])
 
     if posted_before is None:
@@ -153,7 +158,7 @@ def comment_and_tick(
         except ConflictError as exc:
             return conflict_result(action.command, exc, {**data, "written": True})
         data["written"] = True
-        messages += [f"set {line}" for line in step_lines]
+        messages += edit.change_lines()
         messages += written.warnings
         data["progress"] = progress_line(parse_checklist(written.issue.description))
         messages.append(data["progress"])
@@ -179,8 +184,16 @@ def _leave_skipped(
     return kept, skipped
 
 
-def _step_lines(edit: DescriptionEdit) -> list[str]:
-    return [f"{step.id} to {step.state} (line {step.line})" for step in edit.changed]
+def _already(issue: Issue, ticks: Sequence[tuple[Sequence[str], StepState]]) -> list[str]:
+    """`ID: already STATE` for each step the action sets that already reads so."""
+    checklist = parse_checklist(issue.description)
+    lines: list[str] = []
+    for ids, state in ticks:
+        for step_id in ids:
+            step = checklist.find(step_id)
+            if step is not None and step.state == state:
+                lines.append(f"{step_id}: already {state}")
+    return lines
 
 
 def _note_url(issue: Issue, note: Note | None) -> str | None:

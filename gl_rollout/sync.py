@@ -24,17 +24,27 @@ from gl_rollout.evidence import (
     flag_of_issue,
     judge_steps,
     production_partial,
+    unreadable_times,
     utc_iso,
 )
 from gl_rollout.feature_gates import FeatureReading, FeaturesEnv, gates_fingerprint
-from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, write_description
+from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, require_open, write_description
 from gl_rollout.output import Result
 from gl_rollout.scope import is_rollout, project_of
 from gl_rollout.stage import label_changes, rollout_stage, stage_from_labels
 
 IssueStatus = Literal[
-    "updated", "would-update", "unchanged", "not-changed-since-last-sync", "not-a-rollout", "failed"
+    "updated", "would-update", "unchanged", "unchanged-since-last-sync", "not-a-rollout", "failed"
 ]
+# The statuses as people read them (the JSON keeps the identifiers above).
+STATUS_WORDS: dict[str, str] = {
+    "updated": "updated",
+    "would-update": "would update",
+    "unchanged": "unchanged",
+    "unchanged-since-last-sync": "unchanged since last sync",
+    "not-a-rollout": "not a rollout issue",
+    "failed": "failed",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,10 @@ class FeaturesSnapshot:
         if flag is None:
             return None
         return FeatureReading(self.env, self.by_name.get(flag), self.observed_at, self.url)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Where the gates were read and as which environment, for the JSON envelope."""
+        return {"url": self.url, "env": self.env, "observed_at": self.observed_at, "flags": len(self.by_name)}
 
 
 def read_features(admin_api: GitLabAPI, env: FeaturesEnv, url: str) -> FeaturesSnapshot:
@@ -194,12 +208,13 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
     tick, untick = judged.tick, judged.untick
     current, new_checklist = issue, checklist
     diff: str | None = None
-    warnings: tuple[str, ...] = ()
+    warnings = _time_warnings(issue, notes)
     if tick or untick:
-        current, new_text, diff, warnings = write_step_states(
+        current, new_text, diff, written_warnings = write_step_states(
             api, project, issue, notes, tick=tick, untick=untick, dry_run=options.dry_run
         )
         new_checklist = parse_checklist(new_text)
+        warnings += written_warnings
 
     partial = production_partial(notes, flag=judged.flag, reading=judged.reading)
     stage = rollout_stage(new_checklist, closed=issue.state == "closed", partial=partial)
@@ -233,6 +248,17 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         warnings=warnings,
         steps=judged.verdicts if options.detail else (),
         timeline=timeline,
+    )
+
+
+def _time_warnings(issue: Issue, notes: list[Note]) -> tuple[str, ...]:
+    """Say so when timestamps could not be read: the evidence was then ordered by note ID instead."""
+    odd = unreadable_times(issue, notes)
+    if not odd:
+        return ()
+    return (
+        f"{len(odd)} timestamp{'' if len(odd) == 1 else 's'} of {issue.reference} could not be read "
+        f"(such as {odd[0]!r}): those notes were taken in the order of their IDs",
     )
 
 
@@ -274,6 +300,7 @@ def write_step_states(
 def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Result:
     """`gl-rollout sync REF`: one read of the issue, its notes, and the writes the evidence calls for."""
     issue = api.get_issue(project, iid)
+    require_open(issue)  # as check, announce, enable do; the many-issue sync lists open issues only
     outcome = sync_issue(api, issue, options)
     if outcome.status == "not-a-rollout":
         raise UsageError(
@@ -283,4 +310,5 @@ def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Re
     data = outcome.to_dict(detail=True)
     data["dry_run"] = options.dry_run
     data["strict"] = options.strict
+    data["features"] = options.features.to_dict() if options.features else None
     return Result(command="sync", data=data)

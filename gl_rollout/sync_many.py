@@ -19,7 +19,7 @@ from gl_rollout.api import GitLabAPI, Issue
 from gl_rollout.errors import ExitCode, RolloutError, UsageError
 from gl_rollout.evidence import utc_iso
 from gl_rollout.feature_gates import gates_fingerprint
-from gl_rollout.files import write_atomic
+from gl_rollout.files import check_target, write_atomic
 from gl_rollout.output import Result
 from gl_rollout.pool import MAX_CONCURRENCY, run_bounded
 from gl_rollout.scope import Scope
@@ -45,20 +45,10 @@ class SyncState:
 
     @classmethod
     def load(cls, path: Path, key: str) -> SyncState:
-        """The state at `path`; an absent file, or one written for another scope or options, is empty."""
-        if not path.exists():
-            return cls(key)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(
-                f"cannot read the sync state {path}: {exc}", "delete it; the next sync reads every issue"
-            ) from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("version") != STATE_VERSION
-            or payload.get("key") != key
-        ):
+        """The state at `path`; an absent or empty file, or one written for another scope or options
+        (or by another version), is empty. A file that is not a state file is refused (`check_state_file`)."""
+        payload = check_state_file(path)
+        if payload is None or payload.get("version") != STATE_VERSION or payload.get("key") != key:
             return cls(key)
         issues = payload.get("issues")
         return cls(key, dict(issues) if isinstance(issues, dict) else {})
@@ -82,7 +72,7 @@ class SyncState:
         for outcome in outcomes:
             if outcome.failed:
                 continue
-            if outcome.status == "not-changed-since-last-sync":
+            if outcome.status == "unchanged-since-last-sync":
                 issues[outcome.reference] = self.issues[outcome.reference]
                 continue
             issues[outcome.reference] = {
@@ -98,6 +88,36 @@ class SyncState:
         write_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
+def check_state_file(path: Path) -> dict[str, Any] | None:
+    """Refuse a `--state` path gl-rollout could not write, or a file it did not write, before any request:
+    a symlink out of its folder, a directory, a missing folder (`files.check_target`), or a file that is
+    not a sync state (it would be overwritten). Returns the state's JSON, None for an absent or empty file.
+    """
+    check_target(path)
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the sync state {path} ({exc.strerror})", "check its permissions"
+        ) from None
+    except UnicodeDecodeError:
+        text = "\0"  # not text at all: refused below like any other file that is not a state file
+    if not text.strip():
+        return None
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict) or "version" not in payload or "issues" not in payload:
+        raise UsageError(
+            f"{path} is not a gl-rollout sync state file",
+            "choose another --state path; gl-rollout creates that file itself",
+        )
+    return payload
+
+
 def _remembered(issue: Issue, entry: Mapping[str, Any]) -> IssueOutcome:
     """The outcome the state file remembers for an issue that has not changed since."""
 
@@ -109,7 +129,7 @@ def _remembered(issue: Issue, entry: Mapping[str, Any]) -> IssueOutcome:
         value = entry.get(key)
         return value if isinstance(value, int) else 0
 
-    status: IssueStatus = "not-changed-since-last-sync" if entry.get("rollout", True) else "not-a-rollout"
+    status: IssueStatus = "unchanged-since-last-sync" if entry.get("rollout", True) else "not-a-rollout"
     return replace(
         IssueOutcome.of(issue, status),
         flag=text("flag"),
@@ -204,6 +224,7 @@ def _many_result(
         "dry_run": options.dry_run,
         "strict": options.strict,
         "state_file": str(state_path) if state_path else None,
+        "features": options.features.to_dict() if options.features else None,
         "listed": len(outcomes),
         "rollouts": len(rollouts),
         "counts": dict(Counter(o.status for o in outcomes)),

@@ -228,3 +228,54 @@ def render_template(ref: TemplateRef, variables: Mapping[str, Any]) -> tuple[str
         raise _template_error(exc, ref, files) from None
     title = context.vars.get("title")
     return resolve_marks(body), (None if title is None else str(title))
+
+
+def reads_ramp(ref: TemplateRef) -> bool:
+    """Whether the template, or one it includes, imports or extends, reads `ramp` or `cmd.ramp`.
+
+    So `--ramp` given to a template without ramp steps (the default `rollout`) is reported rather than
+    silently ignored. When it cannot tell (a template name computed while rendering, `cmd` used as a
+    whole), the answer is True: no remark rather than a wrong one.
+    """
+    from jinja2 import meta
+
+    env, _ = _environment(ref)
+    seen: set[str] = set()
+    pending = [_MAIN]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            source = env.loader.get_source(env, name)[0]
+            tree = env.parse(source)
+        except Exception:  # unreadable now: say nothing rather than guess
+            return True
+        if _tree_reads_ramp(tree):
+            return True
+        for child in meta.find_referenced_templates(tree):
+            if child is None:
+                return True
+            pending.append(child)
+    return False
+
+
+def _tree_reads_ramp(tree: Any) -> bool:
+    from jinja2 import nodes
+
+    loads = [n for n in tree.find_all(nodes.Name) if n.ctx == "load"]
+    if any(n.name == "ramp" for n in loads):
+        return True
+    keyed = 0
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "cmd"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            key: object = node.attr
+        else:
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        if key is None or key == "ramp":
+            return True
+        keyed += 1
+    return sum(1 for n in loads if n.name == "cmd") > keyed

@@ -108,7 +108,11 @@ def _parse_absolute(text: str) -> dt.datetime:
         return _round_minute(parsed.astimezone(dt.UTC), down=True)
     match = _ABSOLUTE.match(text)
     if not match:
-        raise UsageError(f"cannot read the ETA {text!r}", _ZONE_HINT)
+        raise UsageError(
+            f"cannot read the ETA {text!r}",
+            "give a date and time with a zone ('2026-12-01 14:00 UTC', '2026-12-01T14:00+02:00') "
+            "or a duration ahead ('in 2h', 'in 30m', 'in 1d')",
+        )
     try:
         local = dt.datetime.fromisoformat(f"{match.group('date')}T{_pad_time(match.group('time'))}")
     except ValueError:

@@ -98,6 +98,23 @@ def _scalar_end(line: str, start: int) -> int | None:
     return len(line[:end].rstrip())
 
 
+def scalar_source(text: str, data: Any, key: str) -> str | None:
+    """The top-level `key`'s value as written in `text` (`17.10`, not the float 17.1 YAML made of it);
+    None when it is not a one-line scalar on the key's line."""
+    try:
+        line_no, column = (int(n) for n in data.lc.value(key))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    lines = text.splitlines()
+    if not 0 <= line_no < len(lines):
+        return None
+    line = lines[line_no]
+    end = _scalar_end(line, column)
+    if end is None or end <= column:
+        return None
+    return line[column:end]
+
+
 def _strip_eol(line: str) -> tuple[str, str]:
     body = line.rstrip("\r\n")
     return body, line[len(body) :]

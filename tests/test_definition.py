@@ -248,3 +248,26 @@ def test_write_refuses_bad_url_and_invalid_definition(tmp_path: Path) -> None:
         write_rollout_issue_url(broken, NEW_URL)
     assert path.read_bytes() == before
     assert "rollout_issue_url" not in broken.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("written", "quoted"),
+    [
+        ("17.10", "'17.10'"),  # YAML reads 17.1: the hint must not name another milestone
+        ("17.10   # the next one", "'17.10'"),
+        ("17.0", "'17.0'"),
+        ("18", "'18'"),
+        ("2024-01-02", "'2024-01-02'"),
+    ],
+)
+def test_unquoted_milestone_hint_quotes_it_as_written(tmp_path: Path, written: str, quoted: str) -> None:
+    path = tmp_path / "my_flag.yml"
+    path.write_text(
+        f"name: my_flag\nmilestone: {written}\ntype: beta\ndefault_enabled: false\n", encoding="utf-8"
+    )
+    done = run_cli(["render", "my_flag", "--definition", str(path)])
+    assert done.code == ExitCode.USAGE
+    assert done.stderr.strip().splitlines() == [
+        f"error: {path}:2: milestone must be a quoted string, not "
+        f"{'a date' if '-' in written else 'a number'}. write milestone: {quoted} so YAML keeps it as text"
+    ]

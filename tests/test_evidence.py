@@ -11,13 +11,13 @@ from gl_rollout.api import Feature, Gate, Issue, Note
 from gl_rollout.checklist import parse_checklist
 from gl_rollout.evidence import (
     build_timeline,
-    checklist_note,
     collect_evidence,
     flag_of_issue,
     judge_steps,
     last_moved,
     production_partial,
     timeline_lines,
+    unreadable_times,
 )
 from gl_rollout.feature_gates import FeatureReading, gates_fingerprint
 from gl_rollout.markers import NoteMarker
@@ -201,6 +201,15 @@ CASES: list[tuple[str, str, list[Note], FeatureReading | None, dict[str, str]]] 
         {"enable-production": "todo"},
     ),
     (
+        # The reading is taken now, on this machine's clock; a note GitLab stamped later (same second,
+        # or a server clock ahead of ours) is still older than the gates as they are now.
+        "a-reading-outranks-a-note-stamped-after-it",
+        ROLLOUT,
+        [marker_note(31, "disable", "enable-production", value=False)],
+        reading("production", Gate("boolean", True)),
+        {"enable-production": "proven"},
+    ),
+    (
         "flag-absent-from-the-instance-proves-nothing",
         ROLLOUT,
         [marker_note(2, "enable", "enable-production", value=True)],
@@ -247,10 +256,140 @@ def test_evidence_records_who_and_when() -> None:
     )
 
 
-def test_checklist_note_parses_both_wordings() -> None:
-    assert checklist_note("marked the checklist item **Do it** as completed") == ("Do it", True)
-    assert checklist_note("marked the task **Do it** as incomplete") == ("Do it", False)
-    assert checklist_note("changed the description") is None
+def raw_system_note(n: int, body: str, by: str = "dev") -> Note:
+    return Note(id=n, body=body, author=by, created_at=f"2026-03-{n:02d}T10:00:00Z", system=True)
+
+
+PRODUCTION_ITEM = "Enable on GitLab.com: `/chatops run feature set new_search_box true`"
+# GitLab 17+ quotes the item's Markdown escaped and keeps only the text of its HTML comments.
+PRODUCTION_ESCAPED = (
+    r"Enable on GitLab\.com: \`/chatops run feature set new\_search\_box true\` step:enable\-production"
+)
+
+# (case id, description, system note body, step, verdict): every wording GitLab has used is evidence.
+WORDING_CASES = [
+    (
+        "source-with-marker",
+        ROLLOUT,
+        f"marked the checklist item **{PRODUCTION_ITEM} <!-- step:enable-production -->** as completed",
+        "enable-production",
+        "proven",
+    ),
+    (
+        "escaped-17-with-step-text",
+        ROLLOUT,
+        f"marked the checklist item **{PRODUCTION_ESCAPED}** as completed",
+        "enable-production",
+        "proven",
+    ),
+    (
+        "escaped-17-untick-contradicts",
+        ROLLOUT,
+        r"marked the checklist item **Test the feature on staging  step:test\-staging** as incomplete",
+        "test-staging",
+        "contradicted",
+    ),
+    (
+        "task-before-15",
+        ROLLOUT,
+        "marked the task **Make sure the documentation is up to date <!-- step:docs-updated -->** "
+        "as completed",
+        "docs-updated",
+        "proven",
+    ),
+    (
+        "capitals-and-a-period",
+        ROLLOUT,
+        "Marked the Checklist Item **Make sure the documentation is up to date <!-- step:docs-updated -->** "
+        "as Completed.",
+        "docs-updated",
+        "proven",
+    ),
+    (
+        "escaped-text-without-marker",
+        NO_MARKERS,
+        r"marked the checklist item **Enable on GitLab\.com by running chatops command in \`\#production\`** "
+        "as completed",
+        "enable-production",
+        "proven",
+    ),
+    (
+        "text-matched-regardless-of-case",
+        NO_MARKERS,
+        "marked the checklist item **enable ON staging** as completed",
+        "enable-staging",
+        "proven",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "body", "step", "verdict"),
+    [c[1:] for c in WORDING_CASES],
+    ids=[c[0] for c in WORDING_CASES],
+)
+def test_checklist_notes_in_every_wording_are_evidence(
+    description: str, body: str, step: str, verdict: str
+) -> None:
+    assert verdicts(description, [raw_system_note(2, body)])[step] == verdict
+    (event,) = [
+        e for e in build_timeline(issue(description), [raw_system_note(2, body)]) if e.kind != "created"
+    ]
+    assert event.step == step
+    # People read the item's text as the description shows it: unescaped, without the step ID.
+    assert "\\" not in event.text
+    assert "step:" not in event.text
+
+
+def test_notes_that_are_not_checklist_changes_prove_nothing() -> None:
+    notes = [
+        raw_system_note(2, "changed the description"),
+        raw_system_note(3, "marked this issue as related to #4"),
+        Note(id=4, body="marked the checklist item **Test on staging** as completed", author="x",
+             created_at="2026-03-04T10:00:00Z"),  # a comment quoting the wording is not GitLab's note
+    ]  # fmt: skip
+    assert verdicts(NO_MARKERS, notes)["test-staging"] == "unverified"
+
+
+def test_an_unreadable_timestamp_keeps_its_place_by_note_id() -> None:
+    # GitLab lists notes by time; IDs grow with time. A note whose time cannot be read must not
+    # count as 1970: here the untick (id 5) came after the tick (id 3), so the step is contradicted.
+    tick = system_note(3, "Test on staging")
+    untick = Note(
+        id=5,
+        body="marked the checklist item **Test on staging** as incomplete",
+        author="bob",
+        created_at="last Tuesday",
+        system=True,
+    )
+    assert verdicts(NO_MARKERS, [untick, tick])["test-staging"] == "contradicted"
+    events = build_timeline(issue(NO_MARKERS), [untick, tick])
+    assert [e.kind for e in events] == ["created", "checked", "unchecked"]
+    lines = timeline_lines(events)
+    assert lines[2].startswith("last Tuesday  bob  unchecked [test-staging]")
+    assert "1970" not in "\n".join(lines)
+    assert last_moved(events) == "2026-03-03T10:00:00Z"  # the newest time that can be read
+    assert unreadable_times(issue(NO_MARKERS), [untick, tick]) == ["last Tuesday"]
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2026-03-04T11:00:00+01:00",
+        "2026-03-04T11:00:00+0100",
+        "2026-03-04 10:00:00 UTC",
+        "2026-03-04T10:00:00.000000000Z",
+    ],
+)
+def test_timestamps_in_other_servers_forms_are_read(created_at: str) -> None:
+    note = Note(id=4, body=marker_note(4, "enable", "enable-production", value=True).body, author="alice",
+                created_at=created_at)  # fmt: skip
+    # Before the later untick (id 5, 10:30 UTC): the marker still outranks it, and the time reads as UTC.
+    untick = Note(id=5, body=f"marked the checklist item **{PRODUCTION_ITEM}** as incomplete", author="bob",
+                  created_at="2026-03-04T10:30:00Z", system=True)  # fmt: skip
+    events = build_timeline(issue(), [untick, note])
+    assert [e.kind for e in events] == ["created", "enable", "unchecked"]
+    assert timeline_lines(events)[1].startswith("2026-03-04 10:00 UTC  alice  enable")
 
 
 STAGE_CASES = [

@@ -132,13 +132,13 @@ def test_a_comment_on_a_later_page_is_found_and_not_posted_twice(
 def test_a_page_emptied_by_hidden_notes_does_not_end_the_listing(sandbox: Sandbox) -> None:
     """GitLab drops notes the reader may not see after paginating: a page may come back empty."""
     iid = create(sandbox)["iid"]
-    assert cli(sandbox, "announce", ref_of(sandbox, iid), "--enabled").code == 0
+    assert cli(sandbox, "announce", ref_of(sandbox, iid), "--enabled", "--env", "staging").code == 0
     for number in range(100):
         sandbox.add_note(None, iid, f"internal review {number}")
     for number in range(100):
         sandbox.add_note(None, iid, f"chatter {number}")
     sandbox.quirks.hidden_notes = r"^internal review"  # newest first: page 2 of 3 comes back empty
-    again = cli(sandbox, "announce", ref_of(sandbox, iid), "--enabled", "--json")
+    again = cli(sandbox, "announce", ref_of(sandbox, iid), "--enabled", "--env", "staging", "--json")
     assert again.code == 0, again.result.output
     assert again.data["nothing_to_do"] is True
     assert not again.writes()
@@ -330,6 +330,7 @@ def whole_flow(sandbox: Sandbox) -> None:
         ["announce", ref, "--eta", "2030-01-02 10:00 UTC"],
         ["enable", ref, "--env", "staging"],
         ["check", ref, "docs-updated"],
+        ["enable", ref],  # on production: announcing it needs enable-production done
         ["announce", ref, "--enabled"],
         ["check", ref, "test-staging", "--undo"],
         ["check", ref, "test-staging"],
@@ -557,21 +558,7 @@ def test_every_feature_flag_is_listed_once(sandbox: Sandbox, paginated: bool) ->
 # --- sync reads GitLab's checklist notes in every wording -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    "checklist_notes",
-    [
-        "source",
-        "task",
-        pytest.param(
-            "escaped",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="REQUEST evidence.py: read checklist notes with issue_edit.checklist_note "
-                "(GitLab 17+ escapes the item's markdown and keeps `step:ID` as text)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("checklist_notes", ["source", "task", "escaped"])
 def test_sync_strict_keeps_a_step_a_person_ticked(sandbox: Sandbox, checklist_notes: str) -> None:
     sandbox.quirks.checklist_notes = checklist_notes
     iid = create(sandbox)["iid"]

@@ -155,7 +155,7 @@ def test_render_output_file_gets_the_description(tmp_path: Path) -> None:
         (["render", "f", "--var", "novalue"], "invalid --var"),
         (["render", "f", "--ramp", "50,10"], "invalid --ramp"),
         (["render", "f", "--chatops-prefix", "chatops"], "invalid ChatOps prefix"),
-        (["render", "f", "--beta-project", "a b"], "invalid --project value"),
+        (["render", "f", "--beta-project", "a b"], "invalid --beta-project value"),
         (["render", "f", "--type", "feature"], "unknown feature flag type"),
         (["render", "f", "--group", 'x"y'], "invalid group"),
     ],
@@ -215,3 +215,32 @@ def test_cli_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("template", "noted"),
+    [
+        ("rollout", True),  # the default template has no ramp steps
+        ("rollout-detailed", False),
+        ("{data}/templates/extends_rollout.md.j2", True),  # includes the default one: still none
+    ],
+)
+def test_ramp_given_to_a_template_without_ramp_steps_is_noted(template: str, noted: bool) -> None:
+    """Audit #20: `--ramp` was silently ignored by templates that have no ramp."""
+    data = Path(__file__).parent / "data"
+    args = [
+        "render",
+        "my_flag",
+        "--ramp",
+        "1,10",
+        "--template",
+        template.format(data=data),
+        "--var",
+        "notes=x",
+    ]
+    done = run_cli(args)
+    assert done.code == 0, done.output
+    note = "note: --ramp 1,10 is not used"
+    assert (note in done.stderr) is noted, done.stderr
+    assert note not in done.stdout
+    assert "ramp is not used" not in run_cli(["render", "my_flag"]).stderr

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import struct
 import subprocess
 import time
 import zlib
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
+from gl_rollout.api import Issue
+from gl_rollout.checklist import parse_checklist
+from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.report import report_row
+from gl_rollout.report_formats import text_segments
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import CliResult, run_cli
 from tests.test_sync import add_marker, cli_env, seed_rollout
@@ -128,6 +137,129 @@ def test_the_report_replaces_the_old_one_atomically(sandbox: Sandbox, tmp_path: 
 
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in out.parent.iterdir()) == ["index.html"]
+
+
+# Issue text is anyone's input; none of these may become markup in a rendered report.
+HOSTILE_STEP = "Check <img src=x onerror=alert(1)> and **bold** [x](javascript:alert(2)) | cell"
+# `` opens nothing (no `` closes it), so for CommonMark <img> is outside any code span.
+HOSTILE_SPAN = "``<img src=y onerror=alert(3)>`then `code` <b>x</b>"
+HOSTILE_TITLE = "Rollout <script>alert(4)</script> of the search box"
+
+
+def seed_hostile(sb: Sandbox) -> None:
+    """Two rollouts whose next step, and one whose title (no flag in it), carry HTML and Markdown."""
+    for flag, text in (("flag_a", HOSTILE_STEP), ("flag_b", HOSTILE_SPAN)):
+        issue = seed_rollout(sb, flag)
+        first = parse_checklist(issue["description"]).steps[0]
+        line = first.source.replace(first.text, text)
+        description = issue["description"].replace(first.source, line)
+        sb.edit_issue(None, issue["iid"], description=description)
+    rendered = render_issue(RenderOptions(flag="flag_c"))
+    sb.create_issue(None, title=HOSTILE_TITLE, description=rendered.description, labels=["feature flag"])
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def tags_and_text(page: str) -> tuple[set[str], str]:
+    parser = _Tags()
+    parser.feed(page)
+    return set(parser.tags), " ".join(parser.text.split())
+
+
+def test_markdown_report_keeps_issue_text_inert(sandbox: Sandbox, tmp_path: Path) -> None:
+    seed_hostile(sandbox)
+    out = tmp_path / "rollouts.md"
+
+    assert report(sandbox, "--project", sandbox.project_path, "-o", str(out)).code == 0
+
+    # Rendered as GitLab renders Markdown (CommonMark with raw HTML allowed, GFM tables).
+    shown = MarkdownIt("commonmark").enable("table").render(out.read_text(encoding="utf-8"))
+    tags, text = tags_and_text(shown)
+    assert not tags & {"img", "script", "strong", "b"}
+    assert [tag for tag in tags if tag == "a"] == ["a"]  # the issue links, nothing from the text
+    assert 'href="javascript' not in shown
+    # ...and the reader sees the text as written, the code span as code, each table row intact.
+    assert "Check <img src=x onerror=alert(1)> and **bold** [x](javascript:alert(2)) | cell" in text
+    assert "``<img src=y onerror=alert(3)>" in text
+    assert "<code>then </code>code` <b>x</b>" in shown.replace("&lt;", "<").replace("&gt;", ">")
+    assert "Rollout <script>alert(4)</script> of the search box" in text
+    rows = [line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    assert {line.count(" | ") for line in rows} == {5}  # six cells in every row
+
+
+def test_html_report_keeps_issue_text_inert(sandbox: Sandbox, tmp_path: Path) -> None:
+    seed_hostile(sandbox)
+    out = tmp_path / "index.html"
+
+    assert report(sandbox, "--project", sandbox.project_path, "-o", str(out)).code == 0
+
+    tags, text = tags_and_text(out.read_text(encoding="utf-8"))
+    assert not tags & {"img", "script", "strong", "b"}
+    assert "Next: Check <img src=x onerror=alert(1)> and **bold**" in text
+    assert "Rollout <script>alert(4)</script> of the search box" in text
+
+
+def test_last_activity_is_the_utc_date(sandbox: Sandbox, tmp_path: Path) -> None:
+    # A server answering in +01:00: 23:30 UTC on the 20th is 00:30 on the 21st there.
+    sandbox.quirks.time_format = "local"
+    utc = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    seed_rollout(sandbox, "search_box", created_at=int(utc.timestamp() * 1000))
+    out_md, out_html = tmp_path / "r.md", tmp_path / "r.html"
+
+    assert report(sandbox, "--project", sandbox.project_path, "-o", str(out_md)).code == 0
+    assert report(sandbox, "--project", sandbox.project_path, "-o", str(out_html)).code == 0
+
+    assert "| 2026-11-20 |" in out_md.read_text(encoding="utf-8")
+    assert "last activity 2026-11-20" in out_html.read_text(encoding="utf-8")
+    assert "2026-11-21" not in out_md.read_text(encoding="utf-8") + out_html.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("plain", [("plain", False)]),
+        ("run `cmd --x` now", [("run ", False), ("cmd --x", True), (" now", False)]),
+        ("``a ` b``", [("a ` b", True)]),
+        ("`` `x` ``", [("`x`", True)]),
+        ("``<i>`a`", [("``<i>", False), ("a", True)]),
+        ("\\`<i>`a`", [("\\`<i>", False), ("a", True)]),
+        ("`unclosed <i>", [("`unclosed <i>", False)]),
+        (
+            HOSTILE_SPAN,
+            [("``<img src=y onerror=alert(3)>", False), ("then ", True), ("code` <b>x</b>", False)],
+        ),
+    ],
+)
+def test_code_spans_are_found_as_commonmark_finds_them(text: str, segments: list[tuple[str, bool]]) -> None:
+    assert text_segments(text) == segments
+    # The oracle: CommonMark's own reading of the same text.
+    rendered = MarkdownIt("commonmark").renderInline(text)
+    assert re.findall(r"<code>(.*?)</code>", rendered) == [html.escape(p) for p, code in segments if code]
+
+
+def test_unreadable_timestamps_give_no_made_up_age() -> None:
+    issue = Issue(
+        id=1, iid=7, project_id=1, title="Rollout of `search_box`",
+        description=render_issue(RenderOptions(flag="search_box")).description, state="opened",
+        labels=("feature flag",), web_url="http://gitlab.test/g/p/-/issues/7", reference="g/p#7",
+        created_at="yesterday", updated_at="soon", author="lead",
+    )  # fmt: skip
+    row = report_row(issue, [], now=datetime(2026, 3, 1, tzinfo=UTC), stale_days=14)
+
+    assert row is not None
+    assert (row.days_since_moved, row.stale) == (None, False)
+    assert row.unreadable_times == ("yesterday", "soon")
 
 
 class _Resources(HTMLParser):

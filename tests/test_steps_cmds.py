@@ -235,3 +235,20 @@ def test_check_reads_standard_input_and_prints_the_result() -> None:
     assert result.code == 0
     assert "- [~] Switch it on for the early-access groups" in result.stdout
     assert "0 of 10 checklist items completed" in result.stderr
+
+
+def test_require_on_a_file_hints_the_file_form_of_check(tmp_path: Path) -> None:
+    """The gate's hint for `status --file` must tick the file, not treat its path as an issue."""
+    path = tmp_path / "rollout.md"
+    path.write_text(
+        "- [ ] Enable on staging <!-- step:enable-staging -->\n- [ ] Test <!-- step:test-staging -->\n",
+        encoding="utf-8",
+    )
+    done = run_cli(
+        ["status", "--file", str(path), "--require", "enable-staging", "--require", "test-staging"]
+    )
+    assert done.code == 6
+    error = done.stderr.strip().splitlines()[-1]
+    assert f"`gl-rollout check --file {path} enable-staging test-staging --in-place`" in error
+    piped = run_cli(["status", "--file", "-", "--require", "1"], stdin=path.read_bytes())
+    assert "`gl-rollout check --file - enable-staging`" in piped.stderr

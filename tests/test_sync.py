@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,7 +88,14 @@ def test_sync_ticks_what_the_evidence_proves_and_labels_the_stage(sandbox: Sandb
     result = sync(sandbox, ref(issue))
 
     assert result.code == 0, result.output
-    assert "ticked enable-staging" in result.stdout
+    # The change line `check` prints (`ID: todo -> done (line N)`), then what proves it, by whom, when.
+    line = next(s.line for s in parse_checklist(issue["description"]).steps if s.id == "enable-staging")
+    assert re.search(
+        rf"^enable-staging: todo -> done \(line {line}\): enabled on staging \(true\) by dev, "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
     steps = steps_of(sandbox, issue)
     assert steps["enable-staging"] == "done"
     assert [s for s, state in steps.items() if state == "done"] == ["enable-staging"]
@@ -120,7 +128,8 @@ def test_dry_run_shows_the_diff_and_writes_nothing(sandbox: Sandbox) -> None:
 
     assert result.code == 0, result.output
     assert "+- [x] Enable on GitLab.com" in result.stdout
-    assert "would set: +rollout::production" in result.stdout
+    assert "labels: +rollout::production" in result.stdout
+    assert result.stdout.splitlines()[-1] == "dry run: nothing written"
     assert writes(sandbox) == []
     assert sandbox.get_issue(None, issue["iid"]) == before
 
@@ -306,3 +315,93 @@ def test_sync_needs_a_token_that_can_write(sandbox: Sandbox, who: str) -> None:
     assert result.code == 3
     assert "api scope" in result.stderr
     assert steps_of(sandbox, issue)["announce-eta"] == "todo"
+
+
+def test_a_closed_issue_is_refused_and_left_alone(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box", state_event="close")
+    assert sandbox.get_issue(None, issue["iid"])["state"] == "closed"
+    add_marker(sandbox, issue, "enable", "enable-staging", "new_search_box", envs=["staging"], value=True)
+    sandbox.clear_log()
+
+    result = sync(sandbox, ref(issue))
+
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{ref(issue)}: it is closed" in result.stderr
+    assert writes(sandbox) == []
+    assert steps_of(sandbox, issue)["enable-staging"] == "todo"
+    assert labels_of(sandbox, issue) == ["feature flag"]
+    envelope = json.loads(sync(sandbox, ref(issue), "--json").stdout)
+    assert (envelope["ok"], envelope["error"]["code"]) == (False, 2)
+
+
+def test_the_output_says_which_environment_the_gates_were_read_as(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    set_feature(sandbox, "new_search_box", value="true")
+    admin = {"GITLAB_ADMIN_TOKEN": sandbox.tokens["admin"]}
+
+    by_default = sync(sandbox, ref(issue), "--features-url", str(sandbox.url), "--dry-run", **admin)
+
+    assert by_default.code == 0, by_default.output
+    first = by_default.stdout.splitlines()[0]
+    assert first.startswith(f"gates read from {sandbox.url} as production")
+    assert "the default; pass --features-env staging" in first
+    assert "enable-production: todo -> done" in by_default.stdout
+
+    as_json = sync(
+        sandbox,
+        ref(issue),
+        "--features-url",
+        str(sandbox.url),
+        "--features-env",
+        "staging",
+        "--json",
+        **admin,
+    )
+
+    assert as_json.code == 0, as_json.output
+    assert json.loads(as_json.stdout)["data"]["features"]["env"] == "staging"
+    assert f"gates read from {sandbox.url} as staging (--features-env staging)" in as_json.stderr
+    assert steps_of(sandbox, issue)["enable-staging"] == "done"
+
+
+def test_features_env_without_features_url_is_a_usage_error(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box")
+    sandbox.clear_log()
+
+    result = sync(sandbox, ref(issue), "--features-env", "staging")
+
+    assert result.code == 2
+    assert "--features-url" in result.stderr
+    assert sandbox.request_log == []
+
+
+def test_strict_says_why_each_step_is_set_back(sandbox: Sandbox) -> None:
+    issue = seed_rollout(sandbox, "new_search_box", done=["enable-staging", "enable-production"])
+    add_marker(
+        sandbox, issue, "disable", "enable-production", "new_search_box", envs=["production"], value=False
+    )
+
+    plain = sync(sandbox, ref(issue), "--dry-run")
+
+    assert "unverified (ticked, no evidence; --strict sets them back to todo): enable-staging" in plain.stdout
+    assert "contradicted (ticked, the latest evidence says undone): enable-production" in plain.stdout
+
+    strict = sync(sandbox, ref(issue), "--strict")
+
+    assert strict.code == 0, strict.output
+    assert re.search(
+        r"^enable-staging: done -> todo \(line \d+\): ticked without evidence$", strict.stdout, re.M
+    )
+    assert re.search(
+        r"^enable-production: done -> todo \(line \d+\): the latest evidence says undone: "
+        r"disabled on production",
+        strict.stdout,
+        re.M,
+    )
+    assert "unverified" not in strict.stdout  # said once, as the change
+    assert (steps_of(sandbox, issue)["enable-staging"], steps_of(sandbox, issue)["enable-production"]) == (
+        "todo",
+        "todo",
+    )

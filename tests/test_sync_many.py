@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gl_rollout.checklist import apply_step_states
+from gl_rollout.cli import invoke
 from gl_rollout.cli.sync_cmds import progress_bar
 from gl_rollout.errors import ExitCode
 from gl_rollout.output import Printer
@@ -102,7 +103,7 @@ def test_state_file_skips_issues_not_updated_since_the_last_sync(sandbox: Sandbo
     assert len(sandbox.request_log) == 2  # ceil(105 / 100) list pages, nothing else
     assert len(listing_requests(sandbox)) == 2
     statuses = {e["status"] for e in json.loads(repeat.stdout)["data"]["issues"]}
-    assert statuses == {"not-changed-since-last-sync"}
+    assert statuses == {"unchanged-since-last-sync"}
 
     changed = issues[40]
     add_marker(sandbox, changed, "announce-eta", "announce-eta", "flag_40", eta="2026-12-01T14:00:00Z")
@@ -270,17 +271,107 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_on_a_terminal_and_without_colour_under_no_color() -> None:
+def test_progress_bar_only_on_a_terminal_and_never_under_no_color() -> None:
     with progress_bar(Printer(err=io.StringIO()), {}) as update:
         assert update is None  # a pipe or a CI log gets no bar
 
     terminal = _Terminal()
-    with progress_bar(Printer(err=terminal), {"NO_COLOR": "1"}) as update:
+    with progress_bar(Printer(err=terminal), {}) as update:
         assert update is not None
         update(3, 10, True)
-    shown = terminal.getvalue()
-    assert "3/10" in shown
-    assert not re.search(r"\x1b\[[0-9;]*m", shown)  # cursor moves only, no SGR colour codes
+    assert "3/10" in terminal.getvalue()
+
+    plain = _Terminal()
+    with progress_bar(Printer(err=plain), {"NO_COLOR": "1"}) as update:
+        assert update is None
+    assert plain.getvalue() == ""
+
+
+def sync_on_a_terminal(sb: Sandbox, *args: str, **env: str) -> tuple[int, str, str]:
+    """The real CLI with stderr a terminal, as in an interactive shell (stdout piped)."""
+    out, err = io.StringIO(), _Terminal()
+    full_env = {"GITLAB_URL": str(sb.url), "GITLAB_TOKEN": sb.tokens["developer"], **env}
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = invoke(["sync", *args], env=full_env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_no_color_on_a_terminal_gets_no_escape_sequences_at_all(sandbox: Sandbox) -> None:
+    for n in range(3):
+        seed_rollout(sandbox, f"flag_{n}")
+
+    code, _, drawn = sync_on_a_terminal(sandbox, "--project", sandbox.project_path, "--dry-run")
+    assert code == 0
+    assert "\x1b[" in drawn  # without NO_COLOR the terminal gets the bar (cursor control included)
+
+    code, out, err = sync_on_a_terminal(sandbox, "--project", sandbox.project_path, "--dry-run", NO_COLOR="1")
+
+    assert code == 0
+    assert "\x1b" not in out + err  # no colour, and no cursor hiding or line clearing either
+    assert out.splitlines()[-1] == "3 rollout issues: 3 would update (dry run: nothing written)"
+
+
+@pytest.mark.parametrize("bad", ["missing folder", "directory", "symlink out of its folder"])
+def test_a_bad_state_path_is_refused_before_any_request(sandbox: Sandbox, tmp_path: Path, bad: str) -> None:
+    issue = seed_rollout(sandbox, "search_box")
+    add_marker(sandbox, issue, "enable", "enable-staging", "search_box", envs=["staging"], value=True)
+    inside, outside = tmp_path / "ci", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    if bad == "missing folder":
+        path = tmp_path / "no-such-folder" / "state.json"
+    elif bad == "directory":
+        path = inside
+    else:
+        path = inside / "state.json"
+        path.symlink_to(outside / "state.json")
+    sandbox.clear_log()
+
+    result = sync(sandbox, "--project", sandbox.project_path, "--state", str(path))
+
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert sandbox.request_log == []
+    assert steps_of(sandbox, issue)["enable-staging"] == "todo"
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_a_file_that_is_not_a_sync_state_is_refused_and_kept(sandbox: Sandbox, tmp_path: Path) -> None:
+    seed_rollout(sandbox, "search_box")
+    notes = tmp_path / "rollout.md"
+    notes.write_text("# my notes\n", encoding="utf-8")
+    other_json = tmp_path / "package.json"
+    other_json.write_text('{"name": "x"}\n', encoding="utf-8")
+    sandbox.clear_log()
+
+    for path in (notes, other_json):
+        result = sync(sandbox, "--project", sandbox.project_path, "--state", str(path))
+
+        assert result.code == 2
+        assert f"error: {path} is not a gl-rollout sync state file" in result.stderr
+        assert "delete" not in result.stderr
+    assert sandbox.request_log == []
+    assert notes.read_text(encoding="utf-8") == "# my notes\n"
+    assert other_json.read_text(encoding="utf-8") == '{"name": "x"}\n'
+
+
+def test_the_summary_speaks_plain_words(sandbox: Sandbox, tmp_path: Path) -> None:
+    for n in range(2):
+        seed_rollout(sandbox, f"flag_{n}", labels=("feature flag", "rollout::planned"))
+    sandbox.create_issue(None, title="Flag bug", description="- [ ] fix it\n", labels=["feature flag"])
+    state = tmp_path / "state.json"
+    state.write_text("", encoding="utf-8")  # an empty file is an empty state, as `touch` leaves it
+    assert sync(sandbox, "--project", sandbox.project_path, "--state", str(state)).code == 0
+
+    again = sync(sandbox, "--project", sandbox.project_path, "--state", str(state))
+
+    assert again.code == 0, again.output
+    assert again.stdout.splitlines()[-1] == (
+        "2 rollout issues: 2 unchanged since last sync; 1 other listed issue without rollout steps"
+    )
 
 
 def test_features_api_is_read_once_and_changed_gates_defeat_the_state_file(

@@ -109,6 +109,7 @@ def test_enabled_ticks_announce_enabled_on_production_only(sandbox: Sandbox) -> 
     assert staging.code == 0
     assert staging.data["written"] is False
     assert box(sandbox, iid, "announce-enabled") == "[ ]"
+    assert run(sandbox, "check", ref, "enable-production").code == 0
     production = run(sandbox, "announce", ref, "--enabled", "--json")
     assert production.code == 0
     assert box(sandbox, iid, "announce-enabled") == "[x]"
@@ -116,10 +117,34 @@ def test_enabled_ticks_announce_enabled_on_production_only(sandbox: Sandbox) -> 
     assert len(bodies) == 2
     assert "now enabled on staging" in bodies[0]
     assert "now enabled on production" in bodies[1]
-    assert "enable-production is not ticked yet" in production.result.stderr
     again = run(sandbox, "announce", ref, "--enabled")
     assert again.code == 0
     assert not again.writes()
+
+
+def test_enabled_on_production_is_refused_while_enable_production_is_todo(sandbox: Sandbox) -> None:
+    """Audit #16: announcing that a flag is on, when the issue says it is not, misleads everyone."""
+    iid = create(sandbox)["iid"]
+    ref = ref_of(sandbox, iid)
+    for args in ([], ["--env", "production"], ["--dry-run"]):
+        refused = run(sandbox, "announce", ref, "--enabled", *args)
+        assert refused.code == 2, refused.result.output
+        lines = refused.result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "enable-production" in lines[0]
+        assert "not done" in lines[0]
+        assert "enable it first" in lines[0]
+        assert f"gl-rollout check {ref} enable-production" in lines[0]
+        assert not refused.writes()
+    assert user_notes(sandbox, iid) == []
+    # Another environment is not about the enable-production step: announced, nothing ticked.
+    staging = run(sandbox, "announce", ref, "--enabled", "--env", "staging")
+    assert staging.code == 0, staging.result.output
+    assert len(user_notes(sandbox, iid)) == 1
+    # Ticked by hand (enabled outside gl-rollout): now it may be announced.
+    assert run(sandbox, "check", ref, "enable-production").code == 0
+    assert run(sandbox, "announce", ref, "--enabled").code == 0
+    assert box(sandbox, iid, "announce-enabled") == "[x]"
 
 
 def test_announce_needs_exactly_one_of_eta_and_enabled(sandbox: Sandbox) -> None:

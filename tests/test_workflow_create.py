@@ -136,10 +136,14 @@ def test_definition_url_names_the_existing_issue_and_write_definition_keeps_the_
     kept = [line for line in text.splitlines() if not line.startswith("rollout_issue_url:")]
     assert kept == original.splitlines()
 
-    # Another person renames the issue and removes our markers: the definition still names it.
+    # Another person renames the issue and removes our markers: the definition still names it, and
+    # the title still names the flag.
     issue = sandbox.get_issue(None, created.data["iid"])
     sandbox.edit_issue(
-        None, issue["iid"], title="Aggregated metrics rollout", description="Plan: see thread."
+        None,
+        issue["iid"],
+        title="Aggregated metrics rollout (product_analytics_aggregated_metrics)",
+        description="Plan: see thread.",
     )
     again = run(
         sandbox, "create", "--definition", str(definition), "--project", sandbox.project_path, "--json"
@@ -166,3 +170,55 @@ def test_job_token_is_refused_before_any_request(sandbox: Sandbox) -> None:
     assert done.code == 3
     assert "CI_JOB_TOKEN can read issues but not write them" in done.result.stderr
     assert done.requests == []
+
+
+def test_definition_url_of_an_unrelated_issue_is_ignored_with_a_note(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Audit #6: a definition copied from another flag, its URL left in, must not block the creation."""
+    unrelated = sandbox.create_issue(title="Plain bug", description="It crashes.")
+    other_rollout = sandbox.create_issue(
+        title="[Feature flag] Rollout of `other_flag`",
+        description="- [ ] Enable on staging `other_flag` <!-- step:enable-staging -->",
+    )
+    for issue in (unrelated, other_rollout):
+        definition = tmp_path / f"defurl_flag_{issue['iid']}.yml"
+        definition.write_text(
+            f"name: defurl_flag\ntype: beta\ndefault_enabled: false\nrollout_issue_url: {issue['web_url']}\n",
+            encoding="utf-8",
+        )
+        done = run(
+            sandbox, "create", "--definition", str(definition), "--write-definition",
+            "--project", sandbox.project_path,
+        )  # fmt: skip
+        assert done.code == 0, done.result.output
+        out = done.result.stdout
+        assert f"rollout_issue_url {issue['web_url']} is not a rollout issue for defurl_flag" in out
+        assert "nothing to do" not in out
+        created = [r for r in done.writes() if r.method == "POST"]
+        assert len(created) == 1
+        new_issue = sandbox.get_issue(None, sandbox.count_issues())
+        assert "defurl_flag" in new_issue["title"]
+        assert f"rollout_issue_url: {new_issue['web_url']}" in definition.read_text(encoding="utf-8")
+        # Now the definition names the new issue: the next run finds it and writes nothing.
+        again = run(sandbox, "create", "--definition", str(definition), "--project", sandbox.project_path)
+        assert again.code == 0
+        assert not again.writes()
+        sandbox.edit_issue(None, new_issue["iid"], author="developer", state_event="close")
+
+
+def test_write_definition_into_an_existing_issue_does_not_also_say_nothing_to_do(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Audit #21: "wrote rollout_issue_url into ..." then "nothing to do" contradicted each other."""
+    create(sandbox)
+    definition = tmp_path / "product_analytics_aggregated_metrics.yml"
+    shutil.copy(DEFINITION, definition)
+    args = ["--definition", str(definition), "--write-definition", "--project", sandbox.project_path]
+    wrote = run(sandbox, "create", *args)
+    assert wrote.code == 0
+    lines = wrote.result.stdout.splitlines()
+    assert f"wrote rollout_issue_url into {definition}" in lines
+    assert "nothing to do" not in lines
+    again = run(sandbox, "create", *args)
+    assert again.result.stdout.splitlines()[-1] == "nothing to do"

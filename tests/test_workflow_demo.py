@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -103,3 +105,45 @@ def test_console_script_against_a_served_sandbox(sandbox: Sandbox) -> None:
     assert [(step["id"], step["state"]) for step in changed] == [("enable-staging", "done")]
     everything = created.stdout + announced.stdout + enabled.stdout + enabled.stderr
     assert sandbox.tokens["developer"] not in everything
+
+
+def _without_port(text: str) -> str:
+    return re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", text)
+
+
+def _blocks(out: str) -> list[tuple[str, str]]:
+    """The demo's output as (command line, its output with the indent removed) pairs."""
+    blocks: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
+    for line in out.splitlines():
+        if line.startswith("$ "):
+            current = []
+            blocks.append((line[2:], current))
+        elif current is not None and (line.startswith("  ") or line == ""):
+            current.append(line.removeprefix("  "))
+        else:
+            current = None
+    return [(command, "\n".join(lines).strip("\n")) for command, lines in blocks]
+
+
+def test_demo_shows_what_each_command_prints(tmp_path: Path) -> None:
+    """Audit #8: each command under `$ ...` is followed by that command's real output, not a summary."""
+    db = tmp_path / "sandbox.sqlite3"
+    env = {"HOME": str(tmp_path)}
+    demo = run_cli(["demo", "--sandbox-db", str(db)], env=env)
+    assert demo.code == 0, demo.output
+    blocks = _blocks(demo.stdout)
+    command, shown = blocks[-1]
+    assert command == "gl-rollout --sandbox status 'acme/platform/rollouts#1'"
+    # The demo ended with this status: running the command now prints the same, line for line.
+    real = run_cli(["--sandbox-db", str(db), *shlex.split(command)[2:]], env=env)
+    assert real.code == 0
+    assert _without_port(shown) == _without_port(real.stdout.strip("\n"))
+    assert "\n#   ID " in shown  # the step table, not an abridged list
+
+    # The create line it prints, run against a fresh sandbox, makes the issue the demo made.
+    create_line = blocks[0][0]
+    fresh = tmp_path / "fresh.sqlite3"
+    made = run_cli(["--sandbox-db", str(fresh), *shlex.split(create_line)[2:]], env=env)
+    assert made.code == 0, made.output
+    assert _stored(fresh)[2] == _stored(db)[2].replace("- [x] ", "- [ ] ")  # the demo ticked 3 boxes since

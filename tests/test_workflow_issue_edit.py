@@ -139,10 +139,35 @@ def test_judge_since_read(case: str, read: Issue, notes: list[Note], others: lis
     assert [n.id for n in judged.others] == others, case
 
 
-def test_a_text_edit_taken_as_the_read_one_is_marked_uncertain() -> None:
-    judged = judge_since_read([note(1, 4, CHANGED)], issue(0))
+def test_a_lone_text_edit_note_is_the_read_edit_for_certain() -> None:
+    """Audit #13: `check --skip` then `announce` read the issue twice (6 requests, budget 5). The edit
+    we read wrote its note before we read the notes; a later edit would have added a second one."""
+    judged = judge_since_read([note(1, 4, CHANGED, author="dev")], issue(0))
     assert judged.others == ()
-    assert [n.id for n in judged.uncertain] == [1]
+    assert judged.uncertain == ()
+
+
+@pytest.mark.parametrize(
+    ("notes", "uncertain"),
+    [
+        # two text edits by one person within the seconds: the second may be after our read
+        ([note(1, 4, CHANGED, author="dev"), note(2, 900, CHANGED, author="dev")], [1, 2]),
+        # a title change we read, then perhaps a text edit of theirs: the text note may be later
+        (
+            [
+                note(1, 3, "changed title from **a** to **b**", author="dev"),
+                note(2, 700, CHANGED, author="dev"),
+            ],
+            [2],
+        ),
+    ],
+)
+def test_a_text_edit_note_beside_other_notes_of_its_author_is_uncertain(
+    notes: list[Note], uncertain: list[int]
+) -> None:
+    judged = judge_since_read(notes, issue(0))
+    assert judged.others == ()
+    assert [n.id for n in judged.uncertain] == uncertain
 
 
 def test_interference_with_a_baseline_is_exact() -> None:

@@ -108,7 +108,8 @@ def global_options(
         bool, typer.Option("--sandbox", help="Run against the embedded GitLab sandbox (no account needed).")
     ] = False,
     sandbox_db: Annotated[
-        Path | None, typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state.")
+        Path | None,
+        typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state (implies --sandbox)."),
     ] = None,
     url: Annotated[
         str | None, typer.Option("--url", help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL).")
@@ -131,7 +132,8 @@ def global_options(
     state.json = json_
     state.json_file = json_file
     state.debug = debug
-    state.sandbox = sandbox
+    # A sandbox state file only means something to the sandbox: naming one asks for it.
+    state.sandbox = sandbox or sandbox_db is not None
     state.sandbox_db = sandbox_db
     state.url = url
     state.gitlab_name = gitlab_name

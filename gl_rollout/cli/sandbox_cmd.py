@@ -53,18 +53,21 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
-    from gl_rollout.config import default_sandbox_db
-    from gl_rollout.sandbox import Sandbox
+    from gl_rollout.config import default_sandbox_db, open_sandbox
+    from gl_rollout.errors import RolloutError
     from gl_rollout.sandbox.server import ServerThread
 
     state = state_of(ctx)
     printer = state.printer()
-    db_path = db or state.sandbox_db or default_sandbox_db()
+    db_path = db or state.sandbox_db or default_sandbox_db(state.env)
     if not 0 <= port <= 65535:
         raise typer.Exit(
             emit(Result.failure("sandbox serve", UsageError(f"port {port} is out of range")), printer)
         )
-    sandbox = Sandbox(db_path=db_path, control=control)
+    try:
+        sandbox = open_sandbox(db_path, state.env, control=control)
+    except RolloutError as exc:
+        raise typer.Exit(emit(Result.failure("sandbox serve", exc), printer)) from None
     try:
         server = ServerThread(sandbox.app, port)
     except OSError as error:

@@ -51,7 +51,7 @@ def status_of_file(path: str, require: Sequence[str] = ()) -> Result:
     checklist = parse_checklist(read_text_input(path))
     data = checklist.to_dict()
     data["progress"] = progress_line(checklist)
-    return gated(Result(command="status", data=data), checklist, require, path)
+    return gated(Result(command="status", data=data), checklist, require, path, file=True)
 
 
 def render_status(result: Result, printer: Printer) -> None:
@@ -191,6 +191,7 @@ def check_file(
     """
     from gl_rollout.checklist import parse_checklist, progress_line, select_steps, set_step_state
     from gl_rollout.files import read_text_input, write_atomic
+    from gl_rollout.issue_edit import change_line
 
     if in_place and path == "-":
         raise UsageError("--in-place needs a file, not standard input", "drop --in-place to print the result")
@@ -227,7 +228,7 @@ def check_file(
     elif not in_place:
         data["text"] = new_text
 
-    messages = [f"{step.id}: {step.state} -> {state}" for step in changed]
+    messages = [change_line(step.id, step.state, state, step.line) for step in changed]
     messages += [f"{step.id}: already {state}" for step in unchanged]
     if not changed:
         messages.append("nothing to do")

@@ -27,14 +27,16 @@ SYNC_HELP = """Make rollout checklists tell the truth, from evidence.
 
 Evidence: gl-rollout's own comments (announce, enable, disable), GitLab's "marked the checklist item"
 notes, and with --features-url the flag's gates on that instance (an admin token in GITLAB_ADMIN_TOKEN
-or the variable --target-token-env names): fully on proves enable-production (or enable-staging with
---features-env staging). A step proven done is ticked; a ticked step without evidence is reported as
-unverified and left alone, or set back to todo with --strict (so are ticked steps the latest evidence
-contradicts). The scoped label rollout::<stage> is set with add_labels/remove_labels only.
+or the variable --target-token-env names): fully on proves enable-production, or enable-staging with
+--features-env staging; the output says which environment the gates were read as. A step proven done
+is ticked; a ticked step without evidence is reported as unverified and left alone, or set back to
+todo with --strict (so are ticked steps the latest evidence contradicts). The scoped label
+rollout::<stage> is set with add_labels/remove_labels only.
 
-With REF: that issue. Without: every open issue of --project (default CI_PROJECT_PATH) or --group
-carrying --label, 8 requests at a time at most. Exit 0 when every issue synced; otherwise 3 if any
-issue failed with a GitLab error, else 4 if any hit a conflicting edit (1 for an unexpected error).
+With REF: that open issue (a closed one is refused). Without: every open issue of --project (default
+CI_PROJECT_PATH) or --group carrying --label, 8 requests at a time at most. Exit 0 when every issue
+synced; otherwise 3 if any issue failed with a GitLab error, else 4 if any hit a conflicting edit (1 for
+an unexpected error).
 """
 
 REPORT_HELP = """Write a report of every open rollout issue: flag, stage, N of M done, next step, last
@@ -74,8 +76,13 @@ def sync_command(
         str | None, typer.Option("--features-url", help="GitLab whose Features API shows the flag's gates.")
     ] = None,
     features_env: Annotated[
-        str, typer.Option("--features-env", help="What --features-url is: production or staging.")
-    ] = "production",
+        str | None,
+        typer.Option(
+            "--features-env",
+            help="What --features-url is: production (the default) or staging.",
+            show_default=False,
+        ),
+    ] = None,
     target_token_env: Annotated[
         str, typer.Option("--target-token-env", help="Variable holding the admin token for --features-url.")
     ] = "GITLAB_ADMIN_TOKEN",
@@ -96,16 +103,20 @@ def sync_command(
         from gl_rollout.config import ADMIN_TOKEN_ENV, open_client
         from gl_rollout.scope import Scope
         from gl_rollout.sync import SyncOptions, read_features, sync_one
-        from gl_rollout.sync_many import sync_many
+        from gl_rollout.sync_many import check_state_file, sync_many
 
-        if features_env not in ("production", "staging"):
+        if features_env not in (None, "production", "staging"):
             raise UsageError(f"--features-env must be production or staging, not {features_env!r}")
+        if features_env is not None and features_url is None:
+            raise UsageError("--features-env says what --features-url is", "give --features-url too")
         if ref is not None and (group is not None or state_file is not None):
             raise UsageError(
                 "REF syncs one issue: --group and --state are for syncing many", "drop one of them"
             )
         if group is not None and project is not None:
             raise UsageError("give --project or --group, not both")
+        if state_file is not None:
+            check_state_file(state_file)  # before any request: a bad path must not cost the writes
         with open_client(
             app_state,
             need_write=not dry_run,
@@ -117,33 +128,48 @@ def sync_command(
             if features_url is not None:
                 admin = client.admin_api(features_url, token_env=target_token_env or ADMIN_TOKEN_ENV)
                 features = read_features(
-                    admin, "production" if features_env == "production" else "staging", admin.url
+                    admin, "staging" if features_env == "staging" else "production", admin.url
                 )
             options = SyncOptions(dry_run=dry_run, strict=strict, features=features)
             if ref is not None:
-                return sync_one(client.api, client.issue.project, client.issue.iid, options)
-            scope = Scope(project=None if group else client.project, group=group, label=label or None)
-            with progress_bar(app_state.printer(), app_state.env) as progress:
-                return sync_many(
-                    client.api,
-                    scope,
-                    options,
-                    state_path=state_file,
-                    concurrency=concurrency,
-                    progress=progress,
-                )
+                result = sync_one(client.api, client.issue.project, client.issue.iid, options)
+            else:
+                scope = Scope(project=None if group else client.project, group=group, label=label or None)
+                with progress_bar(app_state.printer(), app_state.env) as progress:
+                    result = sync_many(
+                        client.api,
+                        scope,
+                        options,
+                        state_path=state_file,
+                        concurrency=concurrency,
+                        progress=progress,
+                    )
+            if features is not None:
+                result.messages.insert(0, features_note(features.url, features.env, chosen=features_env))
+            return result
 
     run_command(ctx, "sync", use_case, render_sync)
 
 
+def features_note(url: str, env: str, *, chosen: str | None) -> str:
+    """The line that says which environment the gates were read as; a default is named as one."""
+    if chosen is not None:
+        return f"gates read from {url} as {env} (--features-env {env})"
+    return (
+        f"gates read from {url} as {env}: fully on proves enable-{env} "
+        "(the default; pass --features-env staging if that instance is staging)"
+    )
+
+
 @contextmanager
 def progress_bar(printer: Printer, env: Mapping[str, str]) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing in pipes and CI logs.
+    """A rich progress bar on stderr when it is a terminal; it disappears once the sync ends.
 
-    Uncoloured when NO_COLOR is set; it disappears once the sync ends (the summary stays).
+    None at all in pipes and CI logs, and none when NO_COLOR is set: a bar is drawn with cursor-control
+    sequences, which a terminal asked for plain text should not get either.
     """
     isatty = getattr(printer.err, "isatty", None)
-    if not (isatty and isatty()):
+    if env.get("NO_COLOR") or not (isatty and isatty()):
         yield None
         return
     from rich.console import Console
@@ -154,7 +180,8 @@ def progress_bar(printer: Printer, env: Mapping[str, str]) -> Iterator[ProgressC
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(file=printer.err, no_color=bool(env.get("NO_COLOR")), force_terminal=True),
+        # The injected environment, not os.environ, decides TERM and width, as for the rest of the CLI.
+        console=Console(file=printer.err, force_terminal=True, _environ=dict(env)),
         transient=True,
     ) as bar:
         task = bar.add_task("sync", total=None)
@@ -165,12 +192,10 @@ def progress_bar(printer: Printer, env: Mapping[str, str]) -> Iterator[ProgressC
         yield update
 
 
-def _steps_line(label: str, steps: list[str]) -> str | None:
-    return f"{label}: {', '.join(steps)}" if steps else None
-
-
 def render_sync(result: Result, printer: Printer) -> None:
-    """Human output: one issue in detail, or a summary table of many."""
+    """Human output: one issue in detail, or a summary table of many; notes (the gates' source) first."""
+    for message in result.messages:
+        printer.line(message)
     data = result.data
     if "issues" in data:
         _render_many(data, printer)
@@ -178,39 +203,65 @@ def render_sync(result: Result, printer: Printer) -> None:
     _render_one(data, printer)
 
 
+def _proof(evidence: Mapping[str, Any] | None) -> str:
+    """`enabled on staging (true) by alice, 2026-03-04 10:00 UTC`: what proves a step, who, when."""
+    from gl_rollout.evidence import human_time
+
+    if not evidence:
+        return "no evidence"
+    who = f" by {evidence['by']}" if evidence.get("by") else ""
+    return f"{evidence.get('detail', '')}{who}, {human_time(str(evidence.get('at', '')))}"
+
+
 def _render_one(data: dict[str, Any], printer: Printer) -> None:
-    dry = data.get("dry_run")
+    from gl_rollout.issue_edit import change_line
+
     printer.line(f"{data['reference']}  {data['title']}")
     stage, previous = data.get("stage"), data.get("previous_stage")
     moved = f"{previous or '(no label)'} -> {stage}" if previous != stage else str(stage)
     printer.line(f"stage: {moved}")
     if data.get("diff"):
         printer.line(data["diff"].rstrip("\n"))
-    verb = "would tick" if dry else "ticked"
-    evidence = {s["id"]: s.get("evidence") for s in data.get("steps", [])}
-    for step in data.get("ticked", []):
-        proof = evidence.get(step) or {}
-        who = f" by {proof['by']}" if proof.get("by") else ""
-        printer.line(f"{verb} {step}: {proof.get('detail', '')}{who} ({proof.get('at', '')})")
-    for line in (
-        _steps_line("would set back to todo" if dry else "set back to todo", data.get("unticked", [])),
-        _steps_line("unverified (ticked, no evidence)", data.get("unverified", [])),
-        _steps_line("contradicted (ticked, evidence says undone)", data.get("contradicted", [])),
+    steps = {s["id"]: s for s in data.get("steps", [])}
+
+    def changed(step_id: str, before: str, after: str) -> str:
+        return change_line(step_id, before, after, int(steps.get(step_id, {}).get("line", 0)))
+
+    # The change line every command prints (`ID: todo -> done (line N)`), then why.
+    for step_id in data.get("ticked", []):
+        proof = _proof(steps.get(step_id, {}).get("evidence"))
+        printer.line(f"{changed(step_id, 'todo', 'done')}: {proof}")
+    unticked = data.get("unticked", [])
+    for step_id in unticked:
+        if steps.get(step_id, {}).get("verdict") == "contradicted":
+            why = f"the latest evidence says undone: {_proof(steps[step_id].get('evidence'))}"
+        else:
+            why = "ticked without evidence"
+        printer.line(f"{changed(step_id, 'done', 'todo')}: {why}")
+    for label, ids in (
+        ("unverified (ticked, no evidence; --strict sets them back to todo)", data.get("unverified", [])),
+        ("contradicted (ticked, the latest evidence says undone)", data.get("contradicted", [])),
     ):
-        if line:
-            printer.line(line)
+        left = [step_id for step_id in ids if step_id not in unticked]
+        if left:
+            printer.line(f"{label}: {', '.join(left)}")
     labels = [f"+{x}" for x in data.get("labels_added", [])] + [
         f"-{x}" for x in data.get("labels_removed", [])
     ]
     if labels:
-        printer.line(f"{'would set' if dry else 'labels'}: {' '.join(labels)}")
+        printer.line(f"labels: {' '.join(labels)}")
+    for warning in data.get("warnings", []):
+        printer.line(warning)
     printer.line(f"{data['done']} of {data['total']} checklist items completed")
     if data.get("status") == "unchanged":
         printer.line("nothing to do: the checklist and the stage label match the evidence")
+    elif data.get("dry_run"):
+        printer.line("dry run: nothing written")
 
 
 def _render_many(data: dict[str, Any], printer: Printer) -> None:
-    dry = data.get("dry_run")
+    from gl_rollout.sync import STATUS_WORDS
+
     issues = data["issues"]
     shown = [i for i in issues if i["status"] in ("updated", "would-update", "failed")]
     rows = []
@@ -225,19 +276,29 @@ def _render_many(data: dict[str, Any], printer: Printer) -> None:
                 issue.get("stage") or "",
                 f"{issue['done']}/{issue['total']}",
                 " ".join(changes) if issue["status"] != "failed" else (issue.get("error") or "failed"),
-                issue["status"],
+                STATUS_WORDS.get(issue["status"], issue["status"]),
             ]
         )
     if rows:
         printer.table(["issue", "flag", "stage", "done", "changes", "status"], rows)
+    for issue in issues:
+        for warning in issue.get("warnings", []):
+            printer.line(f"{issue['reference']}: {warning}")
     counts = data.get("counts", {})
-    parts = [f"{n} {status}" for status, n in sorted(counts.items()) if status != "not-a-rollout"]
+    parts = [
+        f"{counts[status]} {words}"
+        for status, words in STATUS_WORDS.items()
+        if counts.get(status) and status != "not-a-rollout"
+    ]
     unverified = sum(1 for i in issues if i.get("unverified"))
     count = data["rollouts"]
     summary = f"{count} rollout issue{'' if count == 1 else 's'}: {', '.join(parts) or 'none'}"
     if unverified:
         summary += f"; {unverified} with unverified steps (see --json)"
-    if dry:
+    others = counts.get("not-a-rollout", 0)
+    if others:
+        summary += f"; {others} other listed issue{'' if others == 1 else 's'} without rollout steps"
+    if data.get("dry_run"):
         summary += " (dry run: nothing written)"
     printer.line(summary)
 

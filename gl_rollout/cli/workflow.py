@@ -7,9 +7,10 @@ and the use cases load only when a command runs, so `gl-rollout --help` stays fa
 
 from __future__ import annotations
 
+import io
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +18,7 @@ from gl_rollout.cli.app import AppState, app, run_command, state_of
 from gl_rollout.cli.offline import with_render_options
 from gl_rollout.cli.options import OptionGroup, ProjectOption, with_option_group
 from gl_rollout.errors import UsageError
-from gl_rollout.output import Printer, Result
+from gl_rollout.output import HumanRenderer, Printer, Result
 
 if TYPE_CHECKING:
     from gl_rollout.api import GitLabAPI
@@ -114,7 +115,14 @@ def create_command(
             "--write-definition", help="Write the issue's URL into --definition's rollout_issue_url (atomic)."
         ),
     ] = False,
-    dry_run: DryRunOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            "-n",
+            help="Show the issue that would be created (and the definition edit); write nothing.",
+        ),
+    ] = False,
     *,
     options: RenderOptions,
 ) -> None:
@@ -210,75 +218,84 @@ def announce_command(
 # --- enable / disable -------------------------------------------------------------------------------
 
 
-# The options `enable` and `disable` share: whom the flag is set for, and where and how.
-FLAG_PARAMETERS: OptionGroup = {
-    "envs": (EnvOption, None),
-    "projects": (
-        Annotated[
-            list[str] | None,
-            typer.Option("--project-actor", help="Enable for this project path (repeatable)."),
-        ],
-        None,
-    ),
-    "groups": (
-        Annotated[
-            list[str] | None, typer.Option("--group-actor", help="Enable for this group path (repeatable).")
-        ],
-        None,
-    ),
-    "users": (
-        Annotated[list[str] | None, typer.Option("--user", help="Enable for this username (repeatable).")],
-        None,
-    ),
-    "feature_group": (
-        Annotated[
-            str | None,
-            typer.Option("--feature-group", help="Enable for this feature group, e.g. gitlab_team_members."),
-        ],
-        None,
-    ),
-    "prefix": (
-        Annotated[str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')],
-        "/chatops run",
-    ),
-    "apply": (
-        Annotated[
-            bool,
-            typer.Option(
-                "--apply",
-                help="Also set the flag through the Features API of --target-url (admin token from "
-                "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
-            ),
-        ],
-        False,
-    ),
-    "target_url": (
-        Annotated[
-            str | None,
-            typer.Option(
-                "--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."
-            ),
-        ],
-        None,
-    ),
-    "token_env": (
-        Annotated[
-            str,
-            typer.Option(
-                "--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."
-            ),
-        ],
-        "GITLAB_ADMIN_TOKEN",
-    ),
-    "project": (ProjectOption, None),
-    "flag": (FlagOption, None),
-    "dry_run": (DryRunOption, False),
-}
+def flag_parameters(verb: str) -> OptionGroup:
+    """The options `enable` and `disable` share (whom the flag is set for, and where and how), their
+    help worded for `verb` ("Enable" or "Disable")."""
+    return {
+        "envs": (EnvOption, None),
+        "projects": (
+            Annotated[
+                list[str] | None,
+                typer.Option("--project-actor", help=f"{verb} for this project path (repeatable)."),
+            ],
+            None,
+        ),
+        "groups": (
+            Annotated[
+                list[str] | None,
+                typer.Option("--group-actor", help=f"{verb} for this group path (repeatable)."),
+            ],
+            None,
+        ),
+        "users": (
+            Annotated[
+                list[str] | None, typer.Option("--user", help=f"{verb} for this username (repeatable).")
+            ],
+            None,
+        ),
+        "feature_group": (
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--feature-group", help=f"{verb} for this feature group, e.g. gitlab_team_members."
+                ),
+            ],
+            None,
+        ),
+        "prefix": (
+            Annotated[
+                str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
+            ],
+            "/chatops run",
+        ),
+        "apply": (
+            Annotated[
+                bool,
+                typer.Option(
+                    "--apply",
+                    help="Also set the flag through the Features API of --target-url (admin token from "
+                    "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
+                ),
+            ],
+            False,
+        ),
+        "target_url": (
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."
+                ),
+            ],
+            None,
+        ),
+        "token_env": (
+            Annotated[
+                str,
+                typer.Option(
+                    "--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."
+                ),
+            ],
+            "GITLAB_ADMIN_TOKEN",
+        ),
+        "project": (ProjectOption, None),
+        "flag": (FlagOption, None),
+        "dry_run": (DryRunOption, False),
+    }
 
 
 @dataclass(frozen=True)
 class FlagArgs:
-    """The `FLAG_PARAMETERS` values (same names) as `enable` and `disable` receive them."""
+    """The `flag_parameters` values (same names) as `enable` and `disable` receive them."""
 
     envs: list[str] | None
     projects: list[str] | None
@@ -294,11 +311,16 @@ class FlagArgs:
     dry_run: bool
 
 
-with_flag_options = with_option_group(FLAG_PARAMETERS, lambda values: FlagArgs(**values), into="args")
+def _flag_args(values: dict[str, Any]) -> FlagArgs:
+    return FlagArgs(**values)
+
+
+with_enable_options = with_option_group(flag_parameters("Enable"), _flag_args, into="args")
+with_disable_options = with_option_group(flag_parameters("Disable"), _flag_args, into="args")
 
 
 @app.command("enable")
-@with_flag_options
+@with_enable_options
 def enable_command(
     ctx: typer.Context,
     ref: RefArgument,
@@ -320,7 +342,7 @@ def enable_command(
 
 
 @app.command("disable")
-@with_flag_options
+@with_disable_options
 def disable_command(ctx: typer.Context, ref: RefArgument, *, args: FlagArgs) -> None:
     """Roll back: comment `feature set FLAG false ...` on the rollout issue and set the matching enable step
     back to todo. --apply also sets it through the Features API.
@@ -381,14 +403,40 @@ def _set_flag(
 # --- demo -------------------------------------------------------------------------------------------
 
 
+def _step_renderers() -> dict[str, HumanRenderer]:
+    """The human renderer of each command the demo runs: the very ones the commands use."""
+    from gl_rollout.cli.steps_cmds import render_issue_check, render_issue_status
+
+    return {
+        "create": render_create,
+        "status": render_issue_status,
+        "announce": render_write,
+        "enable": render_write,
+        "check": render_issue_check,
+    }
+
+
 def render_demo(result: Result, printer: Printer) -> None:
-    """Each step as the command a user would type, its messages, then the final issue."""
+    """Each step as the command a user would type, then that command's own output, indented; then the
+    final issue."""
+    renderers = _step_renderers()
     for step in result.data.get("steps") or []:
         printer.line(f"$ {step['command_line']}")
-        for message in step.get("messages") or []:
-            printer.line(f"  {message}")
-        for line in step.get("lines") or []:
-            printer.line(f"  {line}")
+        shown = io.StringIO()
+        inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown)
+        ran = Result(
+            command=step["command"], ok=step["ok"], data=step.get("data") or {}, messages=step["messages"]
+        )
+        render = renderers.get(step["command"])
+        if render is not None and (ran.ok or ran.data):
+            render(ran, inner)
+        else:
+            for message in ran.messages:
+                inner.line(message)
+        if step.get("error"):
+            inner.line(f"error: {step['error']}")
+        for line in shown.getvalue().rstrip("\n").splitlines():
+            printer.line(f"  {line}" if line else "")
         printer.line()
     final = result.data.get("final")
     if isinstance(final, dict):

@@ -130,6 +130,10 @@ def _seed(db: sqlite3.Connection, now: int) -> None:
     )
 
 
+class NotASandboxDatabase(sqlite3.DatabaseError):
+    """The file is an SQLite database, but not one the sandbox made: it is left untouched."""
+
+
 class Store:
     """SQLite-backed state with the few queries the API needs; every public method holds the lock."""
 
@@ -139,18 +143,33 @@ class Store:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        self._last_ms = 0
+        self._user_cache: dict[int, Row] = {}
+        try:
+            self._open(persistent=db_path is not None)
+        except sqlite3.Error:
+            self.db.close()
+            raise
+
+    def _open(self, *, persistent: bool) -> None:
+        """Create the schema and seed a new database; refuse a file that holds something else.
+
+        sqlite3.DatabaseError when the file is not an SQLite database, NotASandboxDatabase when it is
+        one with other tables (it is never changed then).
+        """
         self.db.row_factory = sqlite3.Row
-        if db_path is not None:
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise NotASandboxDatabase("it holds the tables of something else")
+        if persistent:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-        self._last_ms = 0
         self.db.executescript(SCHEMA)  # executescript commits on its own, so it stays outside BEGIN
         with self.transaction():
             seeded = self.db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
             if seeded is None:
                 _seed(self.db, self.now_ms())
                 self.db.execute("INSERT INTO meta (key, value) VALUES ('seeded', '1')")
-        self._user_cache: dict[int, Row] = {}
 
     def close(self) -> None:
         with self.lock:
