@@ -8,6 +8,7 @@ The catalogue is data: an ordered tuple of (id, pattern) rules, and the first ru
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: The public step IDs, in the order the default `rollout` template lists them. A public contract.
@@ -26,17 +27,17 @@ STEP_IDS: tuple[str, ...] = (
 )
 
 
-def _rule(step_id: str, *patterns: str) -> tuple[str, re.Pattern[str]]:
+def _rule(step_id: str, *patterns: str) -> tuple[str, str]:
     for pattern in patterns:
         if not pattern.startswith("^"):
             raise ValueError(f"catalogue rule for {step_id} must be anchored at the start: {pattern}")
-    return step_id, re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    return step_id, "|".join(f"(?:{p})" for p in patterns)
 
 
 #: Rules over normalised text (see `normalise_text`), case-insensitive. Order matters where texts overlap:
 #: the cleanup rule runs before remove-flag ("After the flag removal is deployed, clean up ...").
 #: Every rule is anchored at the start of the text (`_rule` checks), which keeps recognition cheap.
-CATALOGUE: tuple[tuple[str, re.Pattern[str]], ...] = (
+CATALOGUE: tuple[tuple[str, str], ...] = (
     # The default-enabling path of the 2024 template also cleans up; the main path keeps the ID.
     _rule(
         "cleanup",
@@ -108,16 +109,19 @@ def recognise(text: str) -> str | None:
     return recognise_normalised(normalise_text(text))
 
 
-# All rules as one ordered alternation: the rules are anchored, so the first alternative that matches at
-# the start is the first rule that matches, found in one regex call instead of one per rule.
-_ANY_RULE = re.compile(
-    "|".join(f"(?P<rule{i}>{pattern.pattern})" for i, (_, pattern) in enumerate(CATALOGUE)), re.IGNORECASE
-)
+@functools.cache
+def _any_rule() -> re.Pattern[str]:
+    """All rules as one ordered alternation, compiled on first use (descriptions with step markers never
+    need it, and `status --file` should not pay for it). The rules are anchored, so the first alternative
+    that matches at the start is the first rule that matches, found in one regex call."""
+    return re.compile(
+        "|".join(f"(?P<rule{i}>{pattern})" for i, (_, pattern) in enumerate(CATALOGUE)), re.IGNORECASE
+    )
 
 
 def recognise_normalised(plain: str) -> str | None:
     """`recognise` for text already passed through `normalise_text`."""
-    match = _ANY_RULE.match(plain)
+    match = _any_rule().match(plain)
     if match is None:
         return None
     return next(step_id for i, (step_id, _) in enumerate(CATALOGUE) if match.group(f"rule{i}") is not None)
