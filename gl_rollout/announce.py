@@ -22,7 +22,8 @@ from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist
 from gl_rollout.errors import UsageError
 from gl_rollout.evidence import flag_of_issue
-from gl_rollout.issue_edit import parse_time, require_open
+from gl_rollout.gitlab_json import parse_time
+from gl_rollout.issue_edit import require_open
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
 from gl_rollout.refs import IssueRef

@@ -2,7 +2,7 @@
 
 Rule for a URL's host: the issue URL names the GitLab to talk to only when no URL was configured
 (`--url`, `GITLAB_URL`, `GITLAB_HOST`, `CI_SERVER_URL` or a python-gitlab config section); when one
-was, the issue URL must be on that host, else `gl_rollout.config.resolve_connection` stops with a
+was, the issue URL must be on that host, else `gl_rollout.settings.resolve_connection` stops with a
 usage error rather than send the token somewhere the user did not name. In `--sandbox` mode only
 the URL's path counts, because each sandbox run listens on a new port.
 """

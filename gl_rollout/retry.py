@@ -2,7 +2,7 @@
 
 Our own policy rather than python-gitlab's: its retries have no jitter and no cap, parse
 `Retry-After` with `int()` (an HTTP-date crashes it) and would replay a POST. The adapter in
-`gl_rollout.gitlab` decides *whether* a request may be retried; this module decides *when*.
+`gl_rollout.gitlab_http` decides *whether* a request may be retried; this module decides *when*.
 Everything takes an injectable clock, sleep and random source so tests can check the waits
 without waiting.
 """

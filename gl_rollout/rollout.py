@@ -18,7 +18,6 @@ from typing import Any
 
 from gl_rollout.api import GitLabAPI, Issue, IssueQuery
 from gl_rollout.checklist import Checklist, StepState, parse_checklist, progress_line, select_steps
-from gl_rollout.config import same_host
 from gl_rollout.definition import load_definition, write_rollout_issue_url
 from gl_rollout.errors import ConflictError, GitLabError, UsageError
 from gl_rollout.evidence import build_timeline
@@ -35,6 +34,7 @@ from gl_rollout.output import Result
 from gl_rollout.posting import create_issue_once
 from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.render import RenderedIssue
+from gl_rollout.urls import same_host
 
 # --- shared pieces ------------------------------------------------------------------------------
 

@@ -21,12 +21,8 @@ from typing import Any
 from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist, progress_line
 from gl_rollout.errors import ConflictError
-from gl_rollout.issue_edit import (
-    fresh_if_stale,
-    parse_time,
-    plan_step_edit,
-    write_description,
-)
+from gl_rollout.gitlab_json import parse_time
+from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, write_description
 from gl_rollout.markers import NoteMarker, find_note_marker
 from gl_rollout.output import Result
 from gl_rollout.posting import post_note_once

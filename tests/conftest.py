@@ -6,12 +6,17 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from werkzeug.serving import make_server
 
 from gl_rollout.sandbox import Sandbox
 
@@ -82,3 +87,35 @@ class PlainHTTP:
 @pytest.fixture
 def api(sandbox: Sandbox) -> PlainHTTP:
     return PlainHTTP(sandbox)
+
+
+# --- TLS: the sandbox behind a self-signed certificate (test_bad_input, test_security) ------------------
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_sandbox(tmp_path: Path) -> Iterator[tuple[Sandbox, str, Path]]:
+    """The sandbox's application behind TLS with a self-signed certificate, on a loopback port."""
+    cert, key = self_signed(tmp_path)
+    sb = Sandbox()
+    server = make_server("127.0.0.1", 0, sb.app, threaded=True, ssl_context=(str(cert), str(key)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sb, f"https://127.0.0.1:{server.server_port}", cert
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        sb.close()

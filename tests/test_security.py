@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import run_cli
@@ -157,34 +154,6 @@ def test_a_token_inside_the_url_is_not_shown(sandbox: Sandbox) -> None:
 
 
 # --- TLS -------------------------------------------------------------------------------------------------
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
-@pytest.fixture
-def https_sandbox(tmp_path: Path) -> Iterator[tuple[Sandbox, str, Path]]:
-    cert, key = self_signed(tmp_path)
-    sb = Sandbox()
-    server = make_server("127.0.0.1", 0, sb.app, threaded=True, ssl_context=(str(cert), str(key)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield sb, f"https://127.0.0.1:{server.server_port}", cert
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        sb.close()
 
 
 def test_tls_is_verified_by_default_even_with_an_empty_curl_ca_bundle(

@@ -12,13 +12,8 @@ import pytest
 
 from gl_rollout.api import Issue, Note
 from gl_rollout.errors import StepError
-from gl_rollout.issue_edit import (
-    interference,
-    judge_since_read,
-    line_changes,
-    plan_step_edit,
-    unified_diff,
-)
+from gl_rollout.issue_edit import line_changes, plan_step_edit, unified_diff
+from gl_rollout.system_notes import interference, judge_since_read
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
 DESCRIPTION = (
