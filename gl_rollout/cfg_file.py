@@ -7,6 +7,7 @@ without a shell. Everything comes from the injected environment mapping, never `
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shlex
 import subprocess
@@ -54,9 +55,13 @@ def config_files(env: Mapping[str, str]) -> list[Path]:
     named = env.get("PYTHON_GITLAB_CFG")
     if named:
         path = Path(expand(named, env))
+        if path == Path(os.devnull):
+            # The usual way to say "no configuration file": an empty one, as python-gitlab reads it.
+            return []
         if not path.is_file():
+            reason = "is not a regular file" if path.exists() else "does not exist"
             raise UsageError(
-                f"PYTHON_GITLAB_CFG names {named}, which is not a readable file",
+                f"PYTHON_GITLAB_CFG names {named}, which {reason}",
                 "point PYTHON_GITLAB_CFG at a python-gitlab configuration file, or unset it",
             )
         return [path]

@@ -10,6 +10,8 @@ are set back to todo. `gl_rollout.sync_many` runs `sync_issue` over every rollou
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -82,6 +84,15 @@ class SyncOptions:
     detail: bool = True  # keep each issue's step verdicts and timeline (one issue); many keep a summary
 
 
+def issue_fingerprint(issue: Issue) -> str:
+    """A digest of what sync reads from an issue (description, labels, state), from a list row alone.
+
+    A server with whole-second timestamps can show the same `updated_at` before and after an edit
+    made in that second; the description and labels still tell."""
+    text = json.dumps([issue.description, sorted(issue.labels), issue.state], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class IssueOutcome:
     """What sync found and did for one issue; one entry of the JSON envelope."""
@@ -102,6 +113,7 @@ class IssueOutcome:
     labels_added: tuple[str, ...] = ()
     labels_removed: tuple[str, ...] = ()
     updated_at: str = ""
+    fingerprint: str = ""  # `issue_fingerprint` of the issue after our writes, for the state file
     features: str | None = None  # gates fingerprint, for the state file
     diff: str | None = None
     warnings: tuple[str, ...] = ()
@@ -120,6 +132,7 @@ class IssueOutcome:
             status=status,
             previous_stage=stage_from_labels(issue.labels),
             updated_at=issue.updated_at,
+            fingerprint=issue_fingerprint(issue),
         )
 
     @property
@@ -243,6 +256,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         labels_added=tuple(add),
         labels_removed=tuple(remove),
         updated_at=current.updated_at,
+        fingerprint=issue_fingerprint(current),
         features=gates_fingerprint(judged.reading.feature) if judged.reading is not None else None,
         diff=diff,
         warnings=warnings,

@@ -3,7 +3,8 @@
 Issues are listed 100 per page and read and updated by at most 8 threads, the listing included
 (`gl_rollout.pool`). One failing issue is recorded and the others go on; the exit status says the
 worst failure (1 unexpected, else 3 GitLab, else 4 conflict). A state file remembers each issue's
-`updated_at`, so a repeat sync reads again only issues that changed since.
+`updated_at` and a digest of its description, labels and state (what the list rows carry, so an edit
+within the same whole second still shows), so a repeat sync reads again only issues that changed since.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from gl_rollout.files import check_target, write_atomic
 from gl_rollout.output import Result
 from gl_rollout.pool import MAX_CONCURRENCY, run_bounded
 from gl_rollout.scope import Scope
-from gl_rollout.sync import FeaturesSnapshot, IssueOutcome, IssueStatus, SyncOptions, sync_issue
+from gl_rollout.sync import (
+    FeaturesSnapshot,
+    IssueOutcome,
+    IssueStatus,
+    SyncOptions,
+    issue_fingerprint,
+    sync_issue,
+)
 
 STATE_VERSION = 1
 
@@ -32,7 +40,8 @@ ProgressCallback = Callable[[int, int, bool], None]  # (finished, listed so far,
 
 @dataclass
 class SyncState:
-    """What the last sync saw of each issue: `updated_at` after its writes, the stage, the gates."""
+    """What the last sync saw of each issue: `updated_at` and a fingerprint after its writes, the stage,
+    the gates."""
 
     key: str
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -58,6 +67,9 @@ class SyncState:
         entry = self.issues.get(issue.reference)
         if not isinstance(entry, dict) or entry.get("updated_at") != issue.updated_at:
             return None
+        if entry.get("fingerprint") != issue_fingerprint(issue):
+            # edited within the second of the last sync: `updated_at` alone cannot show it
+            return None
         if features is not None:
             flag = entry.get("flag")
             reading = features.reading(flag if isinstance(flag, str) else None)
@@ -77,6 +89,7 @@ class SyncState:
                 continue
             issues[outcome.reference] = {
                 "updated_at": outcome.updated_at,
+                "fingerprint": outcome.fingerprint,
                 "flag": outcome.flag,
                 "stage": outcome.stage,
                 "done": outcome.done,

@@ -263,9 +263,9 @@ def interference(
 
     Even an edit that ticked the very box we ticked counts as overwritten: GitLab writes only the
     checklist note when boxes changed, so other text that edit changed would not show. An edit whose
-    note is in the same tick as our write's `updated_at` (whole-second timestamps) is placed by note
-    ID against our own write's notes; `whoami` (our username) is asked only when two people's notes
-    share that tick.
+    note that may be before our write is placed by note ID against our own write's notes (GitLab
+    orders notes by time, then ID, and IDs only grow); `whoami` (our username) is asked only when our
+    write's own checklist notes do not tell.
     """
     until = written.updated_at
     if baseline is not None:
@@ -285,38 +285,98 @@ def interference(
         inside = edits_since_read(notes, read)
     if parse_time(until) is None:
         return inside, []
-    overwritten = [n for n in inside if compare_times(n.created_at, until) == -1]
-    tied = [n for n in inside if compare_times(n.created_at, until) == 0]
-    after = sorted((n for n in notes if n.system and _surely_after(n, until)), key=_order)
-    ours = _first_author_run(after, parse_time(until) or _EPOCH)
-    if tied:
-        lost, ours = _place_tied(inside, tied, until, whoami)
-        overwritten = sorted([*overwritten, *lost], key=_order)
-    later = [n for n in inside if _maybe_after(n, until) and n.id not in ours and n not in overwritten]
+    if all(_surely_after(n, until) for n in inside):
+        after = sorted((n for n in notes if n.system and _surely_after(n, until)), key=_order)
+        ours = _first_author_run(after, parse_time(until) or _EPOCH)
+        return [], [n for n in inside if n.id not in ours]
+
+    def me() -> str | None:
+        found = _our_author(notes, read, written)
+        return found if found is not None or whoami is None else whoami()
+
+    return _place_by_id(notes, read, inside, baseline, me)
+
+
+def _place_by_id(
+    notes: Sequence[Note],
+    read: Issue,
+    inside: Sequence[Note],
+    baseline: Sequence[Note] | None,
+    whoami: Callable[[], str | None],
+) -> tuple[list[Note], list[Note]]:
+    """(overwritten, later) by note ID, which GitLab only ever increases: whole-second timestamps tie.
+
+    Our write's notes are the last run of our own description notes. Another person's note with a
+    lower ID came before our write, and was overwritten unless one of our earlier notes (from before
+    our read: an earlier gl-rollout run whose edit is in the text we read) comes after it too; a
+    higher ID came after. Our own earlier notes are never reported: their edit is in the text. Who we
+    are (`whoami`) is asked only when two people's notes are there.
+    """
+    known = {n.id for n in baseline} if baseline is not None else set()
+    inside_ids = {n.id for n in inside}
+    seq = sorted(
+        {
+            n.id: n
+            for n in [
+                *inside,
+                *(
+                    n
+                    for n in notes
+                    if is_description_note(n)
+                    and n.id not in known
+                    and (parse_time(read.updated_at) is None or _maybe_after(n, read.updated_at))
+                ),
+            ]
+        }.values(),
+        key=lambda n: n.id,
+    )
+    if len({n.author for n in seq}) <= 1:
+        # One person's notes alone: ours, or theirs when our write matched their text and left none.
+        return [], []
+    me = whoami()
+    if me is None:
+        # Without knowing who we are, the author of the newest note is taken as us.
+        me = seq[-1].author
+    mine = [index for index, n in enumerate(seq) if n.author == me]
+    if not mine:
+        return [n for n in seq if n.id in inside_ids], []
+    end = mine[-1]
+    start = end
+    while start > 0 and seq[start - 1].author == me:
+        start -= 1
+    prior = [n.id for n in seq[:start] if n.author == me]
+    bound = max(prior, default=None)
+    overwritten = [
+        n for n in seq[:start] if n.author != me and n.id in inside_ids and (bound is None or n.id > bound)
+    ]
+    later = [n for n in seq[end + 1 :] if n.author != me and n.id in inside_ids]
     return overwritten, later
 
 
-def _place_tied(
-    inside: Sequence[Note], tied: Sequence[Note], until: str, whoami: Callable[[], str | None] | None
-) -> tuple[list[Note], set[int]]:
-    """(overwritten, our notes) when description notes made after our read share our write's tick.
-
-    Our write's notes are the first of ours after our write; another person's note with a lower ID
-    came before our write and was overwritten. When all those notes are one person's, they are ours
-    (an edit identical to ours writes no note).
-    """
-    post = sorted((n for n in inside if _maybe_after(n, until)), key=_order)
-    authors = {n.author for n in post}
-    if len(authors) <= 1:
-        return [], {n.id for n in post}
-    me = whoami() if whoami is not None else None
-    if me is None:
-        # Without knowing who we are, the author of the last note is taken as us: report the rest.
-        me = max(post, key=lambda n: n.id).author
-    mine = [n for n in post if n.author == me]
-    first_mine = min((n.id for n in mine), default=None)
-    lost = [n for n in tied if n.author != me and (first_mine is None or n.id < first_mine)]
-    return lost, {n.id for n in mine}
+def _our_author(notes: Sequence[Note], read: Issue, written: Issue) -> str | None:
+    """Who we are, from our own write's checklist notes: the newest note that says a box we changed
+    now reads as we wrote it. None when our write left no such note."""
+    before = {s.line: s for s in parse_checklist(read.description).steps}
+    changed = [
+        s
+        for s in parse_checklist(written.description).steps
+        if s.line in before and before[s.line].state != s.state and before[s.line].id == s.id
+    ]
+    if not changed:
+        return None
+    for note in sorted(notes, key=lambda n: n.id, reverse=True):
+        said = checklist_note(note.body) if note.system else None
+        if said is None:
+            continue
+        for step in changed:
+            named = (
+                said.step_id == step.id
+                if said.step_id is not None
+                else _plain(_unescape(step.text)) == said.text.casefold()
+            )
+            if named and said.completed == (step.state == "done"):
+                return note.author
+    return None
 
 
 def _first_author_run(ordered: Sequence[Note], since: dt.datetime) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -186,8 +187,19 @@ def test_python_gitlab_cfg_is_the_only_file_when_set(tmp_path: Path) -> None:
 
 
 def test_missing_python_gitlab_cfg_file_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"PYTHON_GITLAB_CFG names .*not a readable file"):
+    with pytest.raises(UsageError, match=r"PYTHON_GITLAB_CFG names .*nope.cfg, which does not exist"):
         resolve_connection(state({"PYTHON_GITLAB_CFG": str(tmp_path / "nope.cfg")}))
+
+
+def test_python_gitlab_cfg_naming_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"PYTHON_GITLAB_CFG names .*, which is not a regular file"):
+        resolve_connection(state({"PYTHON_GITLAB_CFG": str(tmp_path)}))
+
+
+def test_python_gitlab_cfg_dev_null_is_an_empty_configuration(tmp_path: Path) -> None:
+    write_cfg(tmp_path / ".python-gitlab.cfg", CFG)
+    conn = resolve_connection(state({"HOME": str(tmp_path), "PYTHON_GITLAB_CFG": os.devnull}))
+    assert conn.token is None  # the home file is not read either: PYTHON_GITLAB_CFG names the only one
 
 
 def test_unknown_section_lists_the_known_ones(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from gl_rollout.sandbox.auth import can_edit_issue, can_see_issue, find_project,
 from gl_rollout.sandbox.http import Ctx
 from gl_rollout.sandbox.service import ApiError, message_error, param_error
 from gl_rollout.sandbox.store import Row
+from gl_rollout.sandbox.tasks import flipped_items
 
 ISSUE_TYPES = ("issue", "incident", "test_case", "task")
 # `Helpers::IssuesHelpers.update_params_at_least_one_of`, in GitLab's order (it shows in the 400 message).
@@ -155,6 +156,13 @@ def update_issue(ctx: Ctx) -> Reply:
         raise forbidden()
     params = _issue_params(ctx, project, creating=False)
     updated = service.update_issue(ctx.store, project, issue, actor, params)
+    if (
+        ctx.quirks is not None
+        and ctx.quirks.description_note_with_checklist
+        and (updated["description"] or "") != (issue["description"] or "")
+        and flipped_items(issue["description"], updated["description"])
+    ):
+        ctx.store.insert_note(updated, actor["id"], "changed the description", system=True)
     return Reply(200, entities.issue_entity(ctx.store, updated, ctx.base_url, single=True))
 
 

@@ -60,9 +60,15 @@ class Quirks:
     # Timestamps: `…03.456Z` (ms), `…03.456+00:00` (ms_offset), `…04:02:03.456+01:00` (local),
     # `…03Z` (seconds), `…03.456000+00:00` (micro).
     time_format: str = "ms"
+    # Every timestamp shown as this one whole second ("2026-11-29T02:38:47"): a server whose clock ticks
+    # in seconds, with everything a test does falling in one tick; ids and order still tell them apart.
+    frozen_second: str | None = None
     # Checklist system notes: the item's source (`source`), GitLab 17+'s markdown-escaped text with HTML
     # comments' text kept (`escaped`), or the pre-15.x wording "marked the task" (`task`).
     checklist_notes: str = "source"
+    # A "changed the description" note also for an edit that only flipped boxes (after its checklist
+    # notes), as some servers write.
+    description_note_with_checklist: bool = False
     # The body of the system note for any other description edit.
     description_note: str = "changed the description"
     # Issue entity fields left out, as older or partial implementations do ("references",
@@ -130,6 +136,10 @@ class Quirks:
             raise ValueError("quirk job_token_refusal must be None, 401, 403 or 404")
         if not 1 <= self.max_per_page <= 100:
             raise ValueError("quirk max_per_page must be between 1 and 100")
+        if self.frozen_second is not None and not re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", self.frozen_second
+        ):
+            raise ValueError("quirk frozen_second must read YYYY-MM-DDTHH:MM:SS")
         if self.stale_feature_reads < 0:
             raise ValueError("quirk stale_feature_reads must not be negative")
 
@@ -155,6 +165,8 @@ class Quirks:
     def timestamp(self, text: str) -> str:
         """A GitLab timestamp (`2026-11-29T01:02:03.456Z`) in this server's format."""
         match = _TIME.match(text)
+        if match is not None and self.frozen_second is not None:
+            return f"{self.frozen_second}Z"
         if match is None or self.time_format == "ms":
             return text
         whole, millis = match.groups()
