@@ -38,8 +38,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from gl_rollout.errors import ConflictError, StepError
-from gl_rollout.markers import STEP_MARKER
-from gl_rollout.steps import normalise_text, recognise_normalised
+from gl_rollout.steps import STEP_MARKER, normalise_text, recognise_normalised
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

@@ -31,7 +31,8 @@ from gl_rollout.api import Issue, Note
 from gl_rollout.checklist import Checklist, Step, parse_checklist
 from gl_rollout.feature_gates import FeatureReading, actor_gates, fully_on, partial_percentage
 from gl_rollout.gitlab_json import parse_time
-from gl_rollout.markers import STEP_MARKER, NoteMarker, find_note_marker
+from gl_rollout.markers import NoteMarker, find_note_marker
+from gl_rollout.steps import STEP_MARKER
 from gl_rollout.system_notes import ChecklistNote, checklist_note
 
 EvidenceSource = Literal["marker", "system-note", "features-api"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from gl_rollout.errors import UsageError
@@ -45,6 +44,8 @@ def write_atomic(path: Path, text: str, *, newline: str = "") -> None:
     mode = None
     if path.exists():
         mode = path.stat().st_mode & 0o7777
+    import tempfile  # imported here: read-only commands never write a file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:

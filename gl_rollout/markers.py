@@ -1,8 +1,6 @@
 """Hidden markers gl-rollout leaves in what it writes, so it can recognise its own work later.
 
-Two kinds:
-- step markers at the end of a task item: `<!-- step:enable-staging -->` (the public step-ID contract);
-- comment markers at the end of a note it posts:
+A comment marker ends every note it posts (step markers, `<!-- step:ID -->`, live in `gl_rollout.steps`):
   `<!-- gl-rollout {"v": 1, "action": "enable", "step": "enable-staging", "flag": "x", "key": "..."} -->`.
   `key` identifies the intent (action, flag and values, never the time of posting), so running the same
   command twice finds the first note and posts nothing.
@@ -18,7 +16,6 @@ from typing import Any
 
 MARKER_VERSION = 1
 _NOTE_MARKER = re.compile(r"<!--\s*gl-rollout\s+(\{.*?\})\s*-->", re.DOTALL)
-STEP_MARKER = re.compile(r"<!--\s*step:([a-z0-9][a-z0-9._-]*)\s*-->")
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,3 @@ def find_note_marker(body: str) -> NoteMarker | None:
         values=values,
         key=key,
     )
-
-
-def step_marker(step_id: str) -> str:
-    return f"<!-- step:{step_id} -->"

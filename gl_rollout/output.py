@@ -6,7 +6,6 @@ envelope and all human text goes to stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -52,6 +51,8 @@ def envelope(result: Result, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def dumps_envelope(result: Result, secrets: tuple[str, ...] = ()) -> str:
+    import json  # only --json and --json-file need it
+
     text = json.dumps(envelope(result, secrets), ensure_ascii=False, indent=2, default=str)
     return redact(text, secrets)
 

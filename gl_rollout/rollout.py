@@ -29,11 +29,11 @@ from gl_rollout.issue_edit import (
     unified_diff,
     write_description,
 )
-from gl_rollout.markers import STEP_MARKER
 from gl_rollout.output import Result
 from gl_rollout.posting import create_issue_once
 from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.render import RenderedIssue
+from gl_rollout.steps import STEP_MARKER
 from gl_rollout.urls import same_host
 
 # --- shared pieces ------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import re
 
+#: The hidden marker that ends a task item gl-rollout wrote, naming its step: `<!-- step:enable-staging -->`.
+STEP_MARKER = re.compile(r"<!--\s*step:([a-z0-9][a-z0-9._-]*)\s*-->")
+
 #: The public step IDs, in the order the default `rollout` template lists them. A public contract.
 STEP_IDS: tuple[str, ...] = (
     "enable-staging",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from gl_rollout.api import Issue, Note
 from gl_rollout.checklist import Step, parse_checklist
 from gl_rollout.gitlab_json import parse_time, time_resolution
-from gl_rollout.markers import STEP_MARKER
+from gl_rollout.steps import STEP_MARKER
 
 # GitLab creates its system note right after saving the issue; this bounds how far after.
 SAME_EDIT_WINDOW = dt.timedelta(seconds=2)
