@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from run import Row  # the table row of benchmarks/run.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -41,15 +42,6 @@ IN_FLIGHT = 8
 TARGET_RATIO = 1.25
 MEMORY_TARGET_MIB = 150.0
 CHANGED_ON_REPEAT = 10
-
-
-@dataclass(frozen=True)
-class Row:
-    benchmark: str
-    result: str
-    target: str = ""
-    met: bool | None = None
-    gap: str = ""
 
 
 # --- the child: one sync, measured from inside -----------------------------------------------------
