@@ -308,6 +308,8 @@ def test_duplicate_name_description_and_version(api: PlainHTTP) -> None:
     version = api("POST", FLAGS, json={"name": "other", "version": "legacy_flag"})
     assert (version.status, version.body) == (400, {"message": "Version is invalid"})
     create(api, "other_flag")
+    ignored = api("PUT", f"{FLAGS}/other_flag", json={"description": "d", "version": "legacy_flag"})
+    assert (ignored.status, ignored.body["description"]) == (200, "d")  # PUT does not declare `version`
     taken = api("PUT", f"{FLAGS}/other_flag", json={"name": "my_flag"})
     assert (taken.status, taken.body) == (400, {"message": ["Name has already been taken"]})
 
