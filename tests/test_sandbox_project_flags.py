@@ -258,6 +258,8 @@ XIDS = "must be a string of unique comma separated values each 256 characters or
          ["Strategies parameters rollout must be a string between 0 and 100 inclusive"]),
         ([strategy("flexibleRollout", ROLLOUT_25 | {"rollout": "-1"})],
          ["Strategies parameters rollout must be a string between 0 and 100 inclusive"]),
+        ([strategy("flexibleRollout", ROLLOUT_25 | {"rollout": "\u0662\u0665"})],  # not ASCII digits
+         ["Strategies parameters rollout must be a string between 0 and 100 inclusive"]),
         ([strategy("flexibleRollout", ROLLOUT_25 | {"rollout": 25})],
          ["Strategies parameters rollout must be a string between 0 and 100 inclusive"]),
         ([strategy("flexibleRollout", ROLLOUT_25 | {"stickiness": "email"})],

@@ -63,7 +63,7 @@ _ENVIRONMENT_SCOPE_MESSAGE = (
     "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', '*' and spaces"
 )
 _GROUP_ID = re.compile(r"[a-z]{1,32}")
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # Ruby's \d is ASCII only
 
 
 @dataclass

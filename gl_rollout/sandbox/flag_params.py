@@ -27,7 +27,7 @@ def grape_string(value: Any, name: str, errors: list[str]) -> str | None:
 def grape_integer(value: Any, name: str, errors: list[str]) -> int | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):
         return int(value)
     errors.append(f"{name} is invalid")
     return None
