@@ -443,6 +443,27 @@ def test_developer_role_is_needed_even_to_read(api: PlainHTTP) -> None:
     assert (write.status, write.body["error"]) == (403, "insufficient_scope")  # its token is read_api only
 
 
+def test_a_reporter_with_an_api_token_may_not_write_either(api: PlainHTTP, sandbox: Sandbox) -> None:
+    """The seeded reporter's token is read_api; with a full `api` token the role still says no."""
+    reporter = sandbox.store.user_by_username("reporter")
+    assert reporter is not None
+    sandbox.store.execute(
+        "INSERT INTO tokens (token, user_id, kind, scopes) VALUES (?, ?, 'personal', 'api')",
+        ("glpat-reporter-api-scope", reporter["id"]),
+    )
+    create(api)
+    for method, path, payload in (
+        ("POST", FLAGS, {"name": "f2"}),
+        ("PUT", f"{FLAGS}/my_flag", {"active": False}),
+        ("DELETE", f"{FLAGS}/my_flag", None),
+        ("POST", LISTS, {"name": "beta", "user_xids": "u1"}),
+    ):
+        answer = api(method, path, as_="glpat-reporter-api-scope", json=payload)
+        assert (answer.status, answer.body) == (403, {"message": "403 Forbidden"})
+    assert [f["name"] for f in api("GET", FLAGS).body] == ["my_flag"]
+    assert api("GET", f"{FLAGS}/my_flag").body["active"] is True
+
+
 def test_no_token_and_job_token_see_no_project(api: PlainHTTP) -> None:
     create(api)
     assert api("GET", FLAGS, as_=None).body == {"message": "404 Project Not Found"}

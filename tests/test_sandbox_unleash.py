@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,7 +216,18 @@ def no_leftover_threads() -> Iterator[None]:
     assert set(threading.enumerate()) - before == set()
 
 
-@pytest.mark.usefixtures("no_leftover_threads")
+@pytest.fixture
+def no_files_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The SDK's default cache would write under the user's cache folder: point that at an empty folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    yield
+    assert list(home.rglob("*")) == []
+
+
+@pytest.mark.usefixtures("no_leftover_threads", "no_files_written")
 def test_an_unleash_client_sees_each_ramp_step(sandbox: Sandbox) -> None:
     flag = sandbox.create_project_flag(
         "new_checkout",
@@ -244,7 +256,7 @@ def test_an_unleash_client_sees_each_ramp_step(sandbox: Sandbox) -> None:
     assert all(r.status == 200 for r in sandbox.request_log)
 
 
-@pytest.mark.usefixtures("no_leftover_threads")
+@pytest.mark.usefixtures("no_leftover_threads", "no_files_written")
 def test_the_same_users_stay_in_as_the_ramp_grows(sandbox: Sandbox) -> None:
     """flexibleRollout is sticky on the user id: everyone in at 25% is still in at 50%."""
     flag = sandbox.create_project_flag(
@@ -262,7 +274,7 @@ def test_the_same_users_stay_in_as_the_ramp_grows(sandbox: Sandbox) -> None:
     assert 0.40 <= len(at_50) / len(USER_IDS) <= 0.60
 
 
-@pytest.mark.usefixtures("no_leftover_threads")
+@pytest.mark.usefixtures("no_leftover_threads", "no_files_written")
 def test_an_unleash_client_reads_a_user_list(sandbox: Sandbox) -> None:
     beta = sandbox.create_user_list("beta", "alice,bob")
     sandbox.create_project_flag(
