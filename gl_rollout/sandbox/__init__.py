@@ -63,7 +63,11 @@ class Sandbox:
 
         self.store = Store(db_path)
         if project_feature_flags_limit is not None:
-            self.project_feature_flags_limit = project_feature_flags_limit
+            try:
+                self.project_feature_flags_limit = project_feature_flags_limit
+            except ValueError:
+                self.store.close()
+                raise
         self.faults = Faults()
         self.quirks = Quirks()
         self.quirks.update(quirks or {})
