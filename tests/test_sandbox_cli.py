@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gitlab
 import pytest
+import requests
 
 from gl_rollout.sandbox.store import DEMO_TOKENS
 
@@ -53,6 +54,9 @@ def test_serve_prints_what_a_newcomer_needs_and_keeps_state(tmp_path: Path) -> N
         assert "acme/platform/rollouts" in text
         assert "glpat-sandbox-developer-token" in text
         assert "glpat-sandbox-admin-token" in text
+        assert (
+            f"unleash: {url}/api/v4/feature_flags/unleash/42  instance ID glffct-sandbox-instance-42" in text
+        )
         gl = gitlab.Gitlab(url, private_token=DEVELOPER)
         gl.projects.get("acme/platform/rollouts", lazy=True).issues.create({"title": "survives a restart"})
     finally:
@@ -78,6 +82,14 @@ def test_serve_json_envelope(tmp_path: Path) -> None:
         assert (envelope["command"], envelope["ok"]) == ("sandbox serve", True)
         assert envelope["data"]["tokens"]["job"] == "glcbt-sandbox-job-token"
         assert envelope["data"]["control"] is True
+        unleash = envelope["data"]["unleash"]
+        assert unleash["url"] == envelope["data"]["api_url"] + "/feature_flags/unleash/42"
+        features = requests.get(
+            unleash["url"] + "/client/features",
+            headers={"UNLEASH-INSTANCEID": unleash["instance_id"], "UNLEASH-APPNAME": "production"},
+            timeout=10,
+        )
+        assert features.json() == {"version": 1, "features": []}
     finally:
         assert stop(process)[0] == 0
 

@@ -31,6 +31,8 @@ def _render_banner(result: Result, printer: Printer) -> None:
         "         developer  " + tokens["developer"],
         "         reporter   " + tokens["reporter"] + "  (read_api scope: read-only)",
         "         job        " + tokens["job"] + "  (CI job token: may only read issues)",
+        f"unleash: {data['unleash']['url']}  instance ID {data['unleash']['instance_id']}"
+        "  (app name = environment)",
         f"try:     GITLAB_URL={data['url']} GITLAB_TOKEN={tokens['developer']} gl-rollout ...",
     ]
     if data.get("control"):
@@ -88,6 +90,8 @@ def serve(
         "db": str(db_path),
         "tokens": dict(sandbox.tokens),
         "control": control,
+        # What an application's Unleash client is given for the seeded project's feature flags.
+        "unleash": {"url": sandbox.unleash_url(), "instance_id": sandbox.unleash_instance_id()},
     }
     try:
         emit(Result("sandbox serve", data=data), printer, _render_banner, state.json_file)

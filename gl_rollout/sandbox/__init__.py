@@ -9,6 +9,10 @@ Seeded: users root (admin), dev (developer), reporter (Reporter role, read_api t
 acme/platform/rollouts (id 42) and acme/website (id 43), each with the label "feature flag", the first
 with milestone "17.0"; a CI job token of the first project.
 
+Project feature flags (`/projects/:id/feature_flags`, user lists) and GitLab's Unleash API for them
+(`sb.unleash_url()`, `sb.unleash_instance_id()`) are there too; `sb.project_feature_flags_limit` is the
+plan limit on flags per project.
+
 By default it answers as current GitLab does; `Sandbox(quirks={...})` or `sb.quirks.<name> = ...`
 switches on the habits of other GitLab versions, proxies and implementations (pagination headers,
 timestamp formats, system note wording, missing Issue fields, redirects, ...): see
@@ -49,11 +53,21 @@ class Sandbox:
         *,
         control: bool = False,
         quirks: Mapping[str, Any] | None = None,
+        project_feature_flags_limit: int | str | None = None,
     ) -> None:
-        """`quirks` switches on other servers' habits by name (see `gl_rollout.sandbox.quirks.Quirks`)."""
+        """`quirks` switches on other servers' habits by name (see `gl_rollout.sandbox.quirks.Quirks`);
+        `project_feature_flags_limit` sets how many project feature flags a project may hold (a number,
+        0 for no limit, or a GitLab.com plan: `free` 50, `premium` 150, `ultimate` 200; default 200).
+        """
         from gl_rollout.sandbox.app import SandboxApp
 
         self.store = Store(db_path)
+        if project_feature_flags_limit is not None:
+            try:
+                self.project_feature_flags_limit = project_feature_flags_limit
+            except ValueError:
+                self.store.close()
+                raise
         self.faults = Faults()
         self.quirks = Quirks()
         self.quirks.update(quirks or {})
@@ -209,6 +223,71 @@ class Sandbox:
         from gl_rollout.sandbox.features import feature_entity
 
         return {row["name"]: feature_entity(row["name"], row["gates"]) for row in self.store.features()}
+
+    # ---- project feature flags ----------------------------------------------------------------
+    @property
+    def project_feature_flags_limit(self) -> int:
+        """How many feature flags one project may hold (GitLab's `project_feature_flags` plan limit)."""
+        from gl_rollout.sandbox.flag_store import flag_limit
+
+        return flag_limit(self.store)
+
+    @project_feature_flags_limit.setter
+    def project_feature_flags_limit(self, limit: int | str) -> None:
+        from gl_rollout.sandbox.flag_store import set_flag_limit
+
+        set_flag_limit(self.store, limit)
+
+    def unleash_url(self, project: str | int | None = None) -> str:
+        """The URL an Unleash client is given for the project's flags (GitLab's "API URL")."""
+        return f"{self.api_url}/feature_flags/unleash/{self._project(project)['id']}"
+
+    def unleash_instance_id(self, project: str | int | None = None) -> str:
+        """The project's instance ID, which Unleash clients send as `UNLEASH-INSTANCEID`."""
+        from gl_rollout.sandbox.unleash import instance_id
+
+        return instance_id(self.store, self._project(project)["id"])
+
+    def reset_unleash_instance_id(self, project: str | int | None = None) -> str:
+        """Regenerate the project's instance ID, as GitLab's button does; the old one gets 401."""
+        from gl_rollout.sandbox.unleash import reset_instance_id
+
+        return reset_instance_id(self.store, self._project(project)["id"])
+
+    def project_flags(self, project: str | int | None = None) -> dict[str, dict[str, Any]]:
+        """Flag name -> its API entity, for the project's feature flags."""
+        from gl_rollout.sandbox.flag_store import flag_entity, flags_of, strategies_of
+
+        rows = flags_of(self.store, self._project(project)["id"])
+        strategies = strategies_of(self.store, [row["id"] for row in rows])
+        return {row["name"]: flag_entity(row, strategies[row["id"]]) for row in rows}
+
+    def create_project_flag(
+        self, name: str, project: str | int | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Create a project feature flag as the API would (`params` as POST takes them); its entity."""
+        from gl_rollout.sandbox import flag_model
+
+        return flag_model.create_flag(self.store, self._project(project), {"name": name, **params})
+
+    def edit_project_flag(self, name: str, project: str | int | None = None, **params: Any) -> dict[str, Any]:
+        """Change a flag as a person would in GitLab's UI (`params` as PUT takes them); its entity."""
+        from gl_rollout.sandbox import flag_model
+        from gl_rollout.sandbox.flag_store import flag_by_name
+
+        row = self._project(project)
+        flag = flag_by_name(self.store, row["id"], name)
+        if flag is None:
+            raise KeyError(f"no feature flag {name!r} in {row['full_path']}")
+        return flag_model.update_flag(self.store, row, flag, params)
+
+    def create_user_list(self, name: str, user_xids: str, project: str | int | None = None) -> dict[str, Any]:
+        """Create a feature flag user list; its entity (`id` for strategies, `iid` for URLs)."""
+        from gl_rollout.sandbox.flag_store import user_list_entity
+        from gl_rollout.sandbox.user_lists import create_user_list
+
+        row = self._project(project)
+        return user_list_entity(create_user_list(self.store, row, name, user_xids), row)
 
     def count_issues(
         self, project: str | int | None = None, state: str | None = None, title: str | None = None

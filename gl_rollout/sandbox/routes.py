@@ -1,15 +1,24 @@
 """The `/api/v4` route table, and the small handlers: version, metadata, users, projects, groups, labels.
 
 Issues live in `issue_list.py` and `issue_routes.py`, notes in `note_routes.py`, features in
-`features.py`. Each handler reads its parameters the way GitLab's Grape API declares them and
-answers the documented entity.
+`features.py`, project feature flags and their user lists in `project_flags.py`, the Unleash API in
+`unleash.py`. Each handler reads its parameters the way GitLab's Grape API declares them and answers
+the documented entity.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gl_rollout.sandbox import entities, features, issue_list, issue_routes, note_routes
+from gl_rollout.sandbox import (
+    entities,
+    features,
+    issue_list,
+    issue_routes,
+    note_routes,
+    project_flags,
+    unleash,
+)
 from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import find_group, find_project, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
@@ -43,6 +52,8 @@ def register(router: Router) -> None:
     router.add("GET", "/groups/:id/issues", issue_list.list_group_issues)
     router.add("GET", "/issues", issue_list.list_own_issues)
     features.register(router)
+    project_flags.register(router)
+    unleash.register(router)
 
 
 # ---- instance -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, features.
+"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, features, and
+project feature flags (`ff_*`: flags, strategies, scopes, user lists, Unleash client tokens).
 
 One connection shared by the server's threads, guarded by a re-entrant lock (SQLite objects are not
 safe to share across threads otherwise). Rows come back as plain dicts; the HTTP shapes live in
@@ -61,6 +62,22 @@ CREATE TABLE IF NOT EXISTS notes (
   internal INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS notes_issue ON notes (issue_id, created_at);
 CREATE TABLE IF NOT EXISTS features (name TEXT PRIMARY KEY, gates TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ff_flags (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, name TEXT NOT NULL, description TEXT,
+  active INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  UNIQUE (project_id, name));
+CREATE TABLE IF NOT EXISTS ff_strategies (
+  id INTEGER PRIMARY KEY, flag_id INTEGER NOT NULL, name TEXT NOT NULL, parameters TEXT NOT NULL,
+  user_list_id INTEGER);
+CREATE INDEX IF NOT EXISTS ff_strategies_flag ON ff_strategies (flag_id);
+CREATE TABLE IF NOT EXISTS ff_scopes (
+  id INTEGER PRIMARY KEY, strategy_id INTEGER NOT NULL, environment_scope TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ff_scopes_strategy ON ff_scopes (strategy_id);
+CREATE TABLE IF NOT EXISTS ff_user_lists (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, iid INTEGER NOT NULL, name TEXT NOT NULL,
+  user_xids TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  UNIQUE (project_id, iid));
+CREATE TABLE IF NOT EXISTS ff_clients (project_id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE);
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.
@@ -170,6 +187,18 @@ class Store:
             if seeded is None:
                 _seed(self.db, self.now_ms())
                 self.db.execute("INSERT INTO meta (key, value) VALUES ('seeded', '1')")
+
+    def meta(self, key: str) -> str | None:
+        """A value kept beside the state (sandbox settings, id sequences), so a served file keeps it."""
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def close(self) -> None:
         with self.lock:
