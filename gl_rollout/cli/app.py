@@ -156,7 +156,7 @@ def run_command(
         from gl_rollout.files import check_target
 
         try:
-            check_target(state.json_file)
+            check_target(state.json_file, streams=True)
         except RolloutError as exc:
             raise typer.Exit(emit(Result.failure(command, exc), printer)) from None
     try:

@@ -200,7 +200,7 @@ def render_result(options: RenderOptions, output: Path | None) -> Result:
     if output is not None:
         from gl_rollout.files import write_atomic
 
-        write_atomic(output, issue.description)
+        write_atomic(output, issue.description, streams=True)
         data["output"] = str(output)
         messages.append(f"wrote the description to {output}")
     return Result(command="render", data=data, messages=messages)
