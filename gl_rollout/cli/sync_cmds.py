@@ -126,7 +126,9 @@ def sync_command(
         ) as client:
             features = None
             if features_url is not None:
-                admin = client.admin_api(features_url, token_env=target_token_env or ADMIN_TOKEN_ENV)
+                admin = client.admin_api(
+                    features_url, token_env=target_token_env or ADMIN_TOKEN_ENV, source="--features-url"
+                )
                 features = read_features(
                     admin, "staging" if features_env == "staging" else "production", admin.url
                 )

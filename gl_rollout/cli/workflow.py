@@ -350,6 +350,16 @@ def disable_command(ctx: typer.Context, ref: RefArgument, *, args: FlagArgs) -> 
     _set_flag(ctx, "disable", ref, args)
 
 
+def check_actors(args: FlagArgs) -> None:
+    """Each actor option names someone (`option_values.check_actor_values`); exit 2 before any request."""
+    from gl_rollout.option_values import check_actor_values
+
+    check_actor_values("--project-actor", args.projects)
+    check_actor_values("--group-actor", args.groups)
+    check_actor_values("--user", args.users)
+    check_actor_values("--feature-group", args.feature_group)
+
+
 def _set_flag(
     ctx: typer.Context,
     command: str,
@@ -364,7 +374,8 @@ def _set_flag(
     state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.enabling import FlagOptions, requested_value, set_flag, validate_options
+        from gl_rollout.enabling import FlagOptions, feature_request, requested_value, set_flag
+        from gl_rollout.settings import check_admin_target
 
         enable = command == "enable"
         options = FlagOptions(
@@ -381,7 +392,14 @@ def _set_flag(
             apply=args.apply,
             target_url=args.target_url,
         )
-        validate_options(requested_value(options, enable=enable), options)  # exit 2 before any request
+        check_actors(args)  # exit 2 before any request, as every check down to `_client`
+        value = requested_value(options, enable=enable)
+        request = feature_request(options.flag or "placeholder_flag", value, options)
+        if any((args.projects, args.groups, args.users, args.feature_group)) and not request.actors:
+            # Never a silent global change: actors were asked for and none is left.
+            raise UsageError(f"the actor options of {command} name nobody", "give an actor, or drop them")
+        if args.apply:
+            check_admin_target(state, args.target_url, args.token_env)
         with _client(state, need_write=not args.dry_run, project=args.project, ref=ref) as client:
 
             def admin() -> GitLabAPI:  # connects only if the Features API call is made
