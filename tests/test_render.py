@@ -260,6 +260,28 @@ NEUTRALISE: list[tuple[str, str]] = [
     ("~~~\ncode", "\\~~~\ncode"),
     ("crlf\r\n/close\rend", "crlf\n\\/close\nend"),
     ("\ue000\ue001 marks in input are dropped", " marks in input are dropped"),
+    # issue 9: GitLab's mention rule runs on rendered text, `(?<!\w)@name`
+    ("_@all_ *@here* .@all -@all +@all", "_`@all`_ *`@here`* .`@all` -`@all` +`@all`"),
+    ("é@all (@here) @all_", "é`@all` (`@here`) `@all`_"),
+    ("x@all @all_hands @all-hands", "x@all @all_hands @all-hands"),
+    # issue 9: boxes as GitLab's renderer and counter see them
+    ("- 1. [x] nested", "- 1. \\[x] nested"),
+    ("> - > * [ ] deep", "> - > * \\[ ] deep"),
+    ("\u3000- [ ] ideographic space", "\u3000- \\[ ] ideographic space"),
+    ("- [\t] tab box", "- \\[\t] tab box"),
+    ("[ ] alone is no box", "[ ] alone is no box"),
+    (
+        "&#91;x] &lbrack;x&rbrack; &#x5B; &#64;all",
+        "&amp;#91;x] &amp;lbrack;x&amp;rbrack; &amp;#x5B; &amp;#64;all",
+    ),
+    ("&lt;b&gt; &amp; stay", "&lt;b&gt; &amp; stay"),
+    # issue 9: control, separator and invisible characters made visible
+    ("\f- [ ] form feed", "⟨U+000C⟩- [ ] form feed"),
+    ("a\v- [x] b\x00", "a⟨U+000B⟩- [x] b⟨U+0000⟩"),
+    ("line\u2028sep\x85nel", "line⟨U+2028⟩sep⟨U+0085⟩nel"),
+    ("evil\u202egnp.exe \u2066x\u2069", "evil⟨U+202E⟩gnp.exe ⟨U+2066⟩x⟨U+2069⟩"),
+    ("zero\u200bwidth\u200d\ufeff\u00ad", "zero⟨U+200B⟩width⟨U+200D⟩⟨U+FEFF⟩⟨U+00AD⟩"),
+    ("tab\tstays", "tab\tstays"),
 ]
 
 
@@ -283,6 +305,58 @@ def test_neutralise(value: str, expected: str) -> None:
 def test_mass_mentions_are_made_inert_where_they_land(template_text: str, expected: str) -> None:
     rendered = template_text.replace("{v}", neutralise("@all"))
     assert resolve_marks(rendered) == expected
+
+
+@pytest.mark.parametrize(
+    ("template_text", "value", "expected"),
+    [
+        ("- {v}", "[ ] evil", "- \\[ ] evil"),
+        ("1. {v}", "[x] evil", "1. \\[x] evil"),
+        ("> * {v}", "[x] evil", "> * \\[x] evil"),
+        ("Text {v}", "[x] evil", "Text [x] evil"),
+        ("- Code: `{v}`", "[x] evil", "- Code: `[x] evil`"),
+        ("> {v}", "[x] evil", "> [x] evil"),
+    ],
+)
+def test_a_value_cannot_complete_a_templates_list_marker_into_a_box(
+    template_text: str, value: str, expected: str
+) -> None:
+    assert resolve_marks(template_text.replace("{v}", neutralise(value))) == expected
+
+
+@pytest.mark.parametrize(
+    ("template_text", "expected"),
+    [
+        ("- [ ] Step {v} <!-- step:a -->", "- [ ] Step one two <!-- step:a -->"),
+        ("<!-- note: {v} -->\n- [ ] b", "<!-- note: one two -->\n- [ ] b"),
+        ("Text {v}", "Text one\ntwo"),
+        ("```\n{v}\n```", "```\none\ntwo\n```"),
+    ],
+)
+def test_a_values_line_break_keeps_a_step_on_one_line_and_a_comment_on_one_line(
+    template_text: str, expected: str
+) -> None:
+    """GitLab's counter misreads a two-line comment, and a step's marker must stay on its line."""
+    assert resolve_marks(template_text.replace("{v}", neutralise("one\ntwo"))) == expected
+
+
+def test_every_invisible_or_control_character_is_made_visible() -> None:
+    """The table in `neutralise` against this Python's Unicode database: controls but tab and newline,
+    line and paragraph separators, and every format character."""
+    import sys
+    import unicodedata
+
+    from gl_rollout.neutralise import make_visible
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        category = unicodedata.category(char)
+        if category == "Cn":  # unassigned in this Python's Unicode: the table may know it from a newer one
+            continue
+        hidden = category in {"Cc", "Cf", "Zl", "Zp"} and char not in "\t\n"
+        assert (make_visible(char) != char) == hidden, f"U+{code:04X}"
 
 
 @pytest.mark.parametrize(
