@@ -115,6 +115,21 @@ OFFLINE = [
     bad("unknown-option", 2, "--frobnicate", "render", FLAG, "--frobnicate"),
     bad("timeout-not-a-number", 2, "--timeout", "--timeout", "soon", "templates"),
     bad("var-not-utf8", 2, "not valid UTF-8", "render", FLAG, "--var", "x=\udcff\udcfe"),
+    # issue 9: templates cannot compute without bounds (each of these used to run out of memory or time)
+    bad("template-power", 2, "template-power.md.j2:2: refused",
+        "render", FLAG, "--template", "{dir}/template-power.md.j2"),
+    bad("template-repeat-string", 2, "template-repeat-string.md.j2:3: refused",
+        "render", FLAG, "--template", "{dir}/template-repeat-string.md.j2"),
+    bad("template-repeat-list", 2, "template-repeat-list.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-repeat-list.md.j2"),
+    bad("template-range", 2, "template-range.md.j2:2",
+        "render", FLAG, "--template", "{dir}/template-range.md.j2"),
+    bad("template-format-width", 2, "template-format-width.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-format-width.md.j2"),
+    bad("template-concat-doubling", 2, "template-concat-doubling.md.j2:3: refused",
+        "render", FLAG, "--template", "{dir}/template-concat-doubling.md.j2"),
+    bad("template-center", 2, "template-center.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-center.md.j2"),
     bad("output-read-only", 2, "read-only", "render", FLAG, "-o", "{dir}/read-only.md"),
 ]
 

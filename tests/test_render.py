@@ -564,3 +564,80 @@ def test_bad_urls_are_refused(field: str, value: str) -> None:
     with pytest.raises(UsageError) as caught:
         _render(**{field: value})
     assert caught.value.one_line().endswith("give a full https:// URL")
+
+
+# --- issue 9: rendering is bounded in size and time ------------------------------------------------------
+
+
+def _limited(tmp_path: Path, body: str, time_limit: float) -> str:
+    from gl_rollout.templating import render_template, resolve_template
+
+    template = tmp_path / "loop.md.j2"
+    template.write_text(body, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        render_template(resolve_template(str(template)), {"flag": "f"}, time_limit=time_limit)
+    return caught.value.one_line()
+
+
+def test_a_template_that_never_ends_is_stopped_naming_its_line(tmp_path: Path) -> None:
+    """A loop that neither prints nor calls anything: only the CPU-time alarm can stop it."""
+    body = "Steps\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    line = _limited(tmp_path, body, 0.2)
+    assert "loop.md.j2:2: refused: the template ran for more than 0.2 s" in line
+
+
+def test_the_time_limit_holds_outside_the_main_thread_too(tmp_path: Path) -> None:
+    """No signal there: the deadline is checked at every bounded operation."""
+    import threading
+
+    body = "{% for i in range(100000) %}{% for j in range(100000) %}{% if i + j %}{% endif %}{% endfor %}"
+    body += "{% endfor %}"
+    lines: list[str] = []
+    worker = threading.Thread(target=lambda: lines.append(_limited(tmp_path, body, 0.2)))
+    worker.start()
+    worker.join(timeout=60)
+    assert len(lines) == 1
+    assert "ran for more than 0.2 s" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "9 ** 99999999",
+        '"a" * 20000000000',
+        "[1] * 20000000000",
+        '"x" * 3000000 + "y" * 3000000',
+        '"%999999999d" % 1',
+        '"{:>999999999}".format(1)',
+        '"{0:>{1}}".format(1, 999999999)',
+        '("x" * 4000000).replace("x", "yy")',
+        '"," .join(["x" * 3000000, "y" * 3000000])',
+        '"a" | center(999999999)',
+        '"a" | indent(999999999)',
+        '"%999999999d" | format(1)',
+        '("x" * 4000000) | replace("x", "yy")',
+        '["x" * 3000000, "y" * 3000000] | join',
+        "range(10) | slice(1000000000) | list",
+        '"x" | wordwrap(1, wrapstring="y" * 5000000)',
+        '("x" * 3000000) ~ ("y" * 3000000)',
+    ],
+)
+def test_operations_that_would_build_a_huge_value_are_refused_before_they_run(
+    tmp_path: Path, expression: str
+) -> None:
+    line = _limited(tmp_path, f"first line\n{{{{ {expression} }}}}\n", 60)
+    assert "loop.md.j2:2: refused:" in line
+
+
+def test_bounded_operations_still_work_as_jinja_does(tmp_path: Path) -> None:
+    from gl_rollout.templating import render_template, resolve_template
+
+    template = tmp_path / "bounded-ok.md.j2"
+    template.write_text(
+        '{{ 2 ** 10 }} {{ "ab" * 3 }} {{ [1, 2] * 2 }} {{ "%05d" % 42 }} {{ "{:>4}".format(7) }} '
+        '{{ "a-b".replace("-", "+") }} {{ ", ".join(["x", "y"]) }} {{ "x" | center(5) }}| '
+        '{{ ["p", "q"] | join("/") }} {{ "a" ~ 1 ~ "b" }} {{ range(3) | list }}',
+        encoding="utf-8",
+    )
+    body, _ = render_template(resolve_template(str(template)), {"flag": "f"})
+    assert body == "1024 ababab 1, 2, 1, 2 00042    7 a+b x, y   x  | p/q a1b 0, 1, 2"
