@@ -107,7 +107,12 @@ def global_options(
     ctx: typer.Context,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON envelope on stdout.")] = False,
     json_file: Annotated[
-        Path | None, typer.Option("--json-file", help="Also write the JSON envelope to this file.")
+        Path | None,
+        typer.Option(
+            "--json-file",
+            help="Also write the JSON envelope to this file (atomically, or into a device or FIFO; a "
+            "read-only file or unwritable folder is refused before anything runs).",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (tokens are masked).")] = False,
     sandbox: Annotated[
@@ -118,7 +123,12 @@ def global_options(
         typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state (implies --sandbox)."),
     ] = None,
     url: Annotated[
-        str | None, typer.Option("--url", help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL).")
+        str | None,
+        typer.Option(
+            "--url",
+            help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL, the config file, "
+            "https://gitlab.com); an issue URL must be on it.",
+        ),
     ] = None,
     gitlab_name: Annotated[
         str | None, typer.Option("--gitlab", help="Section of the python-gitlab config file to use.")

@@ -222,7 +222,9 @@ def render_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write the description to FILE (atomically) instead of printing it."
+            "--output",
+            "-o",
+            help="Write the description to FILE (atomically, or into a device or FIFO), not to stdout.",
         ),
     ] = None,
     *,

@@ -73,7 +73,12 @@ def sync_command(
         bool, typer.Option("--strict", help="Set ticked steps without (or against) evidence back to todo.")
     ] = False,
     features_url: Annotated[
-        str | None, typer.Option("--features-url", help="GitLab whose Features API shows the flag's gates.")
+        str | None,
+        typer.Option(
+            "--features-url",
+            help="GitLab whose Features API shows the flag's gates; https://, or http:// to localhost only "
+            "unless --allow-http.",
+        ),
     ] = None,
     features_env: Annotated[
         str | None,

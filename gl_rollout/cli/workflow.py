@@ -226,20 +226,29 @@ def flag_parameters(verb: str) -> OptionGroup:
         "projects": (
             Annotated[
                 list[str] | None,
-                typer.Option("--project-actor", help=f"{verb} for this project path (repeatable)."),
+                typer.Option(
+                    "--project-actor",
+                    help=f"{verb} for this project path (repeatable; an empty value is refused).",
+                ),
             ],
             None,
         ),
         "groups": (
             Annotated[
                 list[str] | None,
-                typer.Option("--group-actor", help=f"{verb} for this group path (repeatable)."),
+                typer.Option(
+                    "--group-actor",
+                    help=f"{verb} for this group path (repeatable; an empty value is refused).",
+                ),
             ],
             None,
         ),
         "users": (
             Annotated[
-                list[str] | None, typer.Option("--user", help=f"{verb} for this username (repeatable).")
+                list[str] | None,
+                typer.Option(
+                    "--user", help=f"{verb} for this username (repeatable; an empty value is refused)."
+                ),
             ],
             None,
         ),
@@ -247,7 +256,8 @@ def flag_parameters(verb: str) -> OptionGroup:
             Annotated[
                 str | None,
                 typer.Option(
-                    "--feature-group", help=f"{verb} for this feature group, e.g. gitlab_team_members."
+                    "--feature-group",
+                    help=f"{verb} for this feature group, e.g. gitlab_team_members (not empty).",
                 ),
             ],
             None,
@@ -273,7 +283,9 @@ def flag_parameters(verb: str) -> OptionGroup:
             Annotated[
                 str | None,
                 typer.Option(
-                    "--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."
+                    "--target-url",
+                    help="GitLab instance whose Features API --apply uses (default: --url); https://, or "
+                    "http:// to localhost only unless --allow-http.",
                 ),
             ],
             None,
