@@ -17,6 +17,12 @@ def normalise_url(value: str, source: str) -> str:
     A URL holding a user name or password (`https://oauth2:TOKEN@host`) is refused, and shown without it.
     """
     text = value.strip()
+    if any(char.isspace() or char < " " or "\ud800" <= char <= "\udfff" for char in text):
+        raise UsageError(
+            f"{source} is not a GitLab URL: {without_credentials(value)!r} holds a space, a control "
+            "character or bytes that are not UTF-8",
+            "use a URL like https://gitlab.example.com",
+        )
     if "://" not in text:
         text = "https://" + text
     try:

@@ -54,7 +54,17 @@ def test_url_order(env: dict[str, str], flag: str | None, url: str, source: str)
 
 
 @pytest.mark.parametrize(
-    "bad", ["ftp://x.example", "https://", "://nohost", "https://[::1", "https://h:port"]
+    "bad",
+    [
+        "ftp://x.example",
+        "https://",
+        "://nohost",
+        "https://[::1",
+        "https://h:port",
+        "https://h .example",  # issue 9: whitespace, controls and undecodable bytes inside
+        "https://h.example/\udcff",
+        "https://h.example/a\x00",
+    ],
 )
 def test_bad_url_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError, match="is not a GitLab URL"):
