@@ -89,8 +89,13 @@ def load_config_section(
         parser.read([str(path) for path in files], encoding="utf-8")
     except configparser.Error as exc:
         raise UsageError(
-            f"cannot parse the python-gitlab configuration: {_one_line(str(exc))}",
-            "fix the file named above",
+            f"cannot parse the python-gitlab configuration: {describe_error(exc)}",
+            "fix the file at that line",
+        ) from None
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"cannot parse the python-gitlab configuration {', '.join(map(str, files))}: it is not UTF-8",
+            "save the file as UTF-8",
         ) from None
     sections = [s for s in parser.sections() if s != "global"]
     chosen = name
@@ -99,16 +104,21 @@ def load_config_section(
             f"--gitlab {chosen}: no such section in {', '.join(str(p) for p in files)}",
             f"sections: {', '.join(sections) or '(none)'}",
         )
-    if chosen is None and prefer_host is not None:
-        chosen = next(
-            (s for s in sections if same_host(parser.get(s, "url", fallback=""), prefer_host)),
-            None,
-        )
-    if chosen is None:
-        default = parser.get("global", "default", fallback=None)
-        if not default or default not in sections:
-            return None
-        chosen = default
+    try:
+        if chosen is None and prefer_host is not None:
+            chosen = next(
+                (s for s in sections if same_host(parser.get(s, "url", fallback=""), prefer_host)),
+                None,
+            )
+        if chosen is None:
+            default = parser.get("global", "default", fallback=None)
+            if not default or default not in sections:
+                return None
+            chosen = default
+    except configparser.Error as exc:
+        raise UsageError(
+            f"cannot read the python-gitlab configuration: {describe_error(exc)}", "fix that section"
+        ) from None
     try:
         url = parser.get(chosen, "url", fallback=None)
         present = [(opt, kind) for opt, kind in _SECTION_TOKENS if parser.has_option(chosen, opt)]
@@ -122,7 +132,7 @@ def load_config_section(
         ssl_verify = _ssl_verify(parser, chosen)
     except configparser.Error as exc:
         raise UsageError(
-            f"cannot read python-gitlab config [{chosen}]: {_one_line(str(exc))}", "fix that section"
+            f"cannot read python-gitlab config [{chosen}]: {describe_error(exc)}", "fix that section"
         ) from None
     return ConfigSection(
         name=chosen,
@@ -157,6 +167,7 @@ def section_token(section: ConfigSection, env: Mapping[str, str]) -> str | None:
     command = [expand(word, env) for word in shlex.split(raw[len("helper:") :].strip())]
     if not command:
         raise UsageError(f"{section.label}: {section.token_option} has an empty helper command")
+    helper = Path(command[0]).name
     try:
         done = subprocess.run(  # the user's own configured helper, never through a shell
             command,
@@ -165,23 +176,47 @@ def section_token(section: ConfigSection, env: Mapping[str, str]) -> str | None:
             timeout=HELPER_TIMEOUT,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"{section.label}: the {section.token_option} helper {helper} did not finish "
+            f"within {HELPER_TIMEOUT:.0f} s",
+            "run the helper yourself to see why",
+        ) from None
+    except OSError as exc:
         raise UsageError(
             f"{section.label}: cannot run the {section.token_option} helper {command[0]}: "
-            f"{_one_line(str(exc))}",
+            f"{exc.strerror or type(exc).__name__}",
             "fix the helper: command in the configuration file",
         ) from None
+    # What a helper prints may be the token itself (stderr included), so none of it is shown.
     if done.returncode != 0:
-        stderr = _one_line(done.stderr.decode("utf-8", "replace"))[:200]
         raise UsageError(
-            f"{section.label}: the {section.token_option} helper {command[0]} failed "
-            f"(exit {done.returncode}){': ' + stderr if stderr else ''}",
-            "fix the helper: command in the configuration file",
+            f"{section.label}: the {section.token_option} helper {helper} failed (exit {done.returncode})",
+            "run the helper yourself to see why (gl-rollout never shows its output)",
         )
     token = done.stdout.decode("utf-8", "replace").strip()
     if not token:
-        raise UsageError(f"{section.label}: the {section.token_option} helper printed nothing")
+        raise UsageError(f"{section.label}: the {section.token_option} helper {helper} printed nothing")
     return token
+
+
+def describe_error(exc: configparser.Error) -> str:
+    """Where a configuration file is malformed and how, without the offending line (it may be a token)."""
+    source = getattr(exc, "source", None)
+    where = f"{source}, " if source else ""
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"{where}line {lineno}: a setting before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(number) for number, _ in exc.errors)
+        return f"{where}line {lines}: not a `key = value` line"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"{where}line {lineno}: {exc.option} is set twice in [{exc.section}]"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"{where}line {lineno}: [{exc.section}] appears twice"
+    if isinstance(exc, configparser.InterpolationError):
+        return f"[{exc.section}] {exc.option}: a % must be written %% in this file"
+    return type(exc).__name__
 
 
 _VARIABLE = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
@@ -198,7 +233,3 @@ def expand(word: str, env: Mapping[str, str]) -> str:
     if (word == "~" or word.startswith("~/")) and env.get("HOME"):
         word = env["HOME"] + word[1:]
     return word
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -17,12 +17,12 @@ from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.settings import (
     Connection,
     ConnectionOptions,
+    admin_connection,
     find_project,
     normalise_project,
     resolve_connection,
     retry_from_env,
 )
-from gl_rollout.urls import normalise_url
 
 if TYPE_CHECKING:
     from gl_rollout.api import GitLabAPI
@@ -76,11 +76,17 @@ class Client:
             raise UsageError("no issue reference given", "for example group/project#42")
         return self.issue_ref
 
-    def admin_api(self, target_url: str | None = None, token_env: str = ADMIN_TOKEN_ENV) -> GitLabAPI:
+    def admin_api(
+        self,
+        target_url: str | None = None,
+        token_env: str = ADMIN_TOKEN_ENV,
+        *,
+        source: str = "--target-url",
+    ) -> GitLabAPI:
         """A second client for the Features API, with an administrator's token from `token_env`.
 
         In sandbox mode the target is the sandbox itself and its seeded admin token is used.
-        `target_url` defaults to this client's URL. The CA bundle is shared.
+        `target_url` (named `source` in errors) defaults to this client's URL. The CA bundle is shared.
         """
         from gl_rollout.gitlab import connect
 
@@ -93,24 +99,9 @@ class Client:
                 url_source="the sandbox",
             )
             return connect(conn, self.timeout)
-        env = self.options.env if self.options is not None else {}
-        token = env.get(token_env, "").strip()
-        url = normalise_url(target_url, "--target-url") if target_url else self.connection.url
-        if not token:
-            raise UsageError(
-                f"the Features API of {url} needs an administrator's token: {token_env} is not set",
-                f"set {token_env} to an admin's personal access token with the api scope",
-            )
-        if self.options is not None:
-            self.options.add_secret(token)
-        conn = Connection(
-            url=url,
-            token_kind="private",
-            token=token,
-            ca_bundle=self.connection.ca_bundle,
-            source=token_env,
-            url_source="--target-url" if target_url else self.connection.url_source,
-        )
+        if self.options is None:
+            raise UsageError(f"no environment to read {token_env} from")
+        conn = admin_connection(self.options, self.connection, target_url, token_env, source=source)
         return connect(conn, self.timeout)
 
 

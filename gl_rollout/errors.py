@@ -6,6 +6,7 @@ Messages never contain a token (see `redact`).
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
 
@@ -82,8 +83,43 @@ class RequiredStepError(RolloutError):
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
-    """Replace every secret (of 4+ characters) in `text` with a fixed mask."""
+    """Replace every secret (of 4+ characters) in `text` with a fixed mask, in every form it may take
+    there: as is, as Python or JSON would escape it, URL-encoded, and base64-encoded (alone, or inside
+    an `Authorization: Basic` value, where a user name comes before it)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "[MASKED]")
+            for form in secret_forms(secret):
+                text = text.replace(form, "[MASKED]")
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """The spellings of `secret` that `redact` masks, longest first."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(raw)[2:-1],
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
+    # base64 turns 3 bytes into 4 characters, so what the token looks like depends on how many bytes
+    # precede it (`user:` in Basic auth). For each alignment, mask the characters only the token decides.
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        first = 4 if offset else 0
+        whole_groups = (offset + len(raw)) // 3
+        stable = encoded[first : 4 * whole_groups]
+        if len(stable) >= 8:
+            forms.add(stable)
+        if offset == 0:
+            forms.add(encoded)
+            forms.add(base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="))
+    return tuple(sorted((form for form in forms if len(form) >= 4), key=len, reverse=True))

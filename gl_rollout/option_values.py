@@ -106,3 +106,20 @@ def split_items(values: Iterable[str]) -> tuple[str, ...]:
             if item and item not in out:
                 out.append(item)
     return tuple(out)
+
+
+def check_actor_values(option: str, values: Iterable[str] | str | None) -> None:
+    """Every value of an actor option (`--user`, `--project-actor`, ...) must name someone.
+
+    An empty or blank value, an empty item of a comma list (`a,,b`, `a,`) or a lone `@` is refused: it
+    is what a shell variable that expanded to nothing looks like, and dropping it would widen the change
+    (an `enable --user ''` would otherwise set the flag for everyone).
+    """
+    items = [values] if isinstance(values, str) else list(values or ())
+    for value in items:
+        for piece in value.split(","):
+            if not piece.strip() or piece.strip() == "@":
+                raise UsageError(
+                    f"{option} {value!r} names nobody",
+                    f"give a name to {option}, or drop it to mean everyone",
+                )

@@ -125,7 +125,7 @@ def emit(
     if json_file is not None:
         from gl_rollout.files import write_atomic
 
-        write_atomic(json_file, dumps_envelope(result, printer.secrets) + "\n")
+        write_atomic(json_file, dumps_envelope(result, printer.secrets) + "\n", streams=True)
     if printer.json_mode:
         for message in result.messages:
             printer.note(message)

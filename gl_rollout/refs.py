@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from gl_rollout.errors import UsageError
+from gl_rollout.urls import without_credentials
 
 EXAMPLES = (
     "https://gitlab.com/group/project/-/issues/42, group/project#42, or 42 with --project group/project"
@@ -47,6 +48,17 @@ class IssueRef:
         return IssueRef(self.project[len(prefix) + 1 :], self.iid, self.host)
 
 
+def check_path(path: str, text: str, what: str = "a project path") -> str:
+    """Refuse `.` and `..` segments: GitLab has no such paths, and a server or proxy might resolve
+    them to another project or endpoint."""
+    if any(segment in {".", ".."} for segment in path.split("/")):
+        raise UsageError(
+            f"{text.strip()!r}: {what} cannot have a '.' or '..' segment",
+            "give the full path as GitLab shows it, like group/subgroup/project",
+        )
+    return path
+
+
 def parse_issue_ref(text: str, project: str | None = None) -> IssueRef:
     """Parse a reference; `project` (from --project or CI_PROJECT_PATH) completes a bare `42`/`#42`.
 
@@ -58,7 +70,7 @@ def parse_issue_ref(text: str, project: str | None = None) -> IssueRef:
         return _parse_url(ref, text)
     match = _FULL_REF.fullmatch(ref)
     if match:
-        return IssueRef(match["project"], _iid(match["iid"], text))
+        return IssueRef(check_path(match["project"], text), _iid(match["iid"], text))
     match = _BARE_REF.fullmatch(ref)
     if match:
         if project is None:
@@ -78,10 +90,14 @@ def _parse_url(ref: str, text: str) -> IssueRef:
         raise _bad(text) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise _bad(text)
+    if "@" in parts.netloc:
+        raise UsageError(
+            "the issue URL holds credentials", "paste the URL without them; the token goes in GITLAB_TOKEN"
+        )
     match = _URL_PATH.fullmatch(parts.path.rstrip("/"))
     if not match:
         raise _bad(text)
-    project = match["project"]
+    project = check_path(match["project"], text)
     if project.startswith("groups/"):
         raise UsageError(
             f"{text.strip()} is a group-level work item, not a project issue",
@@ -101,4 +117,4 @@ def _iid(value: str, text: str) -> int:
 
 
 def _bad(text: str) -> UsageError:
-    return UsageError(f"not an issue reference: {text.strip()!r}", f"use {EXAMPLES}")
+    return UsageError(f"not an issue reference: {without_credentials(text)!r}", f"use {EXAMPLES}")

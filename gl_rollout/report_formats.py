@@ -295,5 +295,5 @@ def write_report(report: Report, path: Path) -> ReportFormat:
     """Write the report in the format the file name says, atomically; missing folders are created."""
     fmt = report_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, _RENDERERS[fmt](report))
+    write_atomic(path, _RENDERERS[fmt](report), streams=True)
     return fmt

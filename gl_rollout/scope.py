@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from gl_rollout.api import Issue, IssueQuery
 from gl_rollout.checklist import Checklist
 from gl_rollout.errors import UsageError
+from gl_rollout.refs import check_path
 from gl_rollout.steps import STEP_IDS
 
 DEFAULT_LABEL = "feature flag"
@@ -25,6 +26,8 @@ class Scope:
     def __post_init__(self) -> None:
         if (self.project is None) == (self.group is None):
             raise UsageError("give exactly one of --project and --group", "for example --group my-group")
+        if self.group is not None:
+            check_path(self.group.strip("/"), self.group, "a group path")
 
     @property
     def name(self) -> str:

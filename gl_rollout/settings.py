@@ -4,21 +4,26 @@ URL, first found wins:
   1. `--url`
   2. `GITLAB_URL`, `GITLAB_HOST` (a bare host gets `https://`), `CI_SERVER_URL`
   3. the `url` of the python-gitlab configuration section in use (see below)
-  4. the scheme and host of an issue URL given as the reference
-  5. https://gitlab.com
+  4. https://gitlab.com
+
+An issue URL given as the reference never chooses the GitLab: it must be on the host above (else
+UsageError, nothing sent), so a token only ever goes to the URL it was configured for, explicitly or by
+default. `http://` is refused for anything but this machine (`localhost`, 127.0.0.0/8, ::1) unless
+`--allow-http`, which prints a warning instead.
 
 Token, first found wins (never from the command line):
   1. `GITLAB_TOKEN` or `GITLAB_PRIVATE_TOKEN` (sent as `PRIVATE-TOKEN`), `GITLAB_OAUTH_TOKEN` (Bearer)
   2. the section's `private_token`, `oauth_token` or `job_token` (`helper: CMD` runs CMD for it),
      used only when the section's url is on the same host as the URL above
   3. `CI_JOB_TOKEN`, used only on the host of `CI_SERVER_URL` (it can read issues, not write them)
+A token is checked before use (`gl_rollout.tokens`): one line of printable ASCII, else UsageError naming
+where it came from, never its value.
 
 The python-gitlab configuration file (read by `gl_rollout.cfg_file`) is `$PYTHON_GITLAB_CFG` alone
 when set, else `/etc/python-gitlab.cfg` then `~/.python-gitlab.cfg` (later overrides). Its section is
 `--gitlab NAME`, else the section whose url is the issue URL's host, else `[global] default`. It is read
 only when `--gitlab` is given or no token variable is set, so a `GITLAB_TOKEN` meant for one host is
-never paired with another host's section. A token is therefore never sent to a host it was not configured for,
-except that a token variable follows the URL the user chose.
+never paired with another host's section.
 
 Everything is read from the injected environment mapping (`AppState.env`), never `os.environ`.
 """
@@ -34,7 +39,9 @@ from urllib.parse import urlsplit
 
 from gl_rollout.cfg_file import ConfigSection, load_config_section, section_token
 from gl_rollout.errors import UsageError
-from gl_rollout.urls import host_of, normalise_url, same_host
+from gl_rollout.refs import check_path
+from gl_rollout.tokens import check_token
+from gl_rollout.urls import check_transport, host_of, normalise_url, same_host
 
 if TYPE_CHECKING:
     from gl_rollout.retry import RetryPolicy
@@ -62,7 +69,10 @@ class ConnectionOptions(Protocol):
     def ca_bundle(self) -> Path | None: ...
     @property
     def env(self) -> Mapping[str, str]: ...
+    @property
+    def allow_http(self) -> bool: ...
     def add_secret(self, value: str | None) -> None: ...
+    def warn(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -97,9 +107,9 @@ def resolve_connection(
 ) -> Connection:
     """URL, token and CA bundle in the order of this module's docstring; registers the token as a secret.
 
-    `ref_url` is the `scheme://host` of an issue URL the user gave: it becomes the URL when none is
-    configured, and must be on the configured host otherwise (else UsageError: the token must not be
-    sent to a host chosen only implicitly).
+    `ref_url` is the `scheme://host` of an issue URL the user gave: it may pick the configuration
+    section of its host, and must be on the GitLab URL's host (else UsageError: a token is never sent
+    to a host chosen only by a pasted link).
     """
     env = options.env if env is None else env
     ca_bundle = check_ca_bundle(options.ca_bundle)
@@ -111,16 +121,17 @@ def resolve_connection(
         section = load_config_section(env, options.gitlab_name, prefer_host=ref_url if url is None else None)
     if url is None and section is not None and section.url:
         url, url_source = normalise_url(section.url, section.label), section.label
-    if ref_url is not None:
-        if url is None:
-            url, url_source = normalise_url(ref_url, "the issue URL"), "the issue URL"
-        elif not same_host(url, ref_url):
-            raise UsageError(
-                f"the issue URL is on {host_of(ref_url)} but the GitLab URL is {url} (from {url_source})",
-                f"pass --url {ref_url} to use that GitLab, or give the reference as group/project#IID",
-            )
     if url is None:
         url, url_source = DEFAULT_URL, "default"
+    if ref_url is not None and not same_host(url, ref_url):
+        shown = normalise_url(ref_url, "the issue URL")
+        raise UsageError(
+            f"the issue URL is on {host_of(ref_url)} but the GitLab URL is {url} (from {url_source}); "
+            "nothing was sent",
+            f"set GITLAB_URL={shown} (or pass --url {shown}) to use that GitLab, "
+            "or give the reference as group/project#IID",
+        )
+    warning = check_transport(url, url_source, allow_http=options.allow_http)
 
     token_kind: TokenKind | None = None
     token: str | None = None
@@ -129,21 +140,29 @@ def resolve_connection(
         token_kind, token, source = env_token
     elif section is not None and section.raw_token:
         if section.url is None or same_host(section.url, url):
-            token_kind, token, source = section.token_kind, section_token(section, env), section.label
+            where = f"{section.label} {section.token_option}"
+            helper_hint = "make its helper print the token alone, on one line"
+            raw = section_token(section, env)
+            hint = helper_hint if section.raw_token.lower().startswith("helper:") else None
+            token_kind, source = section.token_kind, section.label
+            token = check_token(raw, where, hint=hint) if raw else None
         elif options.gitlab_name:
             raise UsageError(
                 f"{section.label} is for {host_of(section.url)} "
                 f"but the GitLab URL is {url} (from {url_source})",
                 "drop --url/GITLAB_URL or choose the section of that host with --gitlab",
             )
-    if token is None and env.get("CI_JOB_TOKEN"):
+    if token is None and env.get("CI_JOB_TOKEN", "").strip():
         ci_server = env.get("CI_SERVER_URL")
         if not ci_server or same_host(ci_server, url):
-            token_kind, token, source = "job", env["CI_JOB_TOKEN"], "CI_JOB_TOKEN"
+            token_kind, source = "job", "CI_JOB_TOKEN"
+            token = check_token(env["CI_JOB_TOKEN"], "CI_JOB_TOKEN")
 
     if ca_bundle is None and section is not None and section.label in {source, url_source}:
         ca_bundle = _section_ca_bundle(section)
     options.add_secret(token)
+    if warning is not None:
+        options.warn(warning)
     return Connection(
         url=url,
         token_kind=token_kind if token else None,
@@ -152,6 +171,53 @@ def resolve_connection(
         source=source if token else "none",
         url_source=url_source,
     )
+
+
+def admin_connection(
+    options: ConnectionOptions,
+    base: Connection,
+    target_url: str | None,
+    token_env: str,
+    *,
+    source: str = "--target-url",
+) -> Connection:
+    """The Features API's connection: `target_url` (else `base`'s URL) with the admin token of `token_env`.
+
+    UsageError (before any request) for a missing or malformed token, or a plain-HTTP target.
+    """
+    url = normalise_url(target_url, source) if target_url else base.url
+    url_source = source if target_url else base.url_source
+    warning = check_transport(url, url_source, allow_http=options.allow_http) if target_url else None
+    token = options.env.get(token_env, "").strip()
+    if not token:
+        raise UsageError(
+            f"the Features API of {url} needs an administrator's token: {token_env} is not set",
+            f"set {token_env} to an admin's personal access token with the api scope",
+        )
+    token = check_token(token, token_env)
+    options.add_secret(token)
+    if warning is not None:
+        options.warn(warning)
+    return Connection(
+        url=url,
+        token_kind="private",
+        token=token,
+        ca_bundle=base.ca_bundle,
+        source=token_env,
+        url_source=url_source,
+    )
+
+
+def check_admin_target(
+    options: ConnectionOptions, target_url: str | None, token_env: str, *, source: str = "--target-url"
+) -> None:
+    """What `admin_connection` will refuse, refused before any request: a bad or plain-HTTP target URL,
+    a malformed admin token. (A missing token is reported when the Features API is needed.)"""
+    if target_url:
+        check_transport(normalise_url(target_url, source), source, allow_http=options.allow_http)
+    token = options.env.get(token_env, "")
+    if token.strip():
+        check_token(token, token_env)
 
 
 def check_ca_bundle(path: Path | str | None) -> str | None:
@@ -192,7 +258,7 @@ def _token_from_env(env: Mapping[str, str]) -> tuple[TokenKind, str, str] | None
     for name, kind in _TOKEN_VARIABLES:
         value = env.get(name, "").strip()
         if value:
-            return kind, value, name
+            return kind, check_token(value, name), name
     return None
 
 
@@ -232,7 +298,7 @@ def normalise_project(value: str) -> str:
         raise UsageError(
             f"not a project path or ID: {value!r}", "use the full path like group/subgroup/project, or its ID"
         )
-    return text
+    return check_path(text, value)
 
 
 RETRY_VARIABLES = {

@@ -1,8 +1,9 @@
 """The Jinja side of rendering: where templates are found, the sandboxed strict environment, and
 template errors as one-line UsageErrors naming `file:line`.
 
-Templates run in Jinja's immutable sandbox with undefined variables as errors, and every value a
-template prints with `{{ ... }}` goes through `gl_rollout.neutralise.finalize`. jinja2 is imported only
+Templates run in Jinja's immutable sandbox with undefined variables as errors, bounded in what they may
+compute and for how long (`gl_rollout.template_limits`), and every value a template prints with
+`{{ ... }}` goes through `gl_rollout.neutralise.finalize`. jinja2 is imported only
 when a template is rendered, so importing this module stays cheap for the CLI.
 """
 
@@ -18,6 +19,7 @@ from gl_rollout.errors import UsageError
 from gl_rollout.neutralise import finalize, resolve_marks, strip_marks
 
 DEFAULT_TEMPLATE = "rollout"
+GITLAB_MAX_DESCRIPTION = 1_048_576  # characters; render.py refuses a longer description
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def _environment(ref: TemplateRef) -> tuple[Any, set[str]]:
     """
     from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound
     from jinja2.loaders import split_template_path
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from gl_rollout.template_limits import BoundedEnvironment
 
     search = [] if ref.builtin else [ref.path.parent]
     search += template_dirs()
@@ -140,7 +143,7 @@ def _environment(ref: TemplateRef) -> tuple[Any, set[str]]:
             files.add(display)
             return _read_template(path, display), display, lambda: True
 
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedEnvironment(
         loader=Loader(),
         undefined=StrictUndefined,
         autoescape=False,
@@ -169,6 +172,8 @@ def _template_error(exc: BaseException, ref: TemplateRef, files: set[str]) -> Us
     from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
+    from gl_rollout.template_limits import TemplateLimit
+
     if isinstance(exc, TemplateSyntaxError):
         where = f"{exc.filename or exc.name or ref.display}:{exc.lineno}"
         message = " ".join(str(exc.message or "invalid syntax").split())
@@ -179,6 +184,11 @@ def _template_error(exc: BaseException, ref: TemplateRef, files: set[str]) -> Us
         return UsageError(
             f"{where}: refused by the template sandbox: {message}",
             "templates may only use the documented variables",
+        )
+    if isinstance(exc, TemplateLimit | MemoryError | RecursionError):
+        return UsageError(
+            f"{where}: refused: {message or type(exc).__name__}",
+            "a rollout template needs far less; look for a loop or a repetition that never ends",
         )
     if isinstance(exc, UndefinedError):
         missing = re.match(r"^'([^']+)' is undefined$", message)
@@ -201,10 +211,13 @@ def _template_error(exc: BaseException, ref: TemplateRef, files: set[str]) -> Us
     return UsageError(f"{where}: template error: {type(exc).__name__}: {message}"[:400], "fix the template")
 
 
-def render_template(ref: TemplateRef, variables: Mapping[str, Any]) -> tuple[str, str | None]:
+def render_template(
+    ref: TemplateRef, variables: Mapping[str, Any], *, time_limit: float | None = None
+) -> tuple[str, str | None]:
     """Render a template; returns (description, title or None). Template problems are UsageErrors.
 
     The title is a top-level `{% set title %}...{% endset %}` (or `{% set title = ... %}`), if any.
+    `time_limit` (seconds) defaults to `gl_rollout.template_limits.TIME_LIMIT`.
     """
     from jinja2 import TemplateError
 
@@ -213,10 +226,24 @@ def render_template(ref: TemplateRef, variables: Mapping[str, Any]) -> tuple[str
         template = env.get_template(_MAIN)
     except TemplateError as exc:
         raise _template_error(exc, ref, files) from None
+    from gl_rollout.template_limits import MAX_SIZE, TIME_LIMIT, TemplateLimit, deadline
+
     context = template.new_context(dict(variables))
     try:
         try:
-            body = "".join(template.root_render_func(context))
+            with deadline(env, time_limit if time_limit is not None else TIME_LIMIT):
+                chunks: list[str] = []
+                size = 0
+                for chunk in template.root_render_func(context):
+                    size += len(chunk)
+                    if size > MAX_SIZE:
+                        raise TemplateLimit(
+                            f"the description would be over {MAX_SIZE} characters "
+                            f"(GitLab allows at most {GITLAB_MAX_DESCRIPTION})"
+                        )
+                    chunks.append(chunk)
+                    env.tick()
+                body = "".join(chunks)
         except UsageError:
             raise
         except Exception:

@@ -63,9 +63,15 @@ def parse_eta(text: str, now: dt.datetime | None = None) -> Eta:
     relative = _parse_relative(lowered)
     if relative is not None:
         normal, seconds = relative
-        when = _round_minute(moment_now + dt.timedelta(seconds=seconds))
+        try:
+            when = _round_minute(moment_now + dt.timedelta(seconds=seconds))
+        except OverflowError:
+            raise _too_far(given) from None
         return Eta(when=when, relative=normal, given=given)
-    when = _parse_absolute(given)
+    try:
+        when = _parse_absolute(given)
+    except OverflowError:  # a zone offset pushing year 9999 (or year 1) past what a date can hold
+        raise _too_far(given) from None
     if when <= moment_now:
         raise UsageError(
             f"the ETA {format_utc(when)} is in the past (now {format_utc(moment_now)})",
@@ -81,6 +87,8 @@ def _parse_relative(text: str) -> tuple[str, int] | None:
         return None
     totals: dict[str, int] = {}
     for number, word in _RELATIVE_PART.findall(match.group(1)):
+        if len(number) > 12:  # past any date a calendar holds, and past what int() reads by default
+            raise _too_far(text)
         unit = _UNIT_WORDS.get(word)
         if unit is None:
             raise UsageError(f"unknown time unit {word!r} in {text!r}", "use m, h, d or w, as in 'in 2h'")
@@ -146,6 +154,12 @@ def _zone(name: str, text: str) -> dt.tzinfo:
         f"unknown time zone {name!r} in {text!r}",
         "use UTC, an offset such as +02:00, or a zone name such as Europe/Berlin "
         "(abbreviations like CET or PST are ambiguous)",
+    )
+
+
+def _too_far(text: str) -> UsageError:
+    return UsageError(
+        f"the ETA {text!r} is out of range", "give a nearer time, e.g. 'in 2h' or '2027-01-12 14:00 UTC'"
     )
 
 

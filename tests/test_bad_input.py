@@ -114,6 +114,23 @@ OFFLINE = [
     bad("milestone-two-lines", 2, "milestone", "render", FLAG, "--milestone", "17.1\n/close"),
     bad("unknown-option", 2, "--frobnicate", "render", FLAG, "--frobnicate"),
     bad("timeout-not-a-number", 2, "--timeout", "--timeout", "soon", "templates"),
+    bad("var-not-utf8", 2, "not valid UTF-8", "render", FLAG, "--var", "x=\udcff\udcfe"),
+    # issue 9: templates cannot compute without bounds (each of these used to run out of memory or time)
+    bad("template-power", 2, "template-power.md.j2:2: refused",
+        "render", FLAG, "--template", "{dir}/template-power.md.j2"),
+    bad("template-repeat-string", 2, "template-repeat-string.md.j2:3: refused",
+        "render", FLAG, "--template", "{dir}/template-repeat-string.md.j2"),
+    bad("template-repeat-list", 2, "template-repeat-list.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-repeat-list.md.j2"),
+    bad("template-range", 2, "template-range.md.j2:2",
+        "render", FLAG, "--template", "{dir}/template-range.md.j2"),
+    bad("template-format-width", 2, "template-format-width.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-format-width.md.j2"),
+    bad("template-concat-doubling", 2, "template-concat-doubling.md.j2:3: refused",
+        "render", FLAG, "--template", "{dir}/template-concat-doubling.md.j2"),
+    bad("template-center", 2, "template-center.md.j2:1: refused",
+        "render", FLAG, "--template", "{dir}/template-center.md.j2"),
+    bad("output-read-only", 2, "read-only", "render", FLAG, "-o", "{dir}/read-only.md"),
 ]
 
 NETWORKED = [
@@ -159,6 +176,36 @@ NETWORKED = [
     bad("remote-step-unknown", 5, "not found", "check", "{ref}", "no-such-step"),
     bad("remote-step-ambiguous", 5, "ambiguous", "check", "{ref}", "staging"),
     bad("remote-check-undo-and-skip", 2, "--undo", "check", "{ref}", "1", "--undo", "--skip"),
+    # issue 9: an actor value that names nobody never widens the change to everyone (--apply included)
+    bad("user-empty", 2, "--user '' names nobody", "enable", "{ref}", "--user", "", "--apply"),
+    bad("user-blank", 2, "--user", "enable", "{ref}", "--user", "   "),
+    bad("user-lone-at", 2, "--user '@'", "enable", "{ref}", "--user", "@"),
+    bad("user-empty-item", 2, "--user 'alice,'", "enable", "{ref}", "--user", "alice,"),
+    bad("user-empty-middle-item", 2, "--user", "enable", "{ref}", "--user", "alice,,bob"),
+    bad("project-actor-empty", 2, "--project-actor", "enable", "{ref}", "--project-actor", ""),
+    bad("group-actor-blank", 2, "--group-actor", "enable", "{ref}", "--group-actor", " \t"),
+    bad("feature-group-empty", 2, "--feature-group", "enable", "{ref}", "--feature-group", ""),
+    bad("second-user-empty", 2, "--user", "enable", "{ref}", "--user", "alice", "--user", ""),
+    bad("disable-user-empty", 2, "--user", "disable", "{ref}", "--user", "", "--apply"),
+    bad("disable-project-actor-empty", 2, "--project-actor", "disable", "{ref}", "--project-actor", ","),
+    # issue 9: where the token may go
+    bad("issue-url-on-another-host", 2, "GITLAB_URL", "status", "http://127.0.0.1:9/acme/app/-/issues/1"),
+    bad("url-plain-http-remote", 2, "plain HTTP", "status", "{ref}", "--url", "http://192.0.2.7"),
+    bad("target-url-plain-http", 2, "--target-url is plain HTTP",
+        "enable", "{ref}", "--env", "staging", "--apply", "--target-url", "http://192.0.2.7"),
+    bad("url-with-credentials", 2, "credentials", "status", "{ref}", "--url", "https://u:p4ss@h.example"),
+    bad("token-with-a-line-break", 2, "GITLAB_TOKEN is malformed", "status", "{ref}", as_="crlf"),
+    # issue 9: small ones
+    bad("eta-overflow", 2, "out of range", "announce", "{ref}", "--eta", "in 99999999d"),
+    bad("eta-overflow-offset", 2, "out of range", "announce", "{ref}", "--eta", "9999-12-31 23:59 -05:00"),
+    bad("eta-5000-digits", 2, "out of range", "announce", "{ref}", "--eta", "in " + "9" * 5000 + "d"),
+    bad("ref-dot-dot", 2, "'..'", "status", "acme/../etc#1"),
+    bad("ref-dot", 2, "'..'", "check", "acme/./platform/rollouts#1", "1"),
+    bad("ref-url-dot-dot", 2, "'..'", "status", "{url}/acme/../etc/-/issues/1"),
+    bad("project-dot-dot", 2, "'..'", "create", FLAG, "--project", "acme/platform/.."),
+    bad("not-utf8-argument", 2, "not valid UTF-8",
+        "create", FLAG, "--project", "{project}", "--group", "a\udcff"),
+    bad("not-utf8-reference", 2, "not valid UTF-8", "check", "{ref}\udcff", "1"),
 ]
 # fmt: on
 
@@ -174,6 +221,8 @@ def workdir(tmp_path: Path) -> Path:
     rendered = run_cli(["render", FLAG])
     assert rendered.code == 0, rendered.stderr
     (folder / "seed.md").write_text(rendered.stdout.split("\n", 2)[2], encoding="utf-8")
+    (folder / "read-only.md").write_text("precious\n", encoding="utf-8")
+    (folder / "read-only.md").chmod(0o444)  # git keeps no such mode, so it is made here
     return folder
 
 
@@ -237,6 +286,7 @@ def credentials(sb: Sandbox, kind: str) -> dict[str, str]:
         "job": {"CI_JOB_TOKEN": sb.tokens["job"], "CI_SERVER_URL": sb.url},
         "reporter": {"GITLAB_TOKEN": sb.tokens["reporter"]},
         "wrong": {"GITLAB_TOKEN": "glpat-not-a-real-token-000"},
+        "crlf": {"GITLAB_TOKEN": sb.tokens["developer"] + "\r\nX-Injected: 1"},
     }[kind]
 
 

@@ -25,7 +25,8 @@ URL_ORDER = [
     ({"GITLAB_URL": "https://a.example/"}, None, "https://a.example", "GITLAB_URL"),
     ({"GITLAB_HOST": "b.example"}, None, "https://b.example", "GITLAB_HOST"),
     ({"GITLAB_HOST": "b.example:8443"}, None, "https://b.example:8443", "GITLAB_HOST"),
-    ({"GITLAB_HOST": "http://b.example"}, None, "http://b.example", "GITLAB_HOST"),
+    # plain HTTP is for this machine only (else --allow-http: see test_plain_http_*)
+    ({"GITLAB_HOST": "http://localhost:8080"}, None, "http://localhost:8080", "GITLAB_HOST"),
     ({"CI_SERVER_URL": "https://ci.example"}, None, "https://ci.example", "CI_SERVER_URL"),
     ({"CI_SERVER_URL": "https://ci.example/api/v4"}, None, "https://ci.example", "CI_SERVER_URL"),
     ({"GITLAB_URL": "https://Example.com/gitlab/"}, None, "https://example.com/gitlab", "GITLAB_URL"),
@@ -53,7 +54,17 @@ def test_url_order(env: dict[str, str], flag: str | None, url: str, source: str)
 
 
 @pytest.mark.parametrize(
-    "bad", ["ftp://x.example", "https://", "://nohost", "https://[::1", "https://h:port"]
+    "bad",
+    [
+        "ftp://x.example",
+        "https://",
+        "://nohost",
+        "https://[::1",
+        "https://h:port",
+        "https://h .example",  # issue 9: whitespace, controls and undecodable bytes inside
+        "https://h.example/\udcff",
+        "https://h.example/a\x00",
+    ],
 )
 def test_bad_url_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError, match="is not a GitLab URL"):
@@ -309,16 +320,20 @@ def test_helper_with_tilde_and_oauth(tmp_path: Path) -> None:
     assert (conn.token_kind, conn.token) == ("oauth", "oauth-from-helper")
 
 
-def test_failing_helper_is_a_usage_error_with_its_message(tmp_path: Path) -> None:
-    make_helper(tmp_path, "echo 'keyring is locked' >&2\nexit 3\n")
+def test_failing_helper_is_a_usage_error_that_never_shows_its_output(tmp_path: Path) -> None:
+    """A helper's stderr may hold the token (or the start of it): the error names the helper and its exit
+    status only. (Until issue 9 the first 200 characters of its stderr were shown.)"""
+    make_helper(tmp_path, "echo 'keyring is locked: glpat-half-a-token' >&2\necho glpat-out\nexit 3\n")
     cfg = write_cfg(
         tmp_path / "gl.cfg",
         "[global]\ndefault = w\n[w]\nurl = https://w.example\nprivate_token = helper: ~/bin/token-helper\n",
     )
     with pytest.raises(UsageError) as caught:
         resolve_connection(state({"PYTHON_GITLAB_CFG": str(cfg), "HOME": str(tmp_path)}))
-    assert "helper" in caught.value.one_line()
-    assert "(exit 3): keyring is locked" in caught.value.one_line()
+    line = caught.value.one_line()
+    assert "the private_token helper token-helper failed (exit 3)" in line
+    assert "keyring" not in line
+    assert "glpat" not in line
 
 
 def test_helper_is_not_run_when_a_token_variable_is_set(tmp_path: Path) -> None:
@@ -337,17 +352,25 @@ def test_helper_is_not_run_when_a_token_variable_is_set(tmp_path: Path) -> None:
 # --- issue URLs and hosts ----------------------------------------------------------------------
 
 
-def test_issue_url_names_the_gitlab_when_none_is_configured() -> None:
-    conn = resolve_connection(state({"GITLAB_TOKEN": "glpat-x"}), ref_url="https://self.example")
-    assert (conn.url, conn.url_source) == ("https://self.example", "the issue URL")
+def test_issue_url_never_chooses_the_gitlab() -> None:
+    """With no URL configured the GitLab is gitlab.com, and an issue URL elsewhere is refused before
+    anything is sent. (Until issue 9 the issue URL's host became the GitLab, and got the token.)"""
+    with pytest.raises(UsageError) as caught:
+        resolve_connection(state({"GITLAB_TOKEN": "glpat-x"}), ref_url="http://192.0.2.2:39113")
+    line = caught.value.one_line()
+    assert line.startswith("the issue URL is on 192.0.2.2:39113 but the GitLab URL is https://gitlab.com")
+    assert "set GITLAB_URL=http://192.0.2.2:39113" in line
+    conn = resolve_connection(state({"GITLAB_TOKEN": "glpat-x"}), ref_url="https://gitlab.com")
+    assert (conn.url, conn.url_source, conn.token) == ("https://gitlab.com", "default", "glpat-x")
 
 
 def test_issue_url_on_another_host_than_the_configured_one_is_refused() -> None:
     with pytest.raises(UsageError) as caught:
         resolve_connection(state({"GITLAB_URL": "https://a.example"}), ref_url="https://b.example")
     assert caught.value.one_line() == (
-        "the issue URL is on b.example but the GitLab URL is https://a.example (from GITLAB_URL). "
-        "pass --url https://b.example to use that GitLab, or give the reference as group/project#IID"
+        "the issue URL is on b.example but the GitLab URL is https://a.example (from GITLAB_URL); "
+        "nothing was sent. set GITLAB_URL=https://b.example (or pass --url https://b.example) to use "
+        "that GitLab, or give the reference as group/project#IID"
     )
     same = resolve_connection(state({"GITLAB_URL": "https://A.example/"}), ref_url="https://a.example")
     assert same.url == "https://a.example"
@@ -416,3 +439,39 @@ def test_sandbox_state_lives_in_the_users_state_folder(tmp_path: Path) -> None:
     assert default_sandbox_db({"HOME": home, "XDG_STATE_HOME": "relative"}).is_relative_to(
         tmp_path / ".local"
     )
+
+
+# --- issue 9: configuration errors say where, never what the line holds -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "private_token = glpat-LeakMe123456\n[w]\nurl = https://w.example\n",
+            "line 1: a setting before any",
+        ),
+        ("[w]\nurl = https://w.example\nglpat-LeakMe123456\n", "line 3: not a `key = value` line"),
+        (
+            "[w]\nprivate_token = glpat-LeakMe123456\nprivate_token = glpat-LeakMe123456\n",
+            "line 3: private_token",
+        ),
+        ("[global]\ndefault = w\n[w]\nprivate_token = glpat-Leak%Me123456\n", "[w] private_token: a % must"),
+    ],
+    ids=["no-section", "no-key", "twice", "percent"],
+)
+def test_config_errors_name_the_place_never_the_line(tmp_path: Path, text: str, says: str) -> None:
+    cfg = write_cfg(tmp_path / "gl.cfg", text)
+    with pytest.raises(UsageError) as caught:
+        resolve_connection(state({"PYTHON_GITLAB_CFG": str(cfg)}))
+    line = caught.value.one_line()
+    assert says in line
+    assert "LeakMe" not in line
+    assert "Me123456" not in line
+
+
+def test_a_config_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "gl.cfg"
+    cfg.write_bytes(b"[global]\ndefault = w\n[w]\nprivate_token = glpat-\xff\xfe\n")
+    with pytest.raises(UsageError, match="not UTF-8"):
+        resolve_connection(state({"PYTHON_GITLAB_CFG": str(cfg)}))

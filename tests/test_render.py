@@ -260,6 +260,28 @@ NEUTRALISE: list[tuple[str, str]] = [
     ("~~~\ncode", "\\~~~\ncode"),
     ("crlf\r\n/close\rend", "crlf\n\\/close\nend"),
     ("\ue000\ue001 marks in input are dropped", " marks in input are dropped"),
+    # issue 9: GitLab's mention rule runs on rendered text, `(?<!\w)@name`
+    ("_@all_ *@here* .@all -@all +@all", "_`@all`_ *`@here`* .`@all` -`@all` +`@all`"),
+    ("é@all (@here) @all_", "é`@all` (`@here`) `@all`_"),
+    ("x@all @all_hands @all-hands", "x@all @all_hands @all-hands"),
+    # issue 9: boxes as GitLab's renderer and counter see them
+    ("- 1. [x] nested", "- 1. \\[x] nested"),
+    ("> - > * [ ] deep", "> - > * \\[ ] deep"),
+    ("\u3000- [ ] ideographic space", "\u3000- \\[ ] ideographic space"),
+    ("- [\t] tab box", "- \\[\t] tab box"),
+    ("[ ] alone is no box", "[ ] alone is no box"),
+    (
+        "&#91;x] &lbrack;x&rbrack; &#x5B; &#64;all",
+        "&amp;#91;x] &amp;lbrack;x&amp;rbrack; &amp;#x5B; &amp;#64;all",
+    ),
+    ("&lt;b&gt; &amp; stay", "&lt;b&gt; &amp; stay"),
+    # issue 9: control, separator and invisible characters made visible
+    ("\f- [ ] form feed", "⟨U+000C⟩- [ ] form feed"),
+    ("a\v- [x] b\x00", "a⟨U+000B⟩- [x] b⟨U+0000⟩"),
+    ("line\u2028sep\x85nel", "line⟨U+2028⟩sep⟨U+0085⟩nel"),
+    ("evil\u202egnp.exe \u2066x\u2069", "evil⟨U+202E⟩gnp.exe ⟨U+2066⟩x⟨U+2069⟩"),
+    ("zero\u200bwidth\u200d\ufeff\u00ad", "zero⟨U+200B⟩width⟨U+200D⟩⟨U+FEFF⟩⟨U+00AD⟩"),
+    ("tab\tstays", "tab\tstays"),
 ]
 
 
@@ -283,6 +305,58 @@ def test_neutralise(value: str, expected: str) -> None:
 def test_mass_mentions_are_made_inert_where_they_land(template_text: str, expected: str) -> None:
     rendered = template_text.replace("{v}", neutralise("@all"))
     assert resolve_marks(rendered) == expected
+
+
+@pytest.mark.parametrize(
+    ("template_text", "value", "expected"),
+    [
+        ("- {v}", "[ ] evil", "- \\[ ] evil"),
+        ("1. {v}", "[x] evil", "1. \\[x] evil"),
+        ("> * {v}", "[x] evil", "> * \\[x] evil"),
+        ("Text {v}", "[x] evil", "Text [x] evil"),
+        ("- Code: `{v}`", "[x] evil", "- Code: `[x] evil`"),
+        ("> {v}", "[x] evil", "> [x] evil"),
+    ],
+)
+def test_a_value_cannot_complete_a_templates_list_marker_into_a_box(
+    template_text: str, value: str, expected: str
+) -> None:
+    assert resolve_marks(template_text.replace("{v}", neutralise(value))) == expected
+
+
+@pytest.mark.parametrize(
+    ("template_text", "expected"),
+    [
+        ("- [ ] Step {v} <!-- step:a -->", "- [ ] Step one two <!-- step:a -->"),
+        ("<!-- note: {v} -->\n- [ ] b", "<!-- note: one two -->\n- [ ] b"),
+        ("Text {v}", "Text one\ntwo"),
+        ("```\n{v}\n```", "```\none\ntwo\n```"),
+    ],
+)
+def test_a_values_line_break_keeps_a_step_on_one_line_and_a_comment_on_one_line(
+    template_text: str, expected: str
+) -> None:
+    """GitLab's counter misreads a two-line comment, and a step's marker must stay on its line."""
+    assert resolve_marks(template_text.replace("{v}", neutralise("one\ntwo"))) == expected
+
+
+def test_every_invisible_or_control_character_is_made_visible() -> None:
+    """The table in `neutralise` against this Python's Unicode database: controls but tab and newline,
+    line and paragraph separators, and every format character."""
+    import sys
+    import unicodedata
+
+    from gl_rollout.neutralise import make_visible
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        category = unicodedata.category(char)
+        if category == "Cn":  # unassigned in this Python's Unicode: the table may know it from a newer one
+            continue
+        hidden = category in {"Cc", "Cf", "Zl", "Zp"} and char not in "\t\n"
+        assert (make_visible(char) != char) == hidden, f"U+{code:04X}"
 
 
 @pytest.mark.parametrize(
@@ -490,3 +564,80 @@ def test_bad_urls_are_refused(field: str, value: str) -> None:
     with pytest.raises(UsageError) as caught:
         _render(**{field: value})
     assert caught.value.one_line().endswith("give a full https:// URL")
+
+
+# --- issue 9: rendering is bounded in size and time ------------------------------------------------------
+
+
+def _limited(tmp_path: Path, body: str, time_limit: float) -> str:
+    from gl_rollout.templating import render_template, resolve_template
+
+    template = tmp_path / "loop.md.j2"
+    template.write_text(body, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        render_template(resolve_template(str(template)), {"flag": "f"}, time_limit=time_limit)
+    return caught.value.one_line()
+
+
+def test_a_template_that_never_ends_is_stopped_naming_its_line(tmp_path: Path) -> None:
+    """A loop that neither prints nor calls anything: only the CPU-time alarm can stop it."""
+    body = "Steps\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    line = _limited(tmp_path, body, 0.2)
+    assert "loop.md.j2:2: refused: the template ran for more than 0.2 s" in line
+
+
+def test_the_time_limit_holds_outside_the_main_thread_too(tmp_path: Path) -> None:
+    """No signal there: the deadline is checked at every bounded operation."""
+    import threading
+
+    body = "{% for i in range(100000) %}{% for j in range(100000) %}{% if i + j %}{% endif %}{% endfor %}"
+    body += "{% endfor %}"
+    lines: list[str] = []
+    worker = threading.Thread(target=lambda: lines.append(_limited(tmp_path, body, 0.2)))
+    worker.start()
+    worker.join(timeout=60)
+    assert len(lines) == 1
+    assert "ran for more than 0.2 s" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "9 ** 99999999",
+        '"a" * 20000000000',
+        "[1] * 20000000000",
+        '"x" * 3000000 + "y" * 3000000',
+        '"%999999999d" % 1',
+        '"{:>999999999}".format(1)',
+        '"{0:>{1}}".format(1, 999999999)',
+        '("x" * 4000000).replace("x", "yy")',
+        '"," .join(["x" * 3000000, "y" * 3000000])',
+        '"a" | center(999999999)',
+        '"a" | indent(999999999)',
+        '"%999999999d" | format(1)',
+        '("x" * 4000000) | replace("x", "yy")',
+        '["x" * 3000000, "y" * 3000000] | join',
+        "range(10) | slice(1000000000) | list",
+        '"x" | wordwrap(1, wrapstring="y" * 5000000)',
+        '("x" * 3000000) ~ ("y" * 3000000)',
+    ],
+)
+def test_operations_that_would_build_a_huge_value_are_refused_before_they_run(
+    tmp_path: Path, expression: str
+) -> None:
+    line = _limited(tmp_path, f"first line\n{{{{ {expression} }}}}\n", 60)
+    assert "loop.md.j2:2: refused:" in line
+
+
+def test_bounded_operations_still_work_as_jinja_does(tmp_path: Path) -> None:
+    from gl_rollout.templating import render_template, resolve_template
+
+    template = tmp_path / "bounded-ok.md.j2"
+    template.write_text(
+        '{{ 2 ** 10 }} {{ "ab" * 3 }} {{ [1, 2] * 2 }} {{ "%05d" % 42 }} {{ "{:>4}".format(7) }} '
+        '{{ "a-b".replace("-", "+") }} {{ ", ".join(["x", "y"]) }} {{ "x" | center(5) }}| '
+        '{{ ["p", "q"] | join("/") }} {{ "a" ~ 1 ~ "b" }} {{ range(3) | list }}',
+        encoding="utf-8",
+    )
+    body, _ = render_template(resolve_template(str(template)), {"flag": "f"})
+    assert body == "1024 ababab 1, 2, 1, 2 00042    7 a+b x, y   x  | p/q a1b 0, 1, 2"

@@ -9,14 +9,18 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote_plus
 
 import pytest
 
@@ -56,11 +60,27 @@ def sentinel(_sb: Sandbox, _folder: Path) -> dict[str, str]:
 
 def write_config(sb: Sandbox, folder: Path) -> dict[str, str]:
     """A python-gitlab configuration file holding the token (no token variable set)."""
-    cfg = folder / "python-gitlab.cfg"
-    cfg.write_text(
-        f"[global]\ndefault = sb\n\n[sb]\nurl = {sb.url}\nprivate_token = {SENTINEL}\n", encoding="utf-8"
+    return config_with(f"[global]\ndefault = sb\n\n[sb]\nurl = {sb.url}\nprivate_token = {SENTINEL}\n")(
+        sb, folder
     )
-    return {"PYTHON_GITLAB_CFG": str(cfg)}
+
+
+def config_with(text: str, helper: str | None = None) -> Callable[[Sandbox, Path], dict[str, str]]:
+    """A configuration file of `text` (`{url}` is the sandbox's, `{helper}` the script of `helper`)."""
+
+    def build(sb: Sandbox, folder: Path) -> dict[str, str]:
+        script = folder / "helper.sh"
+        if helper is not None:
+            script.write_text("#!/bin/sh\n" + helper, encoding="utf-8")
+            script.chmod(0o755)
+        cfg = folder / "python-gitlab.cfg"
+        cfg.write_text(text.format(url=sb.url, helper=script, token=SENTINEL), encoding="utf-8")
+        return {"PYTHON_GITLAB_CFG": str(cfg)}
+
+    return build
+
+
+SECTION = "[global]\ndefault = sb\n[sb]\nurl = {url}\n"
 
 
 FAILURES = [
@@ -87,6 +107,27 @@ FAILURES = [
     Path_("apply-bad-admin-token", lambda sb, ref: ["enable", ref, "--env", "staging", "--apply"],
           lambda sb, _f: {"GITLAB_TOKEN": sb.tokens["developer"], "GITLAB_ADMIN_TOKEN": SENTINEL}),
     Path_("require-not-done", lambda sb, ref: ["status", ref, "--require", "cleanup"], developer),
+    # issue 9: a token that is no header value, configuration errors and helpers
+    Path_("token-with-crlf", lambda sb, ref: ["status", ref],
+          lambda sb, _f: {"GITLAB_TOKEN": f"{SENTINEL}\r\nX-Injected: 1"}),
+    Path_("admin-token-with-newline", lambda sb, ref: ["enable", ref, "--env", "staging", "--apply"],
+          lambda sb, _f: {"GITLAB_TOKEN": sb.tokens["developer"], "GITLAB_ADMIN_TOKEN": f"{SENTINEL}\nx"}),
+    Path_("helper-prints-two-lines", lambda sb, ref: ["status", ref],
+          config_with(SECTION + "private_token = helper: {helper}\n", f"echo {SENTINEL}\necho login: dev\n")),
+    Path_("helper-fails-saying-the-token", lambda sb, ref: ["status", ref],
+          config_with(SECTION + "private_token = helper: {helper}\n", f"echo 'no {SENTINEL}' >&2\nexit 1")),
+    Path_("config-line-without-key", lambda sb, ref: ["status", ref],
+          config_with(SECTION + "private_token\n{token}\n")),
+    Path_("config-before-any-section", lambda sb, ref: ["status", ref],
+          config_with("private_token = {token}\n" + SECTION)),
+    Path_("config-percent-in-token", lambda sb, ref: ["status", ref],
+          config_with(SECTION + "private_token = {token}%{token}\n")),
+    Path_("config-option-twice", lambda sb, ref: ["status", ref],
+          config_with(SECTION + "private_token = {token}\nprivate_token = {token}\n")),
+    Path_("url-holding-the-token", lambda sb, ref: ["status", ref, "--url", f"http://oauth2:{SENTINEL}@127.0.0.1:9"],
+          developer),
+    Path_("issue-url-holding-the-token", lambda sb, ref: ["status", f"http://u:{SENTINEL}@h.example/a/b/-/issues/1"],
+          developer),
 ]  # fmt: skip
 
 
@@ -100,7 +141,18 @@ def secrets_of(sb: Sandbox, env: dict[str, str]) -> list[str]:
 
 
 def leaks(text: str, secrets: list[str]) -> list[str]:
-    return [s for s in secrets if s in text]
+    """The secrets found in `text` as written, URL-encoded, backslash-escaped, or base64-encoded at any
+    alignment (as inside `Authorization: Basic`, after a user name)."""
+    readings = [text, unquote_plus(text)]
+    with contextlib.suppress(UnicodeDecodeError):
+        readings.append(text.encode("latin-1", "backslashreplace").decode("unicode_escape"))
+    for run in re.findall(r"[A-Za-z0-9+/_-]{12,}={0,2}", text):
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            with contextlib.suppress(ValueError):
+                readings.append(base64.b64decode(chunk.replace("-", "+").replace("_", "/")).decode("latin-1"))
+    return [s for s in secrets if any(s in reading for reading in readings)]
 
 
 @pytest.mark.parametrize("mode", ["plain", "json-debug"])
@@ -134,6 +186,31 @@ def test_the_token_never_shows(
         assert not leaks(json.dumps(envelope), secrets)
         if result.code == 1:
             assert "Traceback" in result.stderr
+
+
+ENCODED = {
+    "raw": lambda t: f"token {t} here",
+    "repr": lambda t: repr(ValueError(f"Invalid header value {(t + chr(13) + chr(10)).encode()!r}")),
+    "json": lambda t: json.dumps({"header": t + "\n"}),
+    "url-encoded": lambda t: "https://h.example/?private_token=" + quote(t + " /", safe=""),
+    "basic-auth": lambda t: "Authorization: Basic " + base64.b64encode(f"oauth2:{t}".encode()).decode(),
+    "basic-auth-2": lambda t: "Authorization: Basic " + base64.b64encode(f"ci:{t}".encode()).decode(),
+    "basic-auth-3": lambda t: "Authorization: Basic " + base64.b64encode(f"me:{t}".encode()).decode(),
+    "base64": lambda t: base64.b64encode(t.encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("form", list(ENCODED))
+def test_the_scan_sees_every_encoding_and_redact_masks_it(form: str) -> None:
+    """The scan above would catch a token in any of these forms, and the CLI's masking removes it."""
+    from gl_rollout.errors import redact
+
+    token = SENTINEL + "/+x y"  # characters that URL-encoding and JSON change
+    text = ENCODED[form](token)
+    assert leaks(text, [SENTINEL]), "the scan must see the token in this form"
+    masked = redact(text, [token])
+    assert "[MASKED]" in masked
+    assert not leaks(masked, [SENTINEL[3:-3]]), masked
 
 
 def test_a_token_inside_the_url_is_not_shown(sandbox: Sandbox) -> None:

@@ -51,6 +51,7 @@ class AppState:
     gitlab_name: str | None = None
     ca_bundle: Path | None = None
     timeout: float = 30.0
+    allow_http: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     secrets: list[str] = field(default_factory=list)
 
@@ -60,6 +61,10 @@ class AppState:
     def add_secret(self, value: str | None) -> None:
         if value:
             self.secrets.append(value)
+
+    def warn(self, text: str) -> None:
+        """A one-line warning on stderr, at once (with --json too: stdout keeps the envelope alone)."""
+        sys.stderr.write(redact(" ".join(text.split()), tuple(self.secrets)) + "\n")
 
 
 def _traceback_text() -> str:
@@ -87,6 +92,7 @@ GLOBAL_OPTIONS: dict[str, bool] = {
     "--gitlab": True,
     "--ca-bundle": True,
     "--timeout": True,
+    "--allow-http": False,
 }
 
 
@@ -101,7 +107,12 @@ def global_options(
     ctx: typer.Context,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON envelope on stdout.")] = False,
     json_file: Annotated[
-        Path | None, typer.Option("--json-file", help="Also write the JSON envelope to this file.")
+        Path | None,
+        typer.Option(
+            "--json-file",
+            help="Also write the JSON envelope to this file (atomically, or into a device or FIFO; a "
+            "read-only file or unwritable folder is refused before anything runs).",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (tokens are masked).")] = False,
     sandbox: Annotated[
@@ -112,7 +123,12 @@ def global_options(
         typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state (implies --sandbox)."),
     ] = None,
     url: Annotated[
-        str | None, typer.Option("--url", help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL).")
+        str | None,
+        typer.Option(
+            "--url",
+            help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL, the config file, "
+            "https://gitlab.com); an issue URL must be on it.",
+        ),
     ] = None,
     gitlab_name: Annotated[
         str | None, typer.Option("--gitlab", help="Section of the python-gitlab config file to use.")
@@ -124,6 +140,14 @@ def global_options(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for each HTTP request.")
     ] = 30.0,
+    allow_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-http",
+            help="Accept plain http:// GitLab URLs off this machine (the token then travels unencrypted; "
+            "a warning says so). Without it only localhost, 127.0.0.0/8 and ::1 may be http://.",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -138,6 +162,7 @@ def global_options(
     state.url = url
     state.gitlab_name = gitlab_name
     state.ca_bundle = ca_bundle
+    state.allow_http = allow_http
     if not (0 < timeout <= 3600):  # also refuses nan and inf
         raise typer.BadParameter("give a number of seconds above 0 and at most 3600", param_hint="--timeout")
     state.timeout = timeout
@@ -156,7 +181,7 @@ def run_command(
         from gl_rollout.files import check_target
 
         try:
-            check_target(state.json_file)
+            check_target(state.json_file, streams=True)
         except RolloutError as exc:
             raise typer.Exit(emit(Result.failure(command, exc), printer)) from None
     try:
@@ -209,8 +234,11 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests and `main` use this)."""
     state = AppState(env=dict(os.environ) if env is None else dict(env))
-    command = typer.main.get_command(app)
     args = hoist_global_options(argv)
+    undecodable = next((i for i, arg in enumerate(argv) if _has_surrogates(arg)), None)
+    if undecodable is not None:
+        return _parser_error(_NotUtf8(undecodable + 1, argv[undecodable]), args, state) or 2
+    command = typer.main.get_command(app)
     try:
         # Without standalone mode click returns the code of a `typer.Exit` instead of raising it.
         returned = command.main(args=args, prog_name="gl-rollout", obj=state, standalone_mode=False)
@@ -224,6 +252,29 @@ def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:
             raise
         return code
     return returned if isinstance(returned, int) else 0
+
+
+def _has_surrogates(text: str) -> bool:
+    """Python hands undecodable argv bytes over as lone surrogates (PEP 383); no valid text has them."""
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+class _NotUtf8(Exception):
+    """An argument that is not valid UTF-8, as a parser error (`_parser_error` shapes it)."""
+
+    exit_code = int(ExitCode.USAGE)
+    ctx = None
+
+    def __init__(self, position: int, arg: str) -> None:
+        super().__init__()
+        try:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte
+            shown = arg.encode("ascii", "backslashreplace").decode("ascii")
+        self.text = f"argument {position} is not valid UTF-8: {shown[:80]}"
+
+    def format_message(self) -> str:
+        return f"{self.text}; write it in UTF-8"
 
 
 def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | None:

@@ -200,7 +200,7 @@ def render_result(options: RenderOptions, output: Path | None) -> Result:
     if output is not None:
         from gl_rollout.files import write_atomic
 
-        write_atomic(output, issue.description)
+        write_atomic(output, issue.description, streams=True)
         data["output"] = str(output)
         messages.append(f"wrote the description to {output}")
     return Result(command="render", data=data, messages=messages)
@@ -222,7 +222,9 @@ def render_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write the description to FILE (atomically) instead of printing it."
+            "--output",
+            "-o",
+            help="Write the description to FILE (atomically, or into a device or FIFO), not to stdout.",
         ),
     ] = None,
     *,

@@ -190,11 +190,13 @@ def check_file(
     when none changes the file is not touched.
     """
     from gl_rollout.checklist import parse_checklist, progress_line, select_steps, set_step_state
-    from gl_rollout.files import read_text_input, write_atomic
+    from gl_rollout.files import check_target, read_text_input, write_atomic
     from gl_rollout.issue_edit import change_line
 
     if in_place and path == "-":
         raise UsageError("--in-place needs a file, not standard input", "drop --in-place to print the result")
+    if in_place and not dry_run:
+        check_target(Path(path))  # a read-only file or a device is refused whatever the steps say
     text = read_text_input(path)
     checklist = parse_checklist(text)
     selected = select_steps(checklist, selectors)

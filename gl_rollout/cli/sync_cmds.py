@@ -73,7 +73,12 @@ def sync_command(
         bool, typer.Option("--strict", help="Set ticked steps without (or against) evidence back to todo.")
     ] = False,
     features_url: Annotated[
-        str | None, typer.Option("--features-url", help="GitLab whose Features API shows the flag's gates.")
+        str | None,
+        typer.Option(
+            "--features-url",
+            help="GitLab whose Features API shows the flag's gates; https://, or http:// to localhost only "
+            "unless --allow-http.",
+        ),
     ] = None,
     features_env: Annotated[
         str | None,
@@ -126,7 +131,9 @@ def sync_command(
         ) as client:
             features = None
             if features_url is not None:
-                admin = client.admin_api(features_url, token_env=target_token_env or ADMIN_TOKEN_ENV)
+                admin = client.admin_api(
+                    features_url, token_env=target_token_env or ADMIN_TOKEN_ENV, source="--features-url"
+                )
                 features = read_features(
                     admin, "staging" if features_env == "staging" else "production", admin.url
                 )

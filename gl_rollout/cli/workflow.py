@@ -226,20 +226,29 @@ def flag_parameters(verb: str) -> OptionGroup:
         "projects": (
             Annotated[
                 list[str] | None,
-                typer.Option("--project-actor", help=f"{verb} for this project path (repeatable)."),
+                typer.Option(
+                    "--project-actor",
+                    help=f"{verb} for this project path (repeatable; an empty value is refused).",
+                ),
             ],
             None,
         ),
         "groups": (
             Annotated[
                 list[str] | None,
-                typer.Option("--group-actor", help=f"{verb} for this group path (repeatable)."),
+                typer.Option(
+                    "--group-actor",
+                    help=f"{verb} for this group path (repeatable; an empty value is refused).",
+                ),
             ],
             None,
         ),
         "users": (
             Annotated[
-                list[str] | None, typer.Option("--user", help=f"{verb} for this username (repeatable).")
+                list[str] | None,
+                typer.Option(
+                    "--user", help=f"{verb} for this username (repeatable; an empty value is refused)."
+                ),
             ],
             None,
         ),
@@ -247,7 +256,8 @@ def flag_parameters(verb: str) -> OptionGroup:
             Annotated[
                 str | None,
                 typer.Option(
-                    "--feature-group", help=f"{verb} for this feature group, e.g. gitlab_team_members."
+                    "--feature-group",
+                    help=f"{verb} for this feature group, e.g. gitlab_team_members (not empty).",
                 ),
             ],
             None,
@@ -273,7 +283,9 @@ def flag_parameters(verb: str) -> OptionGroup:
             Annotated[
                 str | None,
                 typer.Option(
-                    "--target-url", help="GitLab instance whose Features API --apply uses (default: --url)."
+                    "--target-url",
+                    help="GitLab instance whose Features API --apply uses (default: --url); https://, or "
+                    "http:// to localhost only unless --allow-http.",
                 ),
             ],
             None,
@@ -350,6 +362,16 @@ def disable_command(ctx: typer.Context, ref: RefArgument, *, args: FlagArgs) -> 
     _set_flag(ctx, "disable", ref, args)
 
 
+def check_actors(args: FlagArgs) -> None:
+    """Each actor option names someone (`option_values.check_actor_values`); exit 2 before any request."""
+    from gl_rollout.option_values import check_actor_values
+
+    check_actor_values("--project-actor", args.projects)
+    check_actor_values("--group-actor", args.groups)
+    check_actor_values("--user", args.users)
+    check_actor_values("--feature-group", args.feature_group)
+
+
 def _set_flag(
     ctx: typer.Context,
     command: str,
@@ -364,7 +386,8 @@ def _set_flag(
     state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.enabling import FlagOptions, requested_value, set_flag, validate_options
+        from gl_rollout.enabling import FlagOptions, feature_request, requested_value, set_flag
+        from gl_rollout.settings import check_admin_target
 
         enable = command == "enable"
         options = FlagOptions(
@@ -381,7 +404,14 @@ def _set_flag(
             apply=args.apply,
             target_url=args.target_url,
         )
-        validate_options(requested_value(options, enable=enable), options)  # exit 2 before any request
+        check_actors(args)  # exit 2 before any request, as every check down to `_client`
+        value = requested_value(options, enable=enable)
+        request = feature_request(options.flag or "placeholder_flag", value, options)
+        if any((args.projects, args.groups, args.users, args.feature_group)) and not request.actors:
+            # Never a silent global change: actors were asked for and none is left.
+            raise UsageError(f"the actor options of {command} name nobody", "give an actor, or drop them")
+        if args.apply:
+            check_admin_target(state, args.target_url, args.token_env)
         with _client(state, need_write=not args.dry_run, project=args.project, ref=ref) as client:
 
             def admin() -> GitLabAPI:  # connects only if the Features API call is made
