@@ -101,7 +101,9 @@ def check_origin(environ: WSGIEnvironment, extra: str | None = None) -> None:
 
 
 def too_large() -> Refusal:
-    return Refusal(413, {"message": "413 Request Entity Too Large"}, {"Connection": "close"})
+    # The connection is closed after the answer (werkzeug closes every one), so no unread rest is
+    # taken for the next request.
+    return Refusal(413, {"message": "413 Request Entity Too Large"})
 
 
 def bound_body(environ: WSGIEnvironment, limit: int = MAX_BODY_BYTES) -> None:
@@ -115,7 +117,7 @@ def bound_body(environ: WSGIEnvironment, limit: int = MAX_BODY_BYTES) -> None:
     stream = environ["wsgi.input"]
     if declared:
         if not declared.isdigit():
-            raise Refusal(400, {"error": "400 Bad Request"}, {"Connection": "close"})
+            raise Refusal(400, {"error": "400 Bad Request"})
         length = int(declared)
         if length > limit:
             raise too_large()

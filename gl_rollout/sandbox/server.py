@@ -1,8 +1,8 @@
 """A threaded werkzeug server for the sandbox, bound to loopback only, run in a background thread.
 
 It holds up against idle and slow clients: every socket read or write gives up after `idle_timeout`
-seconds (a connection that sends nothing is closed, as Puma's first-data timeout does), and at most
-`max_connections` connections are served at once; more wait in the listen queue until one ends.
+seconds (10 by default; a connection that sends nothing is closed, as Puma's first-data timeout does),
+and at most `max_connections` (128) connections are served at once; more wait in the listen queue.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 HOST = "127.0.0.1"
-IDLE_TIMEOUT = 30.0
-MAX_CONNECTIONS = 64
+IDLE_TIMEOUT = 10.0
+MAX_CONNECTIONS = 128
 
 
 class QuietHandler(WSGIRequestHandler):
