@@ -375,3 +375,14 @@ def test_the_request_log_filters_token_parameters(sandbox: Sandbox, api: PlainHT
     stored = repr(log)
     for token in (secret, sandbox.tokens["job"], "oauth-secret"):
         assert token not in stored
+
+
+def test_a_quick_action_line_of_a_million_blanks_is_parsed_in_one_pass(sandbox: Sandbox) -> None:
+    """A command whose argument is followed by a long run of blanks: once quadratic, now a plain 201."""
+    sandbox.create_label("a")
+    sandbox.create_label("b")
+    description = "/label ~a" + " \t" * 500_000 + "~b\nkept"
+    answer = post_json(sandbox, ISSUES, json.dumps({"title": "t", "description": description}).encode())
+    assert answer.status == 201
+    assert answer.body["labels"] == ["a", "b"]
+    assert answer.body["description"] == "kept"
