@@ -188,13 +188,13 @@ def require_write_token(conn: Connection) -> None:
 def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = False) -> Sandbox:
     """The embedded sandbox on `path` (`--sandbox-db`; else the user's state folder), created when new.
 
-    UsageError (exit 2) for a folder, a file that is not the sandbox's database, or a path where no
-    file can be made; such a file is never changed.
+    UsageError (exit 2) for a folder, a file that is not the sandbox's database, a file another process
+    keeps locked, or a path where no file can be made; such a file is never changed.
     """
     import sqlite3
 
     from gl_rollout.sandbox import Sandbox
-    from gl_rollout.sandbox.store import NotASandboxDatabase
+    from gl_rollout.sandbox.store import NotASandboxDatabase, SandboxDatabaseLocked
 
     db_path = path if path is not None else default_sandbox_db(env)
     name = f"--sandbox-db {db_path}" if path is not None else f"the sandbox database {db_path}"
@@ -206,6 +206,11 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         return Sandbox(db_path=db_path, control=control)
+    except SandboxDatabaseLocked:
+        raise UsageError(
+            f"{name} is locked by another process",
+            "wait for that process to finish (or stop it) and run again, or name another file",
+        ) from None
     except sqlite3.DatabaseError as exc:
         reason = str(exc) if isinstance(exc, NotASandboxDatabase) else "not an SQLite database"
         raise UsageError(

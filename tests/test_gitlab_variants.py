@@ -580,12 +580,17 @@ def test_quirks_are_checked_by_name_and_value() -> None:
 
 def test_quirks_can_be_set_over_the_control_path() -> None:
     sandbox = Sandbox(control=True)
+    secret = {"Sandbox-Secret": str(sandbox.control_secret)}
     try:
         with sandbox.serve() as url:
-            answer = requests.post(f"{url}/-/sandbox/quirks", json={"time_format": "seconds"}, timeout=5)
+            answer = requests.post(
+                f"{url}/-/sandbox/quirks", json={"time_format": "seconds"}, headers=secret, timeout=5
+            )
             assert answer.status_code == 200
             assert answer.json()["time_format"] == "seconds"
-            bad = requests.post(f"{url}/-/sandbox/quirks", json={"time_format": "never"}, timeout=5)
+            bad = requests.post(
+                f"{url}/-/sandbox/quirks", json={"time_format": "never"}, headers=secret, timeout=5
+            )
             assert bad.status_code == 400
             iid = sandbox.create_issue(title="t")["iid"]
             issue = requests.get(

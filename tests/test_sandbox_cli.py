@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import gitlab
 import pytest
 import requests
 
+from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.store import DEMO_TOKENS
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 DEVELOPER = DEMO_TOKENS["developer"]
@@ -90,8 +93,51 @@ def test_serve_json_envelope(tmp_path: Path) -> None:
             timeout=10,
         )
         assert features.json() == {"version": 1, "features": []}
+        secret = envelope["data"]["control_secret"]
+        url = envelope["data"]["url"]
+        answer = requests.get(f"{url}/-/sandbox/info", headers={"Sandbox-Secret": secret}, timeout=10)
+        assert answer.status_code == 200
     finally:
         assert stop(process)[0] == 0
+
+
+def test_serve_control_prints_the_secret_it_asks_for(tmp_path: Path) -> None:
+    process, banner = start(tmp_path / "db.sqlite3", "--control")
+    try:
+        url = banner[0].split()[4]
+        (line,) = [line for line in banner if "Sandbox-Secret:" in line]
+        secret = line.split("Sandbox-Secret:")[1].strip()
+        assert len(secret) >= 24
+        info = f"{url}/-/sandbox/info"
+        assert requests.get(info, headers={"Sandbox-Secret": secret}, timeout=10).status_code == 200
+        assert requests.get(info, timeout=10).status_code == 401
+        assert requests.get(info, headers={"Sandbox-Secret": secret + "x"}, timeout=10).status_code == 401
+    finally:
+        assert stop(process)[0] == 0
+    plain, banner = start(tmp_path / "db.sqlite3")
+    try:
+        assert not [line for line in banner if "Sandbox-Secret" in line]
+    finally:
+        assert stop(plain)[0] == 0
+
+
+def test_a_locked_sandbox_database_says_it_is_locked(tmp_path: Path) -> None:
+    """Another process holding SQLite's write lock: exit 2 saying so, not "not an SQLite database"."""
+    db = tmp_path / "sandbox.sqlite3"
+    Sandbox(db_path=db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = run_cli(["--sandbox-db", str(db), "status", "1"], env={"HOME": str(tmp_path)})
+    finally:
+        holder.close()
+    assert done.code == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"--sandbox-db {db} is locked by another process" in line
+    assert "wait for that process" in line
+    assert "not an SQLite database" not in line
+    after = run_cli(["--sandbox-db", str(db), "status", "1"], env={"HOME": str(tmp_path)})
+    assert "locked" not in after.stderr
 
 
 def test_busy_port_is_a_usage_error(tmp_path: Path) -> None:

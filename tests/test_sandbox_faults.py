@@ -133,8 +133,10 @@ def test_request_log_records_method_path_query_status(sandbox: Sandbox, api: Pla
 def test_http_control_path_only_when_enabled(sandbox: Sandbox) -> None:
     assert requests.get(f"{sandbox.url}/-/sandbox/info", timeout=5).status_code == 404
     controlled = Sandbox(control=True)
+    control = requests.Session()
+    control.headers["Sandbox-Secret"] = str(controlled.control_secret)
     with controlled.serve() as url:
-        armed = requests.post(
+        armed = control.post(
             f"{url}/-/sandbox/faults",
             json={"kind": "fail", "method": "POST", "path_regex": "/issues$", "status": 503},
             timeout=5,
@@ -145,7 +147,7 @@ def test_http_control_path_only_when_enabled(sandbox: Sandbox) -> None:
             f"{url}/api/v4/projects/42/issues", json={"title": "t"}, headers=headers, timeout=5
         )
         assert create.status_code == 503
-        requests.post(
+        control.post(
             f"{url}/-/sandbox/faults",
             json={"kind": "edit", "project": "acme/platform/rollouts", "iid": 1, "append": "\nedited"},
             timeout=5,
@@ -153,9 +155,9 @@ def test_http_control_path_only_when_enabled(sandbox: Sandbox) -> None:
         requests.post(f"{url}/api/v4/projects/42/issues", json={"title": "t"}, headers=headers, timeout=5)
         requests.get(f"{url}/api/v4/projects/42/issues/1", headers=headers, timeout=5)
         assert controlled.get_issue(None, 1)["description"] == "\nedited"
-        log = requests.get(f"{url}/-/sandbox/log", timeout=5).json()
+        log = control.get(f"{url}/-/sandbox/log", timeout=5).json()
         assert [entry["status"] for entry in log] == [503, 201, 200]
-        requests.post(f"{url}/-/sandbox/rate_limit", json={"limit": 1}, timeout=5)
+        control.post(f"{url}/-/sandbox/rate_limit", json={"limit": 1}, timeout=5)
         requests.get(f"{url}/api/v4/version", headers=headers, timeout=5)
         assert requests.get(f"{url}/api/v4/version", headers=headers, timeout=5).status_code == 429
     controlled.close()

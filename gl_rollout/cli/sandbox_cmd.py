@@ -37,6 +37,8 @@ def _render_banner(result: Result, printer: Printer) -> None:
     ]
     if data.get("control"):
         lines.append(f"control: {data['url']}/-/sandbox/ (faults, rate limit, request log)")
+        secret = data["control_secret"]
+        lines.append(f"         each control request needs the header Sandbox-Secret: {secret}")
     lines.append("Press Ctrl-C to stop.")
     for line in lines:
         printer.line(line)
@@ -51,7 +53,11 @@ def serve(
         typer.Option("--db", help="SQLite file holding the state (default: the user's state folder)."),
     ] = None,
     control: Annotated[
-        bool, typer.Option("--control", help="Also serve /-/sandbox/ to inject faults from another process.")
+        bool,
+        typer.Option(
+            "--control",
+            help="Also serve /-/sandbox/ to inject faults from another process (with the secret printed).",
+        ),
     ] = False,
 ) -> None:
     """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
@@ -92,6 +98,7 @@ def serve(
         "control": control,
         # What an application's Unleash client is given for the seeded project's feature flags.
         "unleash": {"url": sandbox.unleash_url(), "instance_id": sandbox.unleash_instance_id()},
+        "control_secret": sandbox.control_secret,
     }
     try:
         emit(Result("sandbox serve", data=data), printer, _render_banner, state.json_file)

@@ -85,13 +85,29 @@ class Sandbox:
         self._server: Any = None
 
     # ---- serving ------------------------------------------------------------------------------
-    def start(self, port: int = 0) -> str:
-        """Serve on 127.0.0.1 in a background thread; returns (and sets) `url`."""
-        from gl_rollout.sandbox.server import ServerThread
+    @property
+    def control_secret(self) -> str | None:
+        """The secret the HTTP control path wants in its `Sandbox-Secret` header (None without control)."""
+        return self.app.control_secret
+
+    def start(
+        self, port: int = 0, *, idle_timeout: float | None = None, max_connections: int | None = None
+    ) -> str:
+        """Serve on 127.0.0.1 in a background thread; returns (and sets) `url`.
+
+        `idle_timeout` (seconds a socket may stay silent) and `max_connections` (served at once)
+        default to `gl_rollout.sandbox.server`'s IDLE_TIMEOUT and MAX_CONNECTIONS.
+        """
+        from gl_rollout.sandbox.server import IDLE_TIMEOUT, MAX_CONNECTIONS, ServerThread
 
         if self._server is not None:
             raise RuntimeError("sandbox already started")
-        self._server = ServerThread(self.app, port)
+        self._server = ServerThread(
+            self.app,
+            port,
+            idle_timeout=IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+            max_connections=MAX_CONNECTIONS if max_connections is None else max_connections,
+        )
         self._server.start()
         self.url = self._server.url
         return self._server.url  # type: ignore[no-any-return]
@@ -106,8 +122,10 @@ class Sandbox:
         self.store.close()
 
     @contextmanager
-    def serve(self, port: int = 0) -> Iterator[str]:
-        url = self.start(port)
+    def serve(
+        self, port: int = 0, *, idle_timeout: float | None = None, max_connections: int | None = None
+    ) -> Iterator[str]:
+        url = self.start(port, idle_timeout=idle_timeout, max_connections=max_connections)
         try:
             yield url
         finally:

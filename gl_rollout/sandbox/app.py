@@ -7,8 +7,10 @@ URL-encoded path in one segment (`/projects/acme%2Fplatform%2Frollouts/issues`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
+import secrets
 import socket
 import time
 import uuid
@@ -20,6 +22,15 @@ from urllib.parse import quote, unquote
 from werkzeug.wrappers import Request, Response
 
 from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
+from gl_rollout.sandbox.guard import (
+    MAX_BODY_BYTES,
+    Refusal,
+    bound_body,
+    check_host,
+    check_origin,
+    own_base_url,
+    redact_query,
+)
 from gl_rollout.sandbox.http import Ctx, parse_params
 from gl_rollout.sandbox.quirks import Quirks, html_error_page
 from gl_rollout.sandbox.service import ApiError
@@ -115,6 +126,13 @@ class ConnectionDropped(ConnectionAbortedError):
     """Raised to make the server close the socket without writing a response."""
 
 
+class SandboxRequest(Request):
+    """A request whose body `guard.bound_body` already bounded: form fields may use all of it."""
+
+    max_content_length = MAX_BODY_BYTES
+    max_form_memory_size = MAX_BODY_BYTES
+
+
 class SandboxApp:
     """The WSGI callable. Holds no state of its own beyond references to the store and the knobs."""
 
@@ -136,6 +154,8 @@ class SandboxApp:
         self.log = log
         self.base_url = base_url.rstrip("/") if base_url else None
         self.control = control
+        # The control path's own secret: the demo tokens are public, this one is printed only at start.
+        self.control_secret: str | None = secrets.token_urlsafe(24) if control else None
         self.limiter: RateLimiter | None = None
         self.router = Router()
         routes.register(self.router)
@@ -147,19 +167,28 @@ class SandboxApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        request = Request(environ)
         raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", ""))
         raw_path = raw_path.split("?", 1)[0]
         query = environ.get("QUERY_STRING", "")
-        method = request.method.upper()
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         logged = raw_path.startswith(CONTROL_PREFIX)  # the control path stays out of the log
 
         def log(status: int) -> None:
             # Logged before any byte reaches the client, so a client that has its answer sees the entry.
-            self.log.add(LoggedRequest(method, raw_path, query, status, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            self.log.add(LoggedRequest(method, raw_path, redact_query(query), status, elapsed))
 
         try:
-            response = self._respond(request, method, raw_path)
+            try:
+                check_host(environ, self.base_url)
+                check_origin(environ, self.base_url)
+                bound_body(environ)
+            except Refusal as refusal:
+                response = json_response(refusal.status, refusal.body, refusal.headers)
+            except OSError:  # the client stopped sending its body (or went away) before the end
+                raise ConnectionDropped("the request body never arrived") from None
+            else:
+                response = self._respond(SandboxRequest(environ), method, raw_path)
         except ConnectionDropped:
             if not logged:
                 log(0)
@@ -213,7 +242,7 @@ class SandboxApp:
             return fault_response(rule.status, rule.retry_after, self.quirks)
         moved = self.quirks.moved_location(raw_path, request.query_string.decode("latin-1"))
         if moved is not None:
-            base = self.base_url or request.host_url.rstrip("/")
+            base = self.base_url or own_base_url(request.environ)
             return Response(b"", status=301, headers={"Location": base + moved})
         if not raw_path.startswith(API_PREFIX + "/") and raw_path != API_PREFIX:
             response = json_response(404, {"error": "404 Not Found"})
@@ -231,10 +260,11 @@ class SandboxApp:
 
     @staticmethod
     def _client_key(request: Request) -> str:
+        """Who a rate limit counts: a digest of the credential (never the token itself), else the address."""
         for header in ("PRIVATE-TOKEN", "JOB-TOKEN", "Authorization"):
             value = request.headers.get(header)
             if value:
-                return f"{header}:{value}"
+                return f"{header}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()}"
         return f"ip:{request.remote_addr}"
 
     def _dispatch(
@@ -247,9 +277,15 @@ class SandboxApp:
                     405, {"error": "405 Not Allowed"}, {"Allow": ", ".join(sorted(set(allowed)))}
                 )
             return json_response(404, {"error": "404 Not Found"})
-        base_url = self.base_url or request.host_url.rstrip("/")
+        base_url = self.base_url or own_base_url(request.environ)
         try:
-            params = parse_params(request)
+            if router is self.control_router:
+                from gl_rollout.sandbox.control import check_secret, json_params
+
+                check_secret(request, self.control_secret)
+                params = json_params(request)
+            else:
+                params = parse_params(request)
             ctx = Ctx(
                 request=request,
                 store=self.store,

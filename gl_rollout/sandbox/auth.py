@@ -6,6 +6,9 @@
   (for issues: the project list and single-issue GET). Elsewhere it is ignored, so the request is
   anonymous: 401 for writes and user-scoped routes, 404 for private projects.
 - A token with only the `read_api` scope may only GET/HEAD: writes are 403 `insufficient_scope`.
+- Unlike GitLab, a write must carry its token in a header: `private_token=`/`job_token=` in the query
+  or the body of a POST, PUT or DELETE is 401. A header is what no HTML form on another site can send,
+  and the sandbox's tokens are public. Reads keep GitLab's parameter form.
 """
 
 from __future__ import annotations
@@ -34,10 +37,18 @@ def forbidden() -> ApiError:
 def authenticate(ctx: Ctx, job_token_allowed: bool) -> None:
     """Set `ctx.user` and `ctx.token` from the request's credentials (or raise 401/403)."""
     headers = ctx.request.headers
-    private = headers.get("PRIVATE-TOKEN") or _pop_str(ctx, "private_token")
+    private_param, job_param = _pop_str(ctx, "private_token"), _pop_str(ctx, "job_token")
+    private = headers.get("PRIVATE-TOKEN") or private_param
     authorization = headers.get("Authorization", "")
     bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
-    job = headers.get("JOB-TOKEN") or _pop_str(ctx, "job_token")
+    job = headers.get("JOB-TOKEN") or job_param
+    header_sent = bool(headers.get("PRIVATE-TOKEN") or headers.get("JOB-TOKEN") or bearer)
+    if ctx.method not in ("GET", "HEAD") and (private_param or job_param) and not header_sent:
+        raise ApiError(
+            401,
+            {"message": "401 Unauthorized: send the token in the PRIVATE-TOKEN header, not as a parameter"},
+            {"WWW-Authenticate": 'Bearer realm="GitLab"'},
+        )
     token: Row | None = None
     if bearer and job_token_allowed:
         candidate = ctx.store.token(bearer)

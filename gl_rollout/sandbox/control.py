@@ -13,23 +13,146 @@
 - `GET /-/sandbox/info`: url, project paths, tokens.
 - `POST /-/sandbox/quirks` `{"pagination": "link_only", ...}` switches on other servers' habits
   (`gl_rollout.sandbox.quirks.Quirks`); `GET /-/sandbox/quirks` shows them.
+
+Every request carries the secret made when the sandbox started (`Sandbox.control_secret`, printed by
+`gl-rollout sandbox serve --control`) in the `Sandbox-Secret` header: 401 without it. Bodies are JSON
+objects only (415 for any other content type; the query string is not read), so no HTML form on
+another site can arm a fault. Path regexes (`path_regex`, the `hidden_notes` quirk) must be literals
+with at most `^` and `$` anchors, `.`, classes such as `[0-9]` or `\\d`, and bounded repeats (`?`,
+`{n}`, `{m,n}`); `*`, `+`, `{n,}`, groups, alternation and back-references are refused (400), so
+that no rule can make matching a request path take exponential time.
 """
 
 from __future__ import annotations
 
+import hmac
+import re
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.faults import RateLimiter
 from gl_rollout.sandbox.http import Ctx
+from gl_rollout.sandbox.json_body import parse_json_body
 from gl_rollout.sandbox.quirks import knob_names
-from gl_rollout.sandbox.service import param_error
+from gl_rollout.sandbox.service import ApiError, param_error
 from gl_rollout.sandbox.store import DEMO_TOKENS, PROJECT_PATH, SECOND_PROJECT_PATH
 
 if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
     from gl_rollout.sandbox.app import Router, SandboxApp
+
+SECRET_HEADER = "Sandbox-Secret"
+MAX_PATTERN_LENGTH = 200
+MAX_REPEAT = 64
+# The most ways a pattern's bounded repeats can split one stretch of path between them.
+MAX_REPEAT_PRODUCT = 1024
+_BOUND = re.compile(r"\{(\d{1,3})(?:,(\d{1,3}))?\}")
+_CLASS_ESCAPES = frozenset("dDwWsS")
+
+
+def check_secret(request: Request, secret: str | None) -> None:
+    """401 unless the request carries this sandbox's control secret."""
+    given = request.headers.get(SECRET_HEADER, "")
+    if not secret or not hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode("utf-8")):
+        raise ApiError(
+            401,
+            {"message": f"401 Unauthorized: send the {SECRET_HEADER} header that sandbox serve printed"},
+        )
+
+
+def json_params(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; nothing else is read (no query string, no form)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return {}
+    content_type = (request.mimetype or "").lower()
+    if content_type != "application/json":
+        shown = content_type or "none"
+        raise ApiError(415, {"error": f"The provided content-type '{shown}' is not supported."})
+    raw = request.get_data(cache=True)
+    body = parse_json_body(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise param_error("the body must be a JSON object")
+    return body
+
+
+def check_bounded_pattern(name: str, pattern: str) -> None:
+    """Refuse (ValueError) a regex that could backtrack badly; see the module's docstring."""
+    problem = _pattern_problem(pattern)
+    if problem is not None:
+        raise ValueError(
+            f"{name} {problem}: use a literal path with ^/$ anchors, classes and bounded repeats "
+            f"such as \\d{{1,6}} (no *, +, {{n,}}, groups or |)"
+        )
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"is longer than {MAX_PATTERN_LENGTH} characters"
+    index, size, product, after_atom = 0, len(pattern), 1, False
+    while index < size:
+        char = pattern[index]
+        if (char == "^" and index == 0) or (char == "$" and index == size - 1):
+            index, after_atom = index + 1, False
+        elif char == "\\":
+            escaped = pattern[index + 1 : index + 2]
+            if not escaped or (escaped.isalnum() and escaped not in _CLASS_ESCAPES):
+                return f"uses the escape \\{escaped}"
+            index, after_atom = index + 2, True
+        elif char == "[":
+            end = _class_end(pattern, index)
+            if end is None:
+                return "has an unclosed or nested character class"
+            index, after_atom = end, True
+        elif char in "?{":
+            bound = 1
+            if char == "{":
+                found = _BOUND.match(pattern, index)
+                if found is None:
+                    return "has an unbounded or malformed repeat"
+                low, high = int(found.group(1)), int(found.group(2) or found.group(1))
+                if high < low or high > MAX_REPEAT:
+                    return f"repeats more than {MAX_REPEAT} times"
+                bound, index = high, found.end()
+            else:
+                index += 1
+            if not after_atom or pattern[index : index + 1] in ("?", "+", "{"):
+                return "repeats a repeat"
+            product *= bound + 1
+            if product > MAX_REPEAT_PRODUCT:
+                return "has too many repeats"
+            after_atom = False
+        elif char in "*+()|^$":
+            return f"uses {char}"
+        else:
+            index, after_atom = index + 1, True
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return f"is not a regular expression ({error})"
+    return None
+
+
+def _class_end(pattern: str, start: int) -> int | None:
+    """The index after the `]` closing the class that opens at `start`, or None."""
+    index = start + 1
+    if pattern[index : index + 1] == "^":
+        index += 1
+    if pattern[index : index + 1] == "]":
+        index += 1
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            return None
+        if char == "]":
+            return index + 1
+        index += 1
+    return None
 
 
 def _transform(ctx: Ctx) -> Callable[[str], str]:
@@ -54,6 +177,8 @@ def register(router: Router, app: SandboxApp) -> None:
         method = ctx.string("method", "*") or "*"
         path_regex = ctx.string("path_regex", "") or ""
         try:
+            if kind in ("fail", "delay", "drop"):
+                check_bounded_pattern("path_regex", path_regex)
             if kind == "fail":
                 app.faults.fail_next(
                     method,
@@ -129,6 +254,9 @@ def register(router: Router, app: SandboxApp) -> None:
 
     def set_quirks(ctx: Ctx) -> Reply:
         try:
+            hidden = ctx.params.get("hidden_notes")
+            if isinstance(hidden, str):
+                check_bounded_pattern("hidden_notes", hidden)
             app.quirks.update(ctx.params)
         except (TypeError, ValueError) as error:
             raise param_error(str(error)) from None

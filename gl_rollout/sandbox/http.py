@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from gl_rollout.sandbox.json_body import parse_json_body
 from gl_rollout.sandbox.service import ApiError, param_error
 from gl_rollout.sandbox.store import Row, Store
 
@@ -134,16 +135,17 @@ def parse_params(request: Request) -> dict[str, Any]:
         if content_type == "application/json":
             raw = request.get_data(cache=True)
             if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    raise ApiError(
-                        400, {"error": "The provided content-type 'application/json' is not valid JSON"}
-                    ) from None
+                body = parse_json_body(raw)
                 if isinstance(body, dict):
                     params.update(body)
         elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            take(request.form)
+            from werkzeug.exceptions import HTTPException
+
+            try:
+                take(request.form)
+            except HTTPException as refused:  # too many form parts: werkzeug's own bound
+                status = refused.code or 400
+                raise ApiError(status, {"message": f"{status} {refused.name}"}) from None
     return params
 
 
@@ -217,7 +219,7 @@ def decode_cursor(text: str) -> dict[str, Any]:
     try:
         padded = text + "=" * (-len(text) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise param_error("cursor is invalid") from None
     if not isinstance(value, dict):
         raise param_error("cursor is invalid")

@@ -24,7 +24,9 @@ _SKIP = re.compile(
     ),
     re.MULTILINE,
 )
-_COMMAND_LINE = re.compile(r"^/(?P<name>[a-z_]+)(?:[ \t]+(?P<arg>[^\n]*?))?[ \t]*$", re.MULTILINE)
+# The argument runs to the end of the line and is stripped afterwards: a lazy argument followed by
+# `[ \t]*$` would retry every split of a long run of blanks (quadratic on a 1 MiB description).
+_COMMAND_LINE = re.compile(r"^/(?P<name>[a-z_]+)(?:[ \t]+(?P<arg>[^\n]*))?$", re.MULTILINE)
 _LABEL_REF = re.compile(r'~"(?P<quoted>[^"]+)"|~?(?P<plain>[^\s"~,]+)')
 _USER_REF = re.compile(r"@?(?P<name>[\w.\-]+)")
 

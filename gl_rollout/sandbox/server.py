@@ -1,18 +1,26 @@
-"""A threaded werkzeug server for the sandbox, bound to loopback only, run in a background thread."""
+"""A threaded werkzeug server for the sandbox, bound to loopback only, run in a background thread.
+
+It holds up against idle and slow clients: every socket read or write gives up after `idle_timeout`
+seconds (10 by default; a connection that sends nothing is closed, as Puma's first-data timeout does),
+and at most `max_connections` (128) connections are served at once; more wait in the listen queue.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 HOST = "127.0.0.1"
+IDLE_TIMEOUT = 10.0
+MAX_CONNECTIONS = 128
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -22,13 +30,95 @@ class QuietHandler(WSGIRequestHandler):
         return
 
 
+class BoundedServer(ThreadedWSGIServer):
+    """One thread per connection, at most `max_connections` of them; named for tests and debuggers."""
+
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Set before werkzeug's __init__, which calls server_close() on the way.
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._stopping = threading.Event()
+        self._workers: dict[threading.Thread, socket.socket] = {}
+        self._workers_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Waiting here keeps the next connection in the listen queue; checking `_stopping` lets
+        # shutdown() finish while every slot is taken.
+        while not self._slots.acquire(timeout=0.05):
+            if self._stopping.is_set():
+                self.shutdown_request(request)
+                return
+        worker = threading.Thread(
+            target=self._serve_one, args=(request, client_address), name=f"gl-sandbox-{self.port}-conn"
+        )
+        worker.daemon = True
+        with self._workers_lock:
+            self._workers[worker] = request
+        try:
+            worker.start()
+        except BaseException:
+            with self._workers_lock:
+                self._workers.pop(worker, None)
+            self._slots.release()
+            raise
+
+    def _serve_one(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._workers_lock:
+                self._workers.pop(threading.current_thread(), None)
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
+
+    def server_close(self) -> None:
+        """Close the listener and end every connection: idle ones at once, busy ones after their answer.
+
+        Shutting the reading side wakes a connection waiting for its request (it sees the end of the
+        stream) while one already being answered can still write its response.
+        """
+        super().server_close()
+        with self._workers_lock:
+            running = dict(self._workers)
+        for connection in running.values():
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+        for worker in running:
+            worker.join()
+
+
+def _server(
+    app: WSGIApplication, port: int, handler: type[WSGIRequestHandler], max_connections: int, fd: int | None
+) -> BaseWSGIServer:
+    server_class = type("SandboxServer", (BoundedServer,), {"max_connections": max_connections})
+    server: BaseWSGIServer = server_class(HOST, port, app, handler, fd=fd)
+    return server
+
+
 class ServerThread:
     """Serve `app` on 127.0.0.1:`port` (0 picks a free port) until `stop()`."""
 
-    def __init__(self, app: WSGIApplication, port: int = 0, *, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        app: WSGIApplication,
+        port: int = 0,
+        *,
+        quiet: bool = True,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        if idle_timeout <= 0 or max_connections < 1:
+            raise ValueError("idle_timeout must be above 0 and max_connections at least 1")
+        # Every socket of a connection gets this timeout (socketserver's StreamRequestHandler.timeout).
+        base = QuietHandler if quiet else WSGIRequestHandler
+        handler = type("SandboxHandler", (base,), {"timeout": idle_timeout})
         # Bind here rather than in werkzeug, which prints and exits the process when the port is taken;
         # an OSError lets the caller say what went wrong.
-        handler = QuietHandler if quiet else None
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             if os.name == "posix":
@@ -37,13 +127,11 @@ class ServerThread:
             listener.listen(128)
             if os.name == "posix":
                 # werkzeug serves on its own duplicate of this descriptor: no window to lose the port.
-                self.server: BaseWSGIServer = make_server(
-                    HOST, port, app, threaded=True, request_handler=handler, fd=listener.fileno()
-                )
+                self.server: BaseWSGIServer = _server(app, port, handler, max_connections, listener.fileno())
         finally:
             listener.close()
         if os.name != "posix":  # no descriptor passing: the probe above proved the port free
-            self.server = make_server(HOST, port, app, threaded=True, request_handler=handler)
+            self.server = _server(app, port, handler, max_connections, None)
         self.port = int(self.server.port)
         self.url = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(

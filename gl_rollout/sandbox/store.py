@@ -151,6 +151,16 @@ class NotASandboxDatabase(sqlite3.DatabaseError):
     """The file is an SQLite database, but not one the sandbox made: it is left untouched."""
 
 
+class SandboxDatabaseLocked(sqlite3.OperationalError):
+    """Another process holds a lock on the file for longer than the sandbox waits (SQLite's busy)."""
+
+
+def is_locked(error: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock ("database is locked")."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(error).lower()
+
+
 class Store:
     """SQLite-backed state with the few queries the API needs; every public method holds the lock."""
 
@@ -164,8 +174,10 @@ class Store:
         self._user_cache: dict[int, Row] = {}
         try:
             self._open(persistent=db_path is not None)
-        except sqlite3.Error:
+        except sqlite3.Error as error:
             self.db.close()
+            if isinstance(error, sqlite3.OperationalError) and is_locked(error):
+                raise SandboxDatabaseLocked(f"{target} is locked by another process") from None
             raise
 
     def _open(self, *, persistent: bool) -> None:
