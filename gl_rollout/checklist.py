@@ -53,8 +53,9 @@ BRACKETS: dict[str, str] = {"todo": "[ ]", "done": "[x]", "skipped": "[~]"}
 # Text that could hold a box (a bracketed character, or a bracket spelt as a character reference): a cheap
 # test that lets most descriptions skip the parse.
 _BOX_HINT = re.compile(r"\[(?:[^\r\n\]]|&[#0-9A-Za-z]{1,32};)\]|&(?:#0*91|#[xX]0*5[bB]|lsqb|lbrack);")
-# Container syntax before the box on its line: indentation, blockquote `>`, list markers.
-_BOX_PREFIX = re.compile(r"(?:[ \t>]|[-+*](?=[ \t])|[0-9]{1,9}[.)](?=[ \t]))*\[")
+# Container syntax before the box on its line: indentation, blockquote `>`, list markers, the `:`/`~` of
+# description-list details.
+_BOX_PREFIX = re.compile(r"(?:[ \t>]|[-+*:~](?=[ \t])|[0-9]{1,9}[.)](?=[ \t]))*\[")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _FRONT_MATTER_OPEN = re.compile(r"(---|\+\+\+|;;;)[ \t]*\S*\Z")
@@ -247,7 +248,7 @@ def _task_item(
     if box is None:
         return None
     # markdown-it strips Unicode spaces before a paragraph; comrak keeps them as text, and draws no box.
-    if token.content[0] == "[" and _bracket_column(lines[token.map[0]], token.map[0]) is None:
+    if token.content[0] == "[" and _text_column(lines[token.map[0]], token.map[0]) is None:
         return None
     symbol, label = box
     marker = None
@@ -265,12 +266,18 @@ def symbol_state(symbol: str) -> StepState:
 
 
 def _bracket_column(line: str, line_index: int) -> int | None:
-    """Where the box's `[` sits on its line, after indentation, `>` and list markers."""
+    """Where the box's `[` sits on its line, after indentation, `>` and list markers (a plain `[c]` box)."""
+    column = _text_column(line, line_index)
+    if column is None or len(line) < column + 3 or line[column + 2] != "]":
+        return None
+    return column
+
+
+def _text_column(line: str, line_index: int) -> int | None:
+    """Where a paragraph starting with `[` starts on its line, if only container syntax comes before."""
     offset = 1 if line_index == 0 and line.startswith("\ufeff") else 0
     match = _BOX_PREFIX.match(line, offset)
-    if match is None or len(line) < match.end() + 2 or line[match.end() + 1] != "]":
-        return None
-    return match.end() - 1
+    return None if match is None else match.end() - 1
 
 
 def _front_matter_end(lines: list[str]) -> int:

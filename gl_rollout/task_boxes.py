@@ -36,7 +36,7 @@ _DELIMITER_SYMBOLS = frozenset("*_`~$&\\[")
 # comrak's task-item scanner on the first text node (after inline parsing).
 _SCANNER = re.compile(r"[ \t\n\r\x0b\x0c]*\[([^\r\n\]])\]")
 _URL_AUTOLINK = re.compile(r"[A-Za-z]*://[A-Za-z0-9_-]")
-_WIKILINK = re.compile(r"\[\[[^\[\]\r\n]+\]\]")
+_WIKILINK = re.compile(r"\[\[[^\r\n]*?[^\[\]\r\n][^\r\n]*?\]\]")
 _MAX_MATH_DOLLARS = 2
 
 BoxSymbol = str  # the one character between the brackets
@@ -50,16 +50,31 @@ def box_symbol(content: str, references: Mapping[str, Any]) -> tuple[BoxSymbol, 
     """
     if len(content) >= 3 and content[0] == "[" and content[2] == "]":
         symbol = content[1]
-        if symbol in "\n]" or symbol in _DELIMITER_SYMBOLS:
-            return _box_by_inline_parse(content, references)
-        if len(content) > 3 and content[3] not in SPACE_CHARS:
-            return _box_by_inline_parse(content, references)  # glued to something
-        if _reference_label(symbol) in references:
-            return None  # `[x]: url` is defined: `[x]` is a link
+        if symbol in "\n]":
+            return None
+        # `[x]: url` makes `[x]` a link, unless an undefined link label follows (`[x][other]`).
+        if _reference_label(symbol) in references and not _literal_before_label(content, references):
+            return None
+        if symbol in _DELIMITER_SYMBOLS or (len(content) > 3 and content[3] not in SPACE_CHARS):
+            return _box_by_inline_parse(content, references)  # glued to something, or may pair
         return symbol, content[3:]
-    if content[:1] == "&":
+    if content[:1] == "&" or content[:2] == "[&":  # a bracket or a box character spelt as a reference
         return _box_by_inline_parse(content, references)
     return None
+
+
+_LINK_LABEL = re.compile(r"\[((?:[^\[\]\\]|\\.){0,999})\]", re.DOTALL)
+
+
+def _literal_before_label(content: str, references: Mapping[str, Any]) -> bool:
+    """...except before a link label that is not defined (`[x][other]`): then `[x]` is text (CommonMark)."""
+    if content[3:4] != "[":
+        return False
+    label = _LINK_LABEL.match(content, 3)
+    if label is None or not label.group(1).strip():
+        return False  # `[x][]` or `[x][[...`: `[x]` is still a link
+    name = " ".join(label.group(1).split()).lower().upper()
+    return name.startswith("^") or name not in references  # `[^1]` is a footnote, not a link label
 
 
 def _reference_label(symbol: str) -> str:
@@ -89,14 +104,17 @@ def _box_by_inline_parse(content: str, references: Mapping[str, Any]) -> tuple[B
     if match is None:
         return None
     end = match.end()
-    plain = content[:end] == first[:end]  # no character reference before the end of the box
-    if plain and (_extension_node_at(content, 0, references) or _extension_node_at(content, 1, references)):
-        return None
+    if content[:end] == first[:end]:
+        raw_end = end
+        if _extension_node_at(content, 0, references) or _extension_node_at(content, 1, references):
+            return None
+    else:  # the box is spelt with character references; none holds a `]`
+        raw_end = content.index("]") + 1
     # Where markdown-it's text goes on after the box, comrak may start one of GitLab's extension nodes.
     glued = end < len(first) and first[end] not in SPACE_CHARS
-    if glued and not (plain and _extension_node_at(content, end, references)):
+    if glued and not _extension_node_at(content, raw_end, references):
         return None
-    return match.group(1), content[end:] if plain else first[end:]
+    return match.group(1), content[raw_end:]
 
 
 def _extension_node_at(content: str, position: int, references: Mapping[str, Any]) -> bool:
@@ -178,12 +196,24 @@ def comrak_block_rules(md: MarkdownIt) -> None:
       ends the item's text (and loses the boxes that follow).
     - A `>` indented four or more columns does not continue a blockquote (it is lazy paragraph text);
       markdown-it continues the quote with it.
+    - Description lists (GitLab enables them): a paragraph (the term) followed, directly or after blank
+      lines, by a line starting with `:` or `~` and a space opens the details, a container like a list
+      item (`: - [ ] x` holds a list). markdown-it reads the line as paragraph text.
+    - A line that is not inside the innermost container of a paragraph (outdented from a list item, no `>`
+      for a quote, not indented for a footnote) may start any block, as if no paragraph were open: an
+      HTML tag alone on its line (HTML block type 7) ends the list or quote there. markdown-it keeps it as
+      lazy paragraph text, since that kind of HTML block cannot interrupt a paragraph.
     """
     _wrap_rule(md, "reference", _reference_in_paragraph)
     md.block.ruler.before(
-        "reference", "footnote_definition", _footnote_definition, {"alt": ["paragraph", "reference"]}
+        "reference",
+        "footnote_definition",
+        _footnote_definition,
+        {"alt": ["paragraph", "reference", "blockquote", "list"]},
     )
+    md.block.ruler.before("list", "description_details", _description_details, {"alt": ["paragraph"]})
     _wrap_rule(md, "blockquote", _no_indented_quote_markers)
+    _wrap_rule(md, "html_block", _html_starts_on_lazy_lines)
     for rule in md.block.ruler.__rules__:
         if "paragraph" in rule.alt:
             _wrap_rule(md, rule.name, _no_interruption_from_code_indent)
@@ -210,6 +240,29 @@ def _tracking_containers(rule: BlockRule) -> BlockRule:
             return rule(state, start_line, end_line, silent)
         finally:
             containers.pop()
+
+    return wrapped
+
+
+@functools.cache
+def _html_tag_line() -> re.Pattern[str]:
+    from markdown_it.common.html_re import HTML_OPEN_CLOSE_TAG_STR
+
+    return re.compile(f"(?:{HTML_OPEN_CLOSE_TAG_STR})\\s*$")
+
+
+def _html_starts_on_lazy_lines(rule: BlockRule) -> BlockRule:
+    def wrapped(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+        if rule(state, start_line, end_line, silent):
+            return True
+        lazy = (
+            state.parentType in ("blockquote", "reference", "table")
+            or state.sCount[start_line] < state.blkIndent
+        )
+        if not (silent and lazy) or state.is_code_block(start_line):
+            return False
+        text = state.src[state.bMarks[start_line] + state.tShift[start_line] : state.eMarks[start_line]]
+        return _html_tag_line().match(text) is not None
 
     return wrapped
 
@@ -266,6 +319,8 @@ def _footnote_definition(state: StateBlock, start_line: int, end_line: int, sile
     if silent:
         return True
     line = start_line + 1
+    # With no text after `]:` there is no paragraph for the next line to continue lazily.
+    lazy = bool(state.src[match.end() : state.eMarks[start_line]].strip())
     terminators = state.md.block.ruler.getRules("reference")
     old_parent = state.parentType
     state.parentType = "reference"  # a list of any kind, even `2.` or an empty item, ends the text
@@ -279,10 +334,11 @@ def _footnote_definition(state: StateBlock, start_line: int, end_line: int, sile
                     line = following
                     continue
                 break
-            if state.sCount[line] - state.blkIndent < 4 and any(
-                terminate(state, line, end_line, True) for terminate in terminators
+            if state.sCount[line] - state.blkIndent < 4 and (
+                not lazy or any(terminate(state, line, end_line, True) for terminate in terminators)
             ):
                 break
+            lazy = True
             line += 1
     finally:
         state.parentType = old_parent
@@ -293,34 +349,91 @@ def _footnote_definition(state: StateBlock, start_line: int, end_line: int, sile
     return True
 
 
+_DETAILS_START = re.compile(r"[:~][ \t]+")
+
+
+def _description_details(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    if state.is_code_block(start_line) or state.sCount[start_line] < state.blkIndent:
+        return False
+    start = state.bMarks[start_line] + state.tShift[start_line]
+    match = _DETAILS_START.match(state.src, start, state.eMarks[start_line])
+    if match is None:
+        return False
+    if silent:
+        return state.parentType == "paragraph"  # the paragraph being read becomes the term
+    previous = state.tokens[-1] if state.tokens else None
+    if (
+        previous is None
+        or previous.level != state.level
+        or previous.type not in ("paragraph_close", "dd_close")
+    ):
+        return False
+    column = state.sCount[start_line] + 1
+    for char in state.src[start + 1 : match.end()]:
+        column += 4 - (column + state.bsCount[start_line]) % 4 if char == "\t" else 1
+    old = (state.blkIndent, state.tShift[start_line], state.sCount[start_line], state.parentType)
+    opening = state.push("dd_open", "dd", 1)
+    opening.map = [start_line, start_line]
+    state.blkIndent = column
+    state.tShift[start_line] = match.end() - state.bMarks[start_line]
+    state.sCount[start_line] = column
+    state.parentType = "list"  # the details' lines are their own, like a list item's
+    try:
+        state.md.block.tokenize(state, start_line, end_line)
+    finally:
+        state.blkIndent, state.tShift[start_line], state.sCount[start_line], state.parentType = old
+    state.push("dd_close", "dd", -1)
+    opening.map[1] = state.line
+    return True
+
+
 def _reference_in_paragraph(reference: BlockRule) -> BlockRule:
     def rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
-        if silent or "table" not in state.md.block.ruler.get_active_rules():
-            defined = None
-        else:
-            defined = set(state.env.get("references", {}))
+        defined = None if silent else set(state.env.get("references", {}))
         if not reference(state, start_line, end_line, silent):
             return False
         if silent:
             return True
-        end = _paragraph_end(state, start_line, end_line)
-        while state.line < end and reference(state, state.line, end_line, False):
-            pass
-        if defined is not None and _table_starts(state, end, end_line):
-            # comrak takes a table's header row from the end of a paragraph: the paragraph is then
-            # plain text, and defines nothing.
+        while state.line < end_line and not state.isEmpty(state.line):
+            if _footnote_definition(state, state.line, end_line, True):
+                break  # a footnote definition interrupts the paragraph
+            if not reference(state, state.line, end_line, False):
+                break
+        text_start = state.line
+        end, heading, kept = _paragraph_after_definitions(state, text_start, end_line)
+        if heading:
+            _push_paragraph(state, text_start, end, "heading")
+            state.line = end + 1
+        elif (
+            defined is not None
+            and not kept
+            and (_table_starts(state, end, end_line) or _details_start(state, end, end_line))
+        ):
+            # comrak takes a table's header row (or a description term) from the end of the paragraph:
+            # the paragraph is then plain text, and defines nothing.
             references = state.env["references"]
             for label in set(references) - defined:
                 del references[label]
             _push_paragraph(state, start_line, end)
-        elif state.line < end:
-            _push_paragraph(state, state.line, end)
+        elif text_start < end:
+            _push_paragraph(state, text_start, end)
         return True
 
     return rule
 
 
+def _details_start(state: StateBlock, line: int, end_line: int) -> bool:
+    old_parent = state.parentType
+    state.parentType = "paragraph"
+    try:
+        return line < end_line and _description_details(state, line, end_line, True)
+    finally:
+        state.parentType = old_parent
+
+
 def _table_starts(state: StateBlock, line: int, end_line: int) -> bool:
+    if "table" not in state.md.block.ruler.get_active_rules():
+        return False
     table = state.md.block.ruler.__rules__[state.md.block.ruler.__find__("table")].fn
     old_parent = state.parentType
     state.parentType = "paragraph"
@@ -330,10 +443,17 @@ def _table_starts(state: StateBlock, line: int, end_line: int) -> bool:
         state.parentType = old_parent
 
 
-def _paragraph_end(state: StateBlock, start_line: int, end_line: int) -> int:
-    """The line after the paragraph starting at `start_line`, as markdown-it's paragraph rule finds it."""
+def _paragraph_after_definitions(state: StateBlock, text_start: int, end_line: int) -> tuple[int, bool, bool]:
+    """Where the paragraph that holds link reference definitions ends, as comrak reads it.
+
+    Returns (end line, whether it ends as a setext heading underlined on the end line, whether the
+    definitions were already read for good). A setext underline right after the definitions makes comrak
+    read them, and then is paragraph text (`-`, `===`) or a thematic break (`---`).
+    """
     terminators = state.md.block.ruler.getRules("paragraph")
-    line = start_line + 1
+    hr = state.md.block.ruler.__rules__[state.md.block.ruler.__find__("hr")].fn
+    kept = False
+    line = text_start
     old_parent = state.parentType
     state.parentType = "paragraph"
     try:
@@ -341,20 +461,38 @@ def _paragraph_end(state: StateBlock, start_line: int, end_line: int) -> int:
             if state.sCount[line] - state.blkIndent > 3 or state.sCount[line] < 0:
                 line += 1
                 continue
+            if _is_setext_underline(state, line):
+                if line > text_start:
+                    return line, True, kept
+                kept = True
+                if hr(state, line, end_line, True):
+                    break
+                line += 1
+                continue
             if any(terminate(state, line, end_line, True) for terminate in terminators):
                 break
             line += 1
     finally:
         state.parentType = old_parent
-    return line
+    return line, False, kept
 
 
-def _push_paragraph(state: StateBlock, start_line: int, end_line: int) -> None:
-    token = state.push("paragraph_open", "p", 1)
+_SETEXT_UNDERLINE = re.compile(r"(?:=+|-+)[ \t]*$")
+
+
+def _is_setext_underline(state: StateBlock, line: int) -> bool:
+    if state.sCount[line] - state.blkIndent > 3 or state.sCount[line] < state.blkIndent:
+        return False
+    start = state.bMarks[line] + state.tShift[line]
+    return _SETEXT_UNDERLINE.match(state.src[start : state.eMarks[line]]) is not None
+
+
+def _push_paragraph(state: StateBlock, start_line: int, end_line: int, kind: str = "paragraph") -> None:
+    token = state.push(f"{kind}_open", "p" if kind == "paragraph" else "h2", 1)
     token.map = [start_line, end_line]
     token = state.push("inline", "", 0)
     token.content = state.getLines(start_line, end_line, state.blkIndent, False).strip()
     token.map = [start_line, end_line]
     token.children = []
-    state.push("paragraph_close", "p", -1)
+    state.push(f"{kind}_close", "p" if kind == "paragraph" else "h2", -1)
     state.line = end_line

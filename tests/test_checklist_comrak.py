@@ -1,0 +1,297 @@
+"""The checklist against GitLab's renderer: comrak, through the `comrak-ext` binding (a test dependency).
+
+GitLab renders descriptions with comrak through its `gitlab-glfm-markdown` gem. Its options, as set in
+GitLab's `Banzai::Filter::MarkdownEngines::GlfmMarkdown`, and how this test sets them:
+
+- set here as GitLab does: `tasklist`, relaxed task-list character (the binding's
+  `relaxed_tasklist_matching`: any character in the box is drawn checked), `tasklist_in_table`, `table`,
+  `strikethrough`, `autolink` with `relaxed_autolinks`, `footnotes`, `multiline_block_quotes`,
+  `description_lists`, `alerts`, `math_dollars`, `math_code`, `wikilinks_title_before_pipe`,
+  `escaped_char_spans`;
+- not in the binding: `inapplicable_tasks` (the gem draws `[~]` as an inapplicable box; comrak alone draws it
+  checked, so this test reads comrak's `~` as skipped), `only_escape_chars` (the gem keeps escaped-character
+  spans only for GitLab's reference characters: with comrak alone every escaped punctuation character is a
+  span, so `[x]\\*` is a box here; whether the gem's option changes the tree is not documented, the test
+  follows comrak), and `placeholder_detection` (GitLab's `%{...}` placeholders, which do not touch boxes);
+- render-only options that cannot change which boxes exist: `sourcepos`, `header_ids`, `unsafe`,
+  `full_info_string`, `github_pre_lang`, `tasklist_classes`, `hardbreaks`, `smart`, `tagfilter`.
+  Front matter is cut by GitLab's own filter before comrak; the generator writes none.
+
+Each generated description is parsed by both; the steps must be comrak's task items, same line (of the box
+character) and same state, in the same order. The allow-list, shapes where the tool knowingly differs:
+
+1. A box alone in a table cell (`| [ ] |`, `tasklist_in_table`): GitLab draws it, but it has no label and
+   GitLab's own counter never counts it; it is not a step.
+2. A box inside a footnote definition: GitLab draws it only when the footnote is referenced, and at the end
+   of the page, out of line order; it is not a step.
+
+Disagreements the tool does not model, allowed only on the lines they concern (`ALLOWED`):
+
+3. `[` as the box character glued to a wikilink (`- [[][[page]]`): whether comrak reads a wikilink there
+   depends on bracket state this reader does not keep.
+4. Dollar math that spans a line break (`cost $5` on one line, `[_]$m$` on the next) and so swallows a
+   delimiter that decides whether a box is glued to emphasis.
+5. A blockquote inside a list item followed by lines indented less than the item's text (lazy lines of
+   the quote's paragraph), further nested: markdown-it's quote rule checks those lines in coordinates
+   this reader cannot see from outside it.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+
+import comrak
+import pytest
+
+from gl_rollout.checklist import parse_checklist
+
+EXTENSIONS = comrak.ExtensionOptions(
+    tasklist=True,
+    table=True,
+    strikethrough=True,
+    autolink=True,
+    footnotes=True,
+    multiline_block_quotes=True,
+    description_lists=True,
+    alerts=True,
+    math_dollars=True,
+    math_code=True,
+    wikilinks_title_before_pipe=True,
+)
+PARSING = comrak.ParseOptions(
+    relaxed_tasklist_matching=True, tasklist_in_table=True, relaxed_autolinks=True, escaped_char_spans=True
+)
+
+CASES = 6000  # per generator; both run in a few seconds
+
+
+def comrak_boxes(text: str) -> list[tuple[int, str]]:
+    """comrak's task items as (line of the box character, state), leaving out the allow-listed ones."""
+    found: list[tuple[int, str]] = []
+
+    def walk(node: comrak.AstNode, aside: bool) -> None:
+        kind = type(node.node_value).__name__
+        if kind == "TaskItem" and not aside and type(node.parent.node_value).__name__ != "TableCell":
+            item = node.node_value.value
+            symbol = item.symbol
+            state = "todo" if symbol is None else "skipped" if symbol == "~" else "done"
+            found.append((item.symbol_sourcepos.start.line, state))
+        for child in node.children:
+            walk(child, aside or kind == "FootnoteDefinition")
+
+    walk(comrak.parse_document(text, EXTENSIONS, PARSING), False)
+    return found
+
+
+def our_boxes(text: str) -> list[tuple[int, str]]:
+    return [(step.line, step.state) for step in parse_checklist(text).steps]
+
+
+# --- generated descriptions -----------------------------------------------------------------------
+
+BOXES = [
+    "[ ]", "[ ]", "[x]", "[X]", "[~]", "[-]", "[/]", "[?]", "[v]", "[\t]", "[\u00a0]", "[  ]", "[]", "[é]",
+    "[*]", "[_]", "[`]", "[\\]", "[[]", "[!]", "[<]", "[&]", "[$]", "\\[ ]", "[xx]", "&#91; ]", "[&#120;]",
+]  # fmt: skip
+GLUED = [
+    " ", " ", " ", "\t", "", "`code`", "`unclosed", "[link](u)", "**a**", "*a", "_a_", "<!-- c -->",
+    "<span>", "<http://a.b>", "\\*", "\\a", "&amp;", "&#32;", "~~s~~", "~s~", "![i](u)", "x", "$m$", "$ m",
+    "https://e.x", "[[page]]", "[^1]", "\\",
+]  # fmt: skip
+LABELS = [
+    "Enable on staging", "Test on staging", "text `/chatops run x` more", "see issue~", "a *b* c",
+    "[x] inside", "", "<!-- step:custom -->", "tail  ", "cost $5", "ends with ~~",
+]  # fmt: skip
+MARKERS = ["-", "*", "+", "1.", "2.", "1)", "10."]
+
+
+def item(r: random.Random, indent: str = "") -> str:
+    gap = r.choice([" ", " ", " ", "  ", "\t", "   ", "     "])
+    return f"{indent}{r.choice(MARKERS)}{gap}{r.choice(BOXES)}{r.choice(GLUED)}{r.choice(LABELS)}"
+
+
+def block(r: random.Random) -> list[str]:
+    kind = r.choice(
+        ["list", "list", "list", "nested", "fence", "comment", "html", "quote", "multiline-quote",
+         "reference", "footnote", "table", "prose", "heading", "indented", "blank", "lazy"]
+    )  # fmt: skip
+    if kind == "list":
+        return [item(r) for _ in range(r.randint(1, 4))]
+    if kind == "nested":
+        lines = []
+        for _ in range(r.randint(1, 3)):
+            lines.append(item(r))
+            indent = r.choice(["  ", "   ", "    ", "     ", "\t", "      "])
+            for _ in range(r.randint(0, 2)):
+                lines.append(item(r, indent))
+                if r.random() < 0.4:
+                    continuation = r.choice(
+                        ["cont", "```", "~~~", "<!--", "- [ ] x", "[x]: u", "2. [ ] y", "-"]
+                    )
+                    lines.append(
+                        r.choice([indent + "  ", indent + "    ", "    ", "      ", indent]) + continuation
+                    )
+        return lines
+    if kind == "fence":
+        fence = r.choice(["```", "~~~", "````"])
+        inside = [item(r) for _ in range(r.randint(0, 2))]
+        return [r.choice(["", " ", "  "]) + fence, *inside, r.choice([fence, fence, "```", ""])]
+    if kind == "comment":
+        return [
+            "<!--",
+            *[item(r) for _ in range(r.randint(0, 2))],
+            r.choice(["-->", "--> tail", "remove-->"]),
+        ]
+    if kind == "html":
+        opening = r.choice(["<details>", "<div>", "<details><summary>s</summary>"])
+        return [opening, r.choice(["", "", "text"]), item(r), "", r.choice(["</details>", "</div>"])]
+    if kind == "quote":
+        return [r.choice(["> ", ">", "> > ", "    > "]) + item(r) for _ in range(r.randint(1, 3))]
+    if kind == "multiline-quote":
+        return [">>>", item(r), item(r), ">>>"]
+    if kind == "reference":
+        definition = r.choice(
+            ["[x]: https://e.x", "[X]: u", "[~]: u", "[a]: u", "[-]: u", "[ ]: u", "[y]: u 'title'"]
+        )
+        after = r.choice(
+            [
+                "2. [ ] after ref",
+                "-",
+                "- [ ] after ref",
+                "1. [x] after",
+                "   [x]: u2",
+                "| a |\n|---|",
+                "<span>",
+            ]
+        )
+        return [definition, *([after] if r.random() < 0.6 else [])]
+    if kind == "footnote":
+        return [
+            r.choice(["[^1]: note", "[^1]:", "[^a b]: no footnote"]),
+            r.choice(["2. [ ] after", "    - [ ] in", "lazy", "[x]: u"]),
+            "",
+            "ref[^1]",
+        ]
+    if kind == "table":
+        return ["| a | b |", "|---|---|", r.choice(["| [ ] | x |", "| - [ ] a | b |", "| [x] |  |"])]
+    if kind == "prose":
+        return [
+            r.choice(
+                ["Some prose.", "text [x] here", "- [x] line right after prose", "2. [ ] not after prose"]
+            )
+        ]
+    if kind == "heading":
+        return [r.choice(["## Steps", "# H", "Setext", "---", "Term", ": - [ ] details"])]
+    if kind == "indented":
+        return ["    - [ ] indented code", "    more"]
+    if kind == "lazy":
+        return [item(r), r.choice(["lazy line", "    lazy4", "- [ ] next", "  - [ ] sub", "with ~ tilde"])]
+    return [""]
+
+
+def description(seed: int) -> str:
+    r = random.Random(seed)  # noqa: S311 (reproducible test data)
+    lines: list[str] = []
+    for _ in range(r.randint(1, 7)):
+        lines += block(r)
+        if r.random() < 0.7:
+            lines.append("")
+    if next((line for line in lines if line.strip()), "").rstrip() in ("---", "+++", ";;;"):
+        lines.insert(0, "intro")  # not front matter: GitLab cuts that before comrak
+    ending = r.choice(["\n", "\n", "\r\n", "\r"])
+    return ending.join(lines) + r.choice(["", ending])
+
+
+def nested_lists(seed: int) -> str:
+    """Lines of random indentation: list items, text, fences, comments and quotes, inside nested lists."""
+    r = random.Random(seed)  # noqa: S311 (reproducible test data)
+    lines = []
+    for _ in range(r.randint(2, 6)):
+        indent = " " * r.randint(0, 10)
+        kind = r.choice(["item", "item", "item", "text", "fence", "blank", "tilde", "html", "quote", "code"])
+        if kind == "item":
+            marker = r.choice(["-", "*", "1.", "10.", "-  ", "-    ", "1.   "])
+            lines.append(f"{indent}{marker}{r.choice([' ', ' ', chr(9)])}[{r.choice(' x~')}] t")
+        else:
+            shape = {"text": "text", "fence": "```", "tilde": "~~~", "html": "<!--", "quote": "> - [ ] q"}
+            lines.append(indent + shape.get(kind, "") if kind != "code" else "\t- [ ] c")
+    lines.append("- [ ] end")
+    return "\n".join(lines) + "\n"
+
+
+def _wikilink_after_bracket_box(lines: list[str], index: int) -> bool:
+    return "[[][[" in lines[index]
+
+
+def _math_across_lines(lines: list[str], index: int) -> bool:
+    near = lines[max(index - 1, 0) : index + 2]
+    return "$" in lines[index] and sum("$" in line for line in near) >= 2
+
+
+def _lazy_lines_after_nested_quote(lines: list[str], index: int) -> bool:
+    def indent(line: str) -> int:
+        return len(line) - len(line.lstrip(" \t"))
+
+    for above in range(index):
+        if re.match(r"[ \t]{2,}>", lines[above]):
+            between = [line for line in lines[above + 1 : index + 1] if line.strip()]
+            if any(indent(line) < indent(lines[above]) for line in between):
+                return True
+    return False
+
+
+ALLOWED: tuple[Callable[[list[str], int], bool], ...] = (
+    _wikilink_after_bracket_box,
+    _math_across_lines,
+    _lazy_lines_after_nested_quote,
+)
+
+
+def disagreement(text: str) -> str | None:
+    """How comrak and the tool differ on `text` outside the allow-list, or None."""
+    theirs, ours = comrak_boxes(text), our_boxes(text)
+    if theirs == ours:
+        return None
+    lines = re.split(r"\r\n|\r|\n", text)
+    differing = {line for line, _ in set(theirs) ^ set(ours)}
+    if differing and all(any(allowed(lines, line - 1) for allowed in ALLOWED) for line in differing):
+        return None
+    return f"{text!r}\n  comrak {theirs}\n  ours   {ours}"
+
+
+# The minimal example of each allowed shape, and a neighbour line that must still agree.
+ALLOWED_EXAMPLES = (
+    "[x]: u\n\n- [[][[page]][x] y\n- [ ] z\n",
+    "- [ ]_a_cost $5\n  [_]$m$\n\n- [ ] z\n",
+    "  1.\t[ ] t\n        > - [ ] q\n          > - [ ] q\n     > - [ ] q\n         > - [ ] q\n- [ ] z\n",
+)
+
+
+@pytest.mark.parametrize("text", ALLOWED_EXAMPLES)
+def test_each_allowed_shape_still_differs_and_only_on_its_lines(text: str) -> None:
+    """An allowed shape that no longer differs should leave the list; the lines around it must agree."""
+    theirs, ours = comrak_boxes(text), our_boxes(text)
+    assert theirs != ours
+    assert disagreement(text) is None
+    last = len(re.split(r"\r\n|\r|\n", text.rstrip("\n")))
+    assert (last, "todo") in theirs
+    assert (last, "todo") in ours
+
+
+def test_agreeing_and_disagreeing_descriptions_are_told_apart() -> None:
+    assert disagreement("- [x]`code`\n- [ ]<!-- c -->x\n- [ ]\n- [-] a\n") is None
+    assert disagreement("- [ ] a\n- [ ]x\n") is None
+    # The allow-list does not hide a plain disagreement: a box the tool would miss is reported.
+    assert comrak_boxes("- [ ]`x`\n") == [(1, "todo")]
+
+
+@pytest.mark.parametrize("generate", [description, nested_lists])
+def test_steps_are_the_boxes_comrak_draws(generate: Callable[[int], str]) -> None:
+    disagreements = []
+    for seed in range(CASES):
+        found = disagreement(generate(seed))
+        if found is not None:
+            disagreements.append(f"seed {seed}: {found}")
+    assert not disagreements, f"{len(disagreements)} of {CASES}:\n" + "\n".join(disagreements[:5])
