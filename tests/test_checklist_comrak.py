@@ -295,3 +295,55 @@ def test_steps_are_the_boxes_comrak_draws(generate: Callable[[int], str]) -> Non
         if found is not None:
             disagreements.append(f"seed {seed}: {found}")
     assert not disagreements, f"{len(disagreements)} of {CASES}:\n" + "\n".join(disagreements[:5])
+
+
+# --- each place where markdown-it alone reads another tree or box than comrak, minimal examples ----------
+
+# name -> (description, comrak's boxes as (line, state)); markdown-it alone gets each of these wrong.
+NAMED_CASES: dict[str, tuple[str, list[tuple[int, str]]]] = {
+    # Boxes (comrak's task-item rule, relaxed character).
+    "box with nothing after it": ("- [ ]\n- [x]\n\n  more text\n", [(1, "todo"), (2, "done")]),
+    "any character is drawn checked": (
+        "- [-] a\n- [/] b\n- [?] c\n- [\t] d\n",
+        [(1, "done"), (2, "done"), (3, "done"), (4, "done")],
+    ),
+    "box glued to a code span": ("- [x]`/chatops run x`\n- [ ]`unclosed\n", [(1, "done")]),
+    "box glued to a link, emphasis, a comment": (
+        "- [x][l](u)\n- [x]**a**\n- [ ]<!-- c -->x\n",
+        [(1, "done"), (2, "done"), (3, "todo")],
+    ),
+    "box glued to an escape, not to an entity": (
+        "- [x]\\*a\n- [x]&amp;\n- [x]&#32;a\n",
+        [(1, "done"), (3, "done")],
+    ),
+    "box spelt with a character reference": ("- &#91; ] a\n", [(1, "todo")]),
+    "[~] pairs with a later ~ as strikethrough": ("- [~] skip, see issue~\n- [~] skip\n", [(2, "skipped")]),
+    "[x] is a link when [x]: is defined": ("- [x] a\n- [x][other](u)\n\n[x]: u\n", [(2, "done")]),
+    "no-break space before the box": ("- \u00a0[ ] a\n", []),
+    # Block structure.
+    "2. after a link reference definition is paragraph text": ("[a]: u\n2. [ ] x\n", []),
+    "empty item after a link reference definition is text": ("[a]: u\n*\n  [ ] x\n", []),
+    "setext underline after definitions is text": ("[a]: u\n-\n2. [ ] x\n", []),
+    "table header taken from a definition's paragraph": ("[x]: u\n| a |\n|---|\n\n- [x] b\n", [(5, "done")]),
+    "footnote definition ends at any list item": ("[^1]: two words\n2. [ ] a\n", [(2, "todo")]),
+    "footnote text continues lazily": ("[^1]: note\n[x]: u\n\n- [x] b\n\nref[^1]\n", [(4, "done")]),
+    "lazy line indented 4+ past the list's container": (
+        "1.    [ ] t\n    ```\n         * [ ] u\n",
+        [(1, "todo"), (3, "todo")],
+    ),
+    "lazy fence in a nested list, short of its text": (
+        "1. [x] t\n     1.    [~] t\n       * [~] t\n    ~~~\n- [ ] end\n",
+        [(1, "done"), (5, "todo")],
+    ),
+    "> indented four columns is lazy text": ("> - [ ] q\n     > - [ ] r\n", [(1, "todo")]),
+    "HTML tag line outdented from an item ends the list": ("1. x\n<span>\n\n    - [ ] c\n", []),
+    "HTML tag line after a table ends it": ("| a |\n|---|\n<span>\n- [ ] step\n", []),
+    "description list details hold a list": ("Term\n\n: - [ ] details\n", [(3, "todo")]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_CASES))
+def test_named_differences_follow_comrak(name: str) -> None:
+    text, boxes = NAMED_CASES[name]
+    assert comrak_boxes(text) == boxes
+    assert our_boxes(text) == boxes
