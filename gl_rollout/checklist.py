@@ -1,29 +1,32 @@
 """The checklist engine: read the task items of an issue description and tick them. Pure: text in, text out.
 
-The steps are the checkboxes GitLab *renders*. GitLab renders Markdown with comrak (CommonMark + GFM) and
-draws a box for a list item whose first paragraph starts with `[ ]`, `[x]`/`[X]` or `[~]` followed by
-whitespace and some text. The same rules apply here:
+The steps are the checkboxes GitLab *draws*. GitLab renders Markdown with comrak (CommonMark + GFM, task
+lists with a relaxed box character); `gl_rollout.task_boxes` reads boxes by comrak's rule and mends
+markdown-it's block rules where they build another tree:
 
-- list markers `-` `+` `*` `1.` `1)`, nested lists, lists inside blockquotes, and lists inside `<details>`
-  where GitLab renders them as Markdown (the HTML lines separated from the list by blank lines);
-- `[ ]` holds exactly one whitespace character (space, tab, no-break space, ...): `[  ]` is no box in GitLab;
-- `[x]`/`[X]` is done; `[~]` is GitLab's "inapplicable", here `skipped`, and is left out of both counts,
-  as in GitLab's `task_completion_status`;
-- nothing in fenced or indented code, HTML comments, HTML blocks or YAML front matter counts;
+- list markers `-` `+` `*` `1.` `1)`, nested lists, lists inside blockquotes, inside `<details>` where
+  GitLab renders them as Markdown (the HTML lines separated from the list by blank lines), and inside
+  description-list details;
+- a box is `[`, one character, `]` at the start of the item's text, followed by whitespace, nothing, or
+  non-text markup (a code span, link, emphasis, comment); `[ ]` is todo, `[~]` GitLab's "inapplicable"
+  (here `skipped`, left out of both counts as in GitLab's `task_completion_status`), any other character
+  is drawn checked: done;
+- nothing in fenced or indented code, HTML comments, HTML blocks, footnotes or YAML front matter counts;
   an escaped `\\[ ]` is no box, and neither is `[x]` when the description defines a `[x]: url` link.
 
-GitLab *counts* with a line regex (`Taskable`) that agrees with its rendering on real descriptions, except in
-rare shapes. The mid-2020 rollout template is one: a `<!-- ...-->` comment written without a space before
-`-->` makes the regex skip four items, so GitLab reports 11 while it renders (and lets people tick) 15.
-We follow the rendering there: 15.
+GitLab *counts* with a line regex (`Taskable`) that disagrees with its drawing in some shapes (a box with
+nothing after it, other box characters, glued boxes). The mid-2020 rollout template is one: a
+`<!-- ...-->` comment written without a space before `-->` makes the regex skip four items, so GitLab
+reports 11 while it renders (and lets people tick) 15. We follow the drawing there: 15.
 
 Speed: a 1 MiB description (GitLab's maximum) must cost no more than one plain `MarkdownIt().parse()`.
-So parsing is one block-level markdown-it pass (inline parsing is not needed to find boxes) without the
+So parsing is one block-level markdown-it pass (inline parsing only for the rare glued boxes) without the
 block rules whose syntax is absent from the text, with the cyclic garbage collector paused, and no pass
-at all when no line holds a bracket that could be a box.
+at all when nothing could be a box.
 
 Edits change only the bracket of one line (`[ ]`, `[x]`, `[~]`); every other byte stays as it was,
-CRLF included. An edit first checks that the line still reads as when it was parsed (`ConflictError`).
+CRLF included. An edit first checks that the line still reads as when it was parsed (`ConflictError`),
+and afterwards that the text draws the same boxes with only the asked ones changed (`UsageError`).
 """
 
 from __future__ import annotations
