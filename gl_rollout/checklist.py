@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from gl_rollout.errors import ConflictError, StepError, UsageError
 from gl_rollout.steps import STEP_MARKER, normalise_text, recognise_normalised
-from gl_rollout.task_boxes import box_symbol, comrak_block_rules
+from gl_rollout.task_boxes import box_symbol, comrak_block_rules, guard_interruptions
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -150,7 +150,10 @@ _RULE_NEEDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("html_block", ("<",)),
     ("heading", ("#",)),
     ("reference", ("]:",)),
+    ("footnote_definition", ("[^",)),
 )
+# Description-list details start a line with `:` or `~` and a space or tab.
+_DETAILS_LINE = re.compile(r"(?:\A|[\r\n])[ \t>]*[:~][ \t]")
 
 
 @functools.cache
@@ -163,11 +166,15 @@ def _block_parser(without: frozenset[str] = frozenset()) -> MarkdownIt:
     comrak_block_rules(md)
     if without:
         md.block.ruler.disable(sorted(without))
+    guard_interruptions(md)
     return md
 
 
 def _parser_for(text: str) -> MarkdownIt:
-    return _block_parser(frozenset(rule for rule, needs in _RULE_NEEDS if not any(n in text for n in needs)))
+    absent = {rule for rule, needs in _RULE_NEEDS if not any(n in text for n in needs)}
+    if _DETAILS_LINE.search(text) is None:
+        absent.add("description_details")
+    return _block_parser(frozenset(absent))
 
 
 _LIST_OPEN = frozenset({"bullet_list_open", "ordered_list_open"})

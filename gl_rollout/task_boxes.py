@@ -213,11 +213,25 @@ def comrak_block_rules(md: MarkdownIt) -> None:
     )
     md.block.ruler.before("list", "description_details", _description_details, {"alt": ["paragraph"]})
     _wrap_rule(md, "blockquote", _no_indented_quote_markers)
-    _wrap_rule(md, "html_block", _html_starts_on_lazy_lines)
-    for rule in md.block.ruler.__rules__:
-        if "paragraph" in rule.alt:
-            _wrap_rule(md, rule.name, _no_interruption_from_code_indent)
     _wrap_rule(md, "list", _tracking_containers)
+
+
+def guard_interruptions(md: MarkdownIt) -> None:
+    """Give the block rules, where they are asked whether a line ends the block above (the ruler's chains
+    other than the main one), the checks on lazy lines of `comrak_block_rules`. Call after the last
+    `enable`/`disable`: those rebuild the chains. The main chain keeps the plain rules (speed)."""
+    ruler = md.block.ruler
+    ruler.getRules("")  # compile the chains
+    chains = ruler.__cache__
+    assert chains is not None
+    for chain in [name for name in chains if name]:
+        chains[chain] = [
+            _no_interruption_from_code_indent(
+                _html_starts_on_lazy_lines(rule.fn) if rule.name == "html_block" else rule.fn
+            )
+            for rule in ruler.__rules__
+            if rule.enabled and chain in rule.alt
+        ]
 
 
 def _wrap_rule(md: MarkdownIt, name: str, wrapper: Callable[[BlockRule], BlockRule]) -> None:
@@ -270,7 +284,7 @@ def _html_starts_on_lazy_lines(rule: BlockRule) -> BlockRule:
 def _no_interruption_from_code_indent(rule: BlockRule) -> BlockRule:
     def wrapped(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
         indent = state.sCount[start_line]
-        if silent and 0 <= indent < state.blkIndent:
+        if 4 <= indent < state.blkIndent:  # (less than four columns is never code)
             # The innermost container the line belongs to; four columns more than its text is code there.
             inside = [column for column in state.env.get(_CONTAINERS, ()) if column <= indent]
             if inside and indent - inside[-1] >= 4:
@@ -282,7 +296,7 @@ def _no_interruption_from_code_indent(rule: BlockRule) -> BlockRule:
 
 def _no_indented_quote_markers(rule: BlockRule) -> BlockRule:
     def wrapped(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
-        if silent:
+        if silent or state.src[state.bMarks[start_line] + state.tShift[start_line]] != ">":
             return rule(state, start_line, end_line, silent)
         hidden: list[int] = []
         line = start_line + 1
