@@ -7,12 +7,13 @@ GitLab's `Banzai::Filter::MarkdownEngines::GlfmMarkdown`, and how this test sets
   `relaxed_tasklist_matching`: any character in the box is drawn checked), `tasklist_in_table`, `table`,
   `strikethrough`, `autolink` with `relaxed_autolinks`, `footnotes`, `multiline_block_quotes`,
   `description_lists`, `alerts`, `math_dollars`, `math_code`, `wikilinks_title_before_pipe`,
-  `escaped_char_spans`;
+  `cjk_friendly_emphasis`, `escaped_char_spans`;
 - not in the binding: `inapplicable_tasks` (the gem draws `[~]` as an inapplicable box; comrak alone draws it
   checked, so this test reads comrak's `~` as skipped), `only_escape_chars` (the gem keeps escaped-character
   spans only for GitLab's reference characters: with comrak alone every escaped punctuation character is a
   span, so `[x]\\*` is a box here; whether the gem's option changes the tree is not documented, the test
-  follows comrak), and `placeholder_detection` (GitLab's `%{...}` placeholders, which do not touch boxes);
+  follows comrak), `placeholder_detection` (GitLab's `%{...}` placeholders, which do not touch boxes) and
+  `header_accessibility` (heading anchors);
 - render-only options that cannot change which boxes exist: `sourcepos`, `header_ids`, `unsafe`,
   `full_info_string`, `github_pre_lang`, `tasklist_classes`, `hardbreaks`, `smart`, `tagfilter`.
   Front matter is cut by GitLab's own filter before comrak; the generator writes none.
@@ -59,6 +60,7 @@ EXTENSIONS = comrak.ExtensionOptions(
     math_dollars=True,
     math_code=True,
     wikilinks_title_before_pipe=True,
+    cjk_friendly_emphasis=True,
 )
 PARSING = comrak.ParseOptions(
     relaxed_tasklist_matching=True, tasklist_in_table=True, relaxed_autolinks=True, escaped_char_spans=True
