@@ -1,29 +1,32 @@
 """The checklist engine: read the task items of an issue description and tick them. Pure: text in, text out.
 
-The steps are the checkboxes GitLab *renders*. GitLab renders Markdown with comrak (CommonMark + GFM) and
-draws a box for a list item whose first paragraph starts with `[ ]`, `[x]`/`[X]` or `[~]` followed by
-whitespace and some text. The same rules apply here:
+The steps are the checkboxes GitLab *draws*. GitLab renders Markdown with comrak (CommonMark + GFM, task
+lists with a relaxed box character); `gl_rollout.task_boxes` reads boxes by comrak's rule and mends
+markdown-it's block rules where they build another tree:
 
-- list markers `-` `+` `*` `1.` `1)`, nested lists, lists inside blockquotes, and lists inside `<details>`
-  where GitLab renders them as Markdown (the HTML lines separated from the list by blank lines);
-- `[ ]` holds exactly one whitespace character (space, tab, no-break space, ...): `[  ]` is no box in GitLab;
-- `[x]`/`[X]` is done; `[~]` is GitLab's "inapplicable", here `skipped`, and is left out of both counts,
-  as in GitLab's `task_completion_status`;
-- nothing in fenced or indented code, HTML comments, HTML blocks or YAML front matter counts;
+- list markers `-` `+` `*` `1.` `1)`, nested lists, lists inside blockquotes, inside `<details>` where
+  GitLab renders them as Markdown (the HTML lines separated from the list by blank lines), and inside
+  description-list details;
+- a box is `[`, one character, `]` at the start of the item's text, followed by whitespace, nothing, or
+  non-text markup (a code span, link, emphasis, comment); `[ ]` is todo, `[~]` GitLab's "inapplicable"
+  (here `skipped`, left out of both counts as in GitLab's `task_completion_status`), any other character
+  is drawn checked: done;
+- nothing in fenced or indented code, HTML comments, HTML blocks, footnotes or YAML front matter counts;
   an escaped `\\[ ]` is no box, and neither is `[x]` when the description defines a `[x]: url` link.
 
-GitLab *counts* with a line regex (`Taskable`) that agrees with its rendering on real descriptions, except in
-rare shapes. The mid-2020 rollout template is one: a `<!-- ...-->` comment written without a space before
-`-->` makes the regex skip four items, so GitLab reports 11 while it renders (and lets people tick) 15.
-We follow the rendering there: 15.
+GitLab *counts* with a line regex (`Taskable`) that disagrees with its drawing in some shapes (a box with
+nothing after it, other box characters, glued boxes). The mid-2020 rollout template is one: a
+`<!-- ...-->` comment written without a space before `-->` makes the regex skip four items, so GitLab
+reports 11 while it renders (and lets people tick) 15. We follow the drawing there: 15.
 
 Speed: a 1 MiB description (GitLab's maximum) must cost no more than one plain `MarkdownIt().parse()`.
-So parsing is one block-level markdown-it pass (inline parsing is not needed to find boxes) without the
+So parsing is one block-level markdown-it pass (inline parsing only for the rare glued boxes) without the
 block rules whose syntax is absent from the text, with the cyclic garbage collector paused, and no pass
-at all when no line holds a bracket that could be a box.
+at all when nothing could be a box.
 
 Edits change only the bracket of one line (`[ ]`, `[x]`, `[~]`); every other byte stays as it was,
-CRLF included. An edit first checks that the line still reads as when it was parsed (`ConflictError`).
+CRLF included. An edit first checks that the line still reads as when it was parsed (`ConflictError`),
+and afterwards that the text draws the same boxes with only the asked ones changed (`UsageError`).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from gl_rollout.errors import ConflictError, StepError
+from gl_rollout.errors import ConflictError, StepError, UsageError
 from gl_rollout.steps import STEP_MARKER, normalise_text, recognise_normalised
+from gl_rollout.task_boxes import box_symbol, comrak_block_rules, guard_interruptions
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -49,17 +53,12 @@ StepState = Literal["todo", "done", "skipped"]
 #: What each state is written as, and the state each bracket character means.
 BRACKETS: dict[str, str] = {"todo": "[ ]", "done": "[x]", "skipped": "[~]"}
 
-# Ruby's [[:space:]] (GitLab's pattern for an open box), minus the line endings.
-_OPEN_BOX_CHARS = frozenset(" \t\x0b\x0c\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
-    chr(c) for c in range(0x2000, 0x200B)
-)
-# What may follow the closing bracket (comrak's `spacechar`; line endings are already `\n`).
-_AFTER_BOX_CHARS = frozenset(" \t\n\x0b\x0c")
-
-# A line that could hold a box: cheap test that lets most descriptions skip the parse.
-_BOX_HINT = re.compile(r"\[(?:[xX~]|[^\S\r\n])\]")
-# Container syntax before the box on its line: indentation, blockquote `>`, list markers.
-_BOX_PREFIX = re.compile(r"(?:[ \t>]|[-+*](?=[ \t])|[0-9]{1,9}[.)](?=[ \t]))*\[")
+# Text that could hold a box (a bracketed character, or a bracket spelt as a character reference): a cheap
+# test that lets most descriptions skip the parse.
+_BOX_HINT = re.compile(r"\[(?:[^\r\n\]]|&[#0-9A-Za-z]{1,32};)\]|&(?:#0*91|#[xX]0*5[bB]|lsqb|lbrack);")
+# Container syntax before the box on its line: indentation, blockquote `>`, list markers, the `:`/`~` of
+# description-list details.
+_BOX_PREFIX = re.compile(r"(?:[ \t>]|[-+*:~](?=[ \t])|[0-9]{1,9}[.)](?=[ \t]))*\[")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _FRONT_MATTER_OPEN = re.compile(r"(---|\+\+\+|;;;)[ \t]*\S*\Z")
@@ -151,7 +150,10 @@ _RULE_NEEDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("html_block", ("<",)),
     ("heading", ("#",)),
     ("reference", ("]:",)),
+    ("footnote_definition", ("[^",)),
 )
+# Description-list details start a line with `:` or `~` and a space or tab.
+_DETAILS_LINE = re.compile(r"(?:\A|[\r\n])[ \t>]*[:~][ \t]")
 
 
 @functools.cache
@@ -161,13 +163,18 @@ def _block_parser(without: frozenset[str] = frozenset()) -> MarkdownIt:
 
     md = MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING}).enable(["table", "strikethrough"])
     md.core.ruler.enableOnly(["normalize", "block"])
+    comrak_block_rules(md)
     if without:
         md.block.ruler.disable(sorted(without))
+    guard_interruptions(md)
     return md
 
 
 def _parser_for(text: str) -> MarkdownIt:
-    return _block_parser(frozenset(rule for rule, needs in _RULE_NEEDS if not any(n in text for n in needs)))
+    absent = {rule for rule, needs in _RULE_NEEDS if not any(n in text for n in needs)}
+    if _DETAILS_LINE.search(text) is None:
+        absent.add("description_details")
+    return _block_parser(frozenset(absent))
 
 
 _LIST_OPEN = frozenset({"bullet_list_open", "ordered_list_open"})
@@ -224,7 +231,7 @@ def _parse(text: str) -> Checklist:
         kind = token.type
         if kind == "inline":
             if previous == "list_item_open" and last == "paragraph_open":
-                item = _task_item(token, references, section, list_depth - 1, first_line)
+                item = _task_item(token, references, section, list_depth - 1, first_line, lines)
                 if item is not None:
                     found.append(item)
         elif kind in _LIST_OPEN:
@@ -238,48 +245,49 @@ def _parse(text: str) -> Checklist:
 
 
 def _task_item(
-    token: Token, references: dict[str, Any], section: str | None, depth: int, first_line: int
+    token: Token,
+    references: dict[str, Any],
+    section: str | None,
+    depth: int,
+    first_line: int,
+    lines: list[str],
 ) -> _Found | None:
-    content = token.content
-    state = _box_state(content, references)
-    if state is None or token.map is None or token.map[0] < first_line:
+    if token.map is None or token.map[0] < first_line:
         return None
-    label = content[4:]
+    box = box_symbol(token.content, references)
+    if box is None:
+        return None
+    # markdown-it strips Unicode spaces before a paragraph; comrak keeps them as text, and draws no box.
+    if token.content[0] == "[" and _text_column(lines[token.map[0]], token.map[0]) is None:
+        return None
+    symbol, label = box
     marker = None
     if "<!--" in label:
         found_marker = STEP_MARKER.search(label)
         marker = found_marker.group(1) if found_marker else None
-    return _Found(_clean(label), state, token.map[0], section, max(depth, 0), marker)
+    return _Found(_clean(label), symbol_state(symbol), token.map[0], section, max(depth, 0), marker)
 
 
-def _box_state(content: str, references: dict[str, Any]) -> StepState | None:
-    """The state of the box a paragraph starts with, or None when GitLab draws no box."""
-    if len(content) < 5 or content[0] != "[" or content[2] != "]" or content[3] not in _AFTER_BOX_CHARS:
-        return None
-    if not content[4:].strip(" \t\n\x0b\x0c"):
-        return None
-    symbol = content[1]
-    # A defined `[x]: url` turns the bracket into a link, and GitLab draws no box.
-    if symbol in "xX~" and symbol.upper() in references:
-        return None
-    return _symbol_state(symbol)
-
-
-def _symbol_state(symbol: str) -> StepState | None:
-    if symbol in _OPEN_BOX_CHARS:
+def symbol_state(symbol: str) -> StepState:
+    """The state GitLab draws for a box character: `[ ]` open, `[~]` inapplicable, anything else checked."""
+    if symbol == " ":
         return "todo"
-    if symbol in "xX":
-        return "done"
-    return "skipped" if symbol == "~" else None
+    return "skipped" if symbol == "~" else "done"
 
 
 def _bracket_column(line: str, line_index: int) -> int | None:
-    """Where the box's `[` sits on its line, after indentation, `>` and list markers."""
+    """Where the box's `[` sits on its line, after indentation, `>` and list markers (a plain `[c]` box)."""
+    column = _text_column(line, line_index)
+    if column is None or len(line) < column + 3 or line[column + 2] != "]":
+        return None
+    return column
+
+
+def _text_column(line: str, line_index: int) -> int | None:
+    """Where a paragraph starting with `[` starts on its line, if only container syntax comes before."""
     offset = 1 if line_index == 0 and line.startswith("\ufeff") else 0
     match = _BOX_PREFIX.match(line, offset)
-    if match is None or len(line) < match.end() + 2 or line[match.end() + 1] != "]":
-        return None
-    return match.end() - 1
+    return None if match is None else match.end() - 1
 
 
 def _front_matter_end(lines: list[str]) -> int:
@@ -424,8 +432,16 @@ def _id_list(steps: Sequence[Step], limit: int = 15) -> str:
 def set_step_state(text: str, step: Step, state: StepState) -> str:
     """`text` with the box of `step` set to `state`; only that bracket changes, and nothing if already so.
 
-    Raises ConflictError when the step's line no longer reads as it did when parsed.
+    Raises ConflictError when the step's line no longer reads as it did when parsed, and UsageError when
+    the edited text would not draw the same boxes with only this one changed (see `check_edit`).
     """
+    edited = _set_bracket(text, step, state)
+    if edited != text:
+        check_edit(parse_checklist(text), edited, {step.line: state})
+    return edited
+
+
+def _set_bracket(text: str, step: Step, state: StepState) -> str:
     if state not in BRACKETS:
         raise ValueError(f"unknown step state {state!r}")
     lines = split_lines(text)
@@ -442,24 +458,71 @@ def set_step_state(text: str, step: Step, state: StepState) -> str:
         raise conflict
     column = _bracket_column(body, index)
     if column is None:
-        raise conflict
-    if _symbol_state(body[column + 1]) == state:
+        raise UsageError(
+            f"cannot set {step.id} to {state}: "
+            f"its box on line {step.line} is written with character references",
+            "edit that box by hand",
+        )
+    if symbol_state(body[column + 1]) == state:
         return text
     lines[index] = line[:column] + BRACKETS[state] + line[column + 3 :]
     return "".join(lines)
 
 
+def check_edit(before: Checklist, edited: str, states: dict[int, StepState]) -> Checklist:
+    """The checklist of `edited`, after checking that it has the boxes of `before` with only the boxes on the
+    lines of `states` set to those states; else UsageError, so that nothing is written.
+
+    A one-character edit can change what GitLab draws elsewhere: `[x]` is a link when the description
+    defines `[x]: url`, and `[~]` pairs with a later `~` as strikethrough; the box then disappears.
+    """
+    after = parse_checklist(edited)
+    expected = [_shape(s, states.get(s.line, s.state)) for s in before.steps]
+    if expected == [_shape(s, s.state) for s in after.steps]:
+        return after
+    drawn = {s.line for s in after.steps}
+    for line, state in sorted(states.items()):
+        step = next((s for s in before.steps if s.line == line), None)
+        if step is not None and line not in drawn:
+            raise UsageError(
+                f"cannot set {step.id} to {state}: GitLab would no longer draw its box on line {line}"
+                + _why_box_vanishes(edited, state),
+                "edit that line by hand",
+            )
+    raise UsageError(
+        "cannot make this change: it would change other boxes than the ones asked for",
+        "edit the description by hand",
+    )
+
+
+def _shape(step: Step, state: str) -> tuple[object, ...]:
+    return (step.line, step.id, step.text, step.depth, step.section, state)
+
+
+def _why_box_vanishes(text: str, state: StepState) -> str:
+    symbol = BRACKETS[state][1]
+    if re.search(rf"^ {{0,3}}\[{re.escape(symbol)}\]:", text, re.MULTILINE | re.IGNORECASE):
+        return f" (the description defines a `[{symbol}]:` link, which turns `[{symbol}]` into a link)"
+    if symbol == "~":
+        return " (its `[~]` would pair with a later `~` as strikethrough)"
+    return ""
+
+
 def apply_step_states(text: str, selectors: Sequence[str], state: StepState) -> tuple[str, list[Step]]:
     """Parse, select and set each selected step to `state`; the new text and the steps that changed.
 
-    The returned steps describe the new text (their `state` and `source` are the new ones).
+    The returned steps describe the new text (their `state` and `source` are the new ones). The edited text
+    is checked to draw the same boxes with only those changed (`check_edit`).
     """
     checklist = parse_checklist(text)
+    original = text
     changed: list[Step] = []
     for step in select_steps(checklist, selectors):
         if step.state == state:
             continue
-        text = set_step_state(text, step, state)
+        text = _set_bracket(text, step, state)
         new_source = split_lines(text)[step.line - 1].rstrip("\r\n")
         changed.append(replace(step, state=state, source=new_source))
+    if text != original:
+        check_edit(checklist, text, {step.line: state for step in changed})
     return text, changed

@@ -47,7 +47,8 @@ FIXTURES: dict[str, tuple[int, int, int, list[int]]] = {
     "details.md": (5, 1, 0, [5, 6, 13, 17, 28]),
     "code.md": (2, 1, 0, [13, 25]),
     "comments.md": (5, 1, 0, [9, 13, 14, 17, 22]),
-    "boxes.md": (6, 2, 0, [3, 4, 12, 13, 16, 19]),
+    # `[\t]`, `[\u00a0]` and `[y]` are drawn checked; `- [ ]` alone (lines 9, 10) is a box.
+    "boxes.md": (9, 5, 0, [3, 4, 7, 9, 10, 12, 13, 16, 19]),
     "front-matter.md": (2, 1, 0, [9, 10]),
     "sections.md": (4, 1, 0, [1, 5, 10, 14]),
     "link-definitions.md": (1, 0, 1, [4, 5]),
@@ -87,8 +88,10 @@ def test_crlf_and_cr_descriptions_give_the_same_steps(name: str) -> None:
     [
         ("list-markers.md", 5, "done", 0),  # [X] is done
         ("list-markers.md", 7, "skipped", 0),  # [~] is GitLab's inapplicable
-        ("boxes.md", 3, "todo", 0),  # a tab inside the brackets
-        ("boxes.md", 4, "todo", 0),  # a no-break space inside the brackets
+        ("boxes.md", 3, "done", 0),  # a tab inside the brackets: comrak draws it checked
+        ("boxes.md", 4, "done", 0),  # a no-break space inside the brackets: drawn checked
+        ("boxes.md", 7, "done", 0),  # any other character: drawn checked
+        ("boxes.md", 9, "todo", 0),  # a box with nothing after it
         ("nested.md", 6, "skipped", 3),
         ("nested.md", 13, "todo", 1),  # `- - [ ]`: the box belongs to the inner list
         ("blockquotes.md", 10, "todo", 1),
@@ -296,13 +299,16 @@ def test_set_step_state_changes_only_the_bracket(state: StepState, bracket: str)
     assert edited == text.replace("- [x] Déjà", f"- {bracket} Déjà", 1)
 
 
-def test_an_odd_open_box_is_rewritten_whole_and_setting_the_same_state_is_a_no_op() -> None:
-    text = "- [\u00a0] no-break\n- [\t] tab\n"
-    first, second = parse_checklist(text).steps
-    assert set_step_state(text, first, "todo") is text
-    done = set_step_state(text, second, "done")
-    assert done == "- [\u00a0] no-break\n- [x] tab\n"
-    assert set_step_state(done, parse_checklist(done).steps[1], "todo") == "- [\u00a0] no-break\n- [ ] tab\n"
+def test_an_odd_box_is_rewritten_whole_and_setting_the_same_state_is_a_no_op() -> None:
+    text = "- [\u00a0] no-break\n- [\t] tab\n- [-] dash\n"
+    first, second, third = parse_checklist(text).steps
+    assert (first.state, second.state, third.state) == ("done", "done", "done")
+    assert set_step_state(text, first, "done") is text
+    undone = set_step_state(text, second, "todo")
+    assert undone == "- [\u00a0] no-break\n- [ ] tab\n- [-] dash\n"
+    assert set_step_state(undone, parse_checklist(undone).steps[1], "done") == (
+        "- [\u00a0] no-break\n- [x] tab\n- [-] dash\n"
+    )
 
 
 def test_edit_in_quotes_nested_lists_and_next_line_boxes() -> None:

@@ -17,7 +17,8 @@ from gl_rollout.checklist import (
     set_step_state,
     split_lines,
 )
-from gl_rollout.errors import RolloutError
+from gl_rollout.errors import RolloutError, UsageError
+from tests.refusals import assert_refusal_is_justified
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STATES: tuple[StepState, ...] = ("todo", "done", "skipped")
@@ -68,6 +69,15 @@ def description(draw: st.DrawFn, ending: str | None = None) -> str:
     return sep.join(lines) + draw(st.sampled_from(["", sep]))
 
 
+def refused(text: str, step: Step, state: StepState) -> str | None:
+    """The edited text, or None when the editor refused it for a reason that holds."""
+    try:
+        return set_step_state(text, step, state)
+    except UsageError as exc:
+        assert_refusal_is_justified(text, [step], state, exc)
+        return None
+
+
 @SETTINGS
 @given(st.one_of(description(), st.text(max_size=300)))
 def test_parse_never_raises_and_steps_point_at_their_lines(text: str) -> None:
@@ -89,7 +99,9 @@ def test_an_edit_changes_one_bracket_and_its_inverse_restores_the_bytes(
     step = data.draw(st.sampled_from(checklist.steps))
     state = data.draw(st.sampled_from([s for s in STATES if s != step.state]))
 
-    edited = set_step_state(text, step, state)
+    edited = refused(text, step, state)
+    if edited is None:
+        return
     before, after = split_lines(text), split_lines(edited)
     assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [step.line - 1]
     old, new = before[step.line - 1], after[step.line - 1]
@@ -115,7 +127,9 @@ def test_an_edit_changes_only_that_steps_state(text: str, data: st.DataObject) -
     assume(checklist.steps)
     step = data.draw(st.sampled_from(checklist.steps))
     state = data.draw(st.sampled_from(STATES))
-    edited = set_step_state(text, step, state)
+    edited = refused(text, step, state)
+    if edited is None:
+        return
     if state == step.state:
         assert edited == text, "setting the state a step already has is a no-op"
     reparsed = parse_checklist(edited)
@@ -147,7 +161,12 @@ def test_crlf_stays_crlf_after_applying_states(text: str, data: st.DataObject) -
     assume(checklist.steps)
     picks = data.draw(st.lists(st.sampled_from([s.id for s in checklist.steps]), min_size=1, max_size=3))
     state = data.draw(st.sampled_from(STATES))
-    new_text, changed = apply_step_states(text, picks, state)
+    try:
+        new_text, changed = apply_step_states(text, picks, state)
+    except UsageError as exc:
+        chosen = [s for s in checklist.steps if s.id in picks and s.state != state]
+        assert_refusal_is_justified(text, chosen, state, exc)
+        return
     assert new_text.count("\r\n") == text.count("\r\n")
     assert new_text.replace("\r\n", "").count("\n") == 0
     assert len(changed) == len(split_lines(text)) - sum(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gl_rollout.checklist import (
     BRACKETS,
+    StepState,
     apply_step_states,
     parse_checklist,
     select_steps,
@@ -24,6 +25,7 @@ from gl_rollout.checklist import (
 )
 from gl_rollout.errors import RolloutError, StepError, UsageError
 from gl_rollout.refs import IssueRef, parse_issue_ref
+from tests.refusals import assert_refusal_is_justified
 
 # Generated descriptions are built from line shapes that occur in real rollout issues (and in GitLab's
 # templates), plus the awkward ones: code, comments, quotes, <details>, odd whitespace and non-ASCII.
@@ -153,7 +155,12 @@ def test_edit_then_inverse_gives_back_identical_bytes(text: str, data: st.DataOb
     step = data.draw(st.sampled_from(checklist.steps), label="step")
     new_state = data.draw(st.sampled_from(sorted(BRACKETS)), label="state")
 
-    edited = set_step_state(text, step, new_state)
+    try:
+        edited = set_step_state(text, step, new_state)  # type: ignore[arg-type]
+    except UsageError as exc:
+        # Refused, writing nothing: the edit would make a box vanish or change another one.
+        assert_refusal_is_justified(text, [step], new_state, exc)  # type: ignore[arg-type]
+        return
     before, after = split_lines(text), split_lines(edited)
     assert len(before) == len(after)
     changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
@@ -192,7 +199,12 @@ def test_crlf_descriptions_stay_crlf_after_edits(text: str, data: st.DataObject)
     checklist = parse_checklist(text)
     assume(checklist.steps)
     step = data.draw(st.sampled_from(checklist.steps))
-    edited = set_step_state(text, step, "skipped" if step.state != "skipped" else "todo")
+    state: StepState = "skipped" if step.state != "skipped" else "todo"
+    try:
+        edited = set_step_state(text, step, state)
+    except UsageError as exc:
+        assert_refusal_is_justified(text, [step], state, exc)
+        return
     assert edited.count("\r\n") == text.count("\r\n")
     assert edited.count("\n") == text.count("\n")
     assert edited.count("\r") == text.count("\r")
@@ -208,7 +220,9 @@ def test_crlf_descriptions_stay_crlf_after_edits(text: str, data: st.DataObject)
     ),
     st.sampled_from(sorted(BRACKETS)),
 )
-def test_selecting_and_applying_raise_only_step_errors(text: str, selectors: list[str], state: str) -> None:
+def test_selecting_and_applying_raise_only_step_errors_or_justified_refusals(
+    text: str, selectors: list[str], state: str
+) -> None:
     checklist = parse_checklist(text)
     try:
         chosen = select_steps(checklist, selectors)
@@ -219,7 +233,12 @@ def test_selecting_and_applying_raise_only_step_errors(text: str, selectors: lis
         assert again_exc.value.one_line() == message
         assert "\n" not in message
         return
-    new_text, changed = apply_step_states(text, selectors, state)  # type: ignore[arg-type]
+    try:
+        new_text, changed = apply_step_states(text, selectors, state)  # type: ignore[arg-type]
+    except UsageError as exc:
+        asked = [s for s in chosen if s.state != state]
+        assert_refusal_is_justified(text, asked, state, exc)  # type: ignore[arg-type]
+        return
     assert {s.line for s in changed} <= {s.line for s in chosen}
     assume(not defines_box_link(text))
     again, changed_again = apply_step_states(new_text, selectors, state)  # type: ignore[arg-type]
