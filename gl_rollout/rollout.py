@@ -1,8 +1,9 @@
 """Use cases over one GitLab: create the rollout issue, read its checklist, tick steps.
 
 Each function takes a `GitLabAPI` and returns a `Result`; the CLI prints it. Request budgets (asserted
-by the tests from the sandbox's request log): `status` 1 request, `check` at most 3, `create` 2 in the
-common case (the duplicate lookup and the POST). The comment commands live in `gl_rollout.announce`
+by the tests from the sandbox's request log): `status` 1 request, `check` 4 (1 when nothing changes, 5
+when the issue changed while it was read, 3 more per repair of a tick its write undid), `create` 2 in
+the common case (the duplicate lookup and the POST). The comment commands live in `gl_rollout.announce`
 and `gl_rollout.enabling`, the shared edit core in `gl_rollout.issue_edit`.
 """
 
@@ -25,6 +26,7 @@ from gl_rollout.gate import gated
 from gl_rollout.issue_edit import (
     DescriptionEdit,
     plan_step_edit,
+    read_for_edit,
     require_open,
     unified_diff,
     write_description,
@@ -107,18 +109,53 @@ def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeli
 
 
 def check(
-    api: GitLabAPI, ref: IssueRef, selectors: Sequence[str], state: StepState, *, dry_run: bool
+    api: GitLabAPI,
+    ref: IssueRef,
+    selectors: Sequence[str],
+    state: StepState,
+    *,
+    dry_run: bool,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
-    """Set steps to `state`: GET, one-line edits, a PUT of the description only, GET notes to verify.
+    """Set steps to `state`: GET the issue, one-line edits, GET the newest notes (the window's floor),
+    a PUT of the description only, GET the notes again to verify (`write_description`, which also sets
+    back a tick the write undid). When the notes show an edit after the issue was read, the issue is
+    read again and the edit planned on it (`read_for_edit`).
 
     `data` follows `check --file` (`changed`/`unchanged` step IDs, the counts after the edit, `diff`)
     plus the issue; `state` is the issue's state there, as in `status`, and `target_state` the steps'.
     """
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    edit, data, messages = _plan_check(issue, selectors, state, dry_run=dry_run)
+    floor = 0
+    if edit.needed and not dry_run:
+        notes = api.list_notes(ref.project, ref.iid, sort="desc", per_page=100, max_pages=1)
+        fresh, floor = read_for_edit(api, ref.project, issue, notes)
+        if fresh.description != issue.description:
+            edit, data, messages = _plan_check(fresh, selectors, state, dry_run=dry_run)
+    if not edit.needed:
+        return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
+    if dry_run:
+        return Result(
+            command="check", data=data, messages=[*messages, data["progress"], "dry run: nothing written"]
+        )
+    try:
+        written = write_description(api, ref.project, edit, floor=floor, sleep=sleep)
+    except ConflictError as exc:
+        return conflict_result("check", exc, {**data, "written": True})
+    data["written"] = True
+    data["restored"] = list(written.restored)
+    data.update(_counts(parse_checklist(written.issue.description)))
+    return Result(command="check", data=data, messages=[*messages, *written.warnings, data["progress"]])
+
+
+def _plan_check(
+    issue: Issue, selectors: Sequence[str], state: StepState, *, dry_run: bool
+) -> tuple[DescriptionEdit, dict[str, Any], list[str]]:
+    """The edit `check` makes on `issue`, its data and its messages."""
     edit = plan_step_edit(issue, [(list(selectors), state)])
-    before = parse_checklist(issue.description)
-    selected = select_steps(before, list(selectors))
+    selected = select_steps(parse_checklist(issue.description), list(selectors))
     changed_ids = [step.id for step in edit.changed]
     data = issue_summary(issue)
     data.update(edit_data(edit, dry_run=dry_run))
@@ -127,21 +164,10 @@ def check(
     data["unchanged"] = [step.id for step in selected if step.id not in changed_ids]
     data.update(_counts(parse_checklist(edit.new_text)))
     data["written"] = False
+    data["restored"] = []
     messages = edit.change_lines()
     messages += [f"{step_id}: already {state}" for step_id in data["unchanged"]]
-    if not edit.needed:
-        return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
-    if dry_run:
-        return Result(
-            command="check", data=data, messages=[*messages, data["progress"], "dry run: nothing written"]
-        )
-    try:
-        written = write_description(api, ref.project, edit)
-    except ConflictError as exc:
-        return conflict_result("check", exc, {**data, "written": True})
-    data["written"] = True
-    data.update(_counts(parse_checklist(written.issue.description)))
-    return Result(command="check", data=data, messages=[*messages, *written.warnings, data["progress"]])
+    return edit, data, messages
 
 
 def _counts(checklist: Checklist) -> dict[str, Any]:

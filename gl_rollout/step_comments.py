@@ -3,7 +3,8 @@
 Shared by `announce`, `enable` and `disable`. Requests: the caller's GET of the issue, one GET of its
 notes (idempotency and the conflict baseline), then at most a POST of the comment, a PUT of the
 description and a GET of the newest notes to verify: 5 in all, or 6 when the issue changed while it was
-read (`gl_rollout.issue_edit.fresh_if_stale` reads it again). Running the same command twice finds its
+read (`gl_rollout.issue_edit.read_for_edit` reads it again), and 3 more per repair of a tick the write
+undid (`gl_rollout.issue_edit.write_description`). Running the same command twice finds its
 own comment by the marker key and the steps already set, and writes nothing.
 
 Idempotency is by "the newest word in the same scope": a note of ours with the same key counts only if
@@ -22,7 +23,7 @@ from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist, progress_line
 from gl_rollout.errors import ConflictError
 from gl_rollout.gitlab_json import parse_time
-from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, write_description
+from gl_rollout.issue_edit import plan_step_edit, read_for_edit, write_description
 from gl_rollout.markers import NoteMarker, find_note_marker
 from gl_rollout.output import Result
 from gl_rollout.posting import post_note_once
@@ -109,7 +110,7 @@ def comment_and_tick(
     """Post the action's comment unless already there, then set its steps; nothing twice."""
     messages = list(action.messages)
     # Someone may have edited the description between our two reads: then start from their text.
-    issue = fresh_if_stale(api, ref.project, issue, notes)
+    issue, floor = read_for_edit(api, ref.project, issue, notes)
     ticks, skipped = _leave_skipped(issue, action.ticks)
     messages += [f"{step_id} is skipped ([~]) in the issue: left as it is" for step_id in skipped]
     edit = plan_step_edit(issue, ticks)
@@ -122,6 +123,7 @@ def comment_and_tick(
     data["steps_changed"] = [{"id": s.id, "state": s.state, "line": s.line} for s in edit.changed]
     data["posted"] = False
     data["written"] = False
+    data["restored"] = []
     data["note_url"] = _note_url(issue, posted_before) if posted_before else None
     if posted_before is not None:
         messages.append(f"the comment is already there: {data['note_url']}")
@@ -150,10 +152,11 @@ def comment_and_tick(
             messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
     if edit.needed:
         try:
-            written = write_description(api, ref.project, edit, baseline=notes)
+            written = write_description(api, ref.project, edit, floor=floor, sleep=sleep)
         except ConflictError as exc:
             return conflict_result(action.command, exc, {**data, "written": True})
         data["written"] = True
+        data["restored"] = list(written.restored)
         messages += edit.change_lines()
         messages += written.warnings
         data["progress"] = progress_line(parse_checklist(written.issue.description))
