@@ -38,6 +38,9 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BARE_STEP_MARKER = re.compile(r"(?<![\w-])step:([a-z0-9][a-z0-9._-]*)\s*$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Two marks of one box this close are a write and the undoing (or redoing) of it by a writer that had
+# read the issue before: about the longest a gl-rollout read-to-write takes, far shorter than people.
+SETTLE = dt.timedelta(seconds=10)
 # A server that adds "changed the description" to a checklist edit's notes writes it in the same request.
 COMPANION_DELAY = dt.timedelta(milliseconds=100)
 
@@ -212,8 +215,10 @@ def judge_window(notes: Sequence[Note], floor: int, ours: OurWrite) -> Window:
     our save (not surely before `saved_at`) and mark a box as we wrote it; the newest of them on a step we
     changed is the *anchor*, and a note with a higher ID came after our save. A box we did not change
     was undone by our write when another edit marked it away from the state we read and the last note
-    about it, one that may be ours, marks it back. A lone note above the floor is our own write's (every
-    write leaves one, unless another edit had already made the same change).
+    about it, one that may be ours, marks it back; it is then to be set to what the first of its quick
+    marks said (`_burst_start`): a mark that only undid another was a stale write its writer repairs.
+    A lone note above the floor is our own write's (every write leaves one, unless another edit had
+    already made the same change).
     """
     window = sorted((n for n in notes if n.id > floor and is_description_note(n)), key=lambda n: n.id)
     if len(window) <= 1:
@@ -224,6 +229,12 @@ def judge_window(notes: Sequence[Note], floor: int, ours: OurWrite) -> Window:
     flips: dict[str, list[tuple[Note, bool]]] = {}
     unknown: dict[str, list[Note]] = {}
     texts: list[Note] = []
+    history: dict[str, list[tuple[Note, bool]]] = {}  # every checklist note read, the floor's too
+    for note in sorted(notes, key=lambda n: n.id):
+        said = checklist_note(note.body) if note.system else None
+        step = match_step(checklist, said) if said is not None else None
+        if said is not None and step is not None:
+            history.setdefault(step.id, []).append((note, said.completed))
     for note in window:
         said = checklist_note(note.body)
         if said is None:
@@ -274,8 +285,11 @@ def judge_window(notes: Sequence[Note], floor: int, ours: OurWrite) -> Window:
         undone = last_done == read_done and not _before(last, saved)
         # A write GitLab notes as text says nothing of the boxes it set back: the fresh read will tell.
         unnoted = silent and last_done != read_done and not _after(last, saved)
-        if undone or unnoted:
-            reverted.append(Reverted(step_id, "todo" if read_done else "done", away[-1]))
+        if not (undone or unnoted):
+            continue
+        meant = _burst_start(history[step_id], away[-1])
+        if meant is not None and meant[1] != read_done:
+            reverted.append(Reverted(step_id, "done" if meant[1] else "todo", meant[0]))
     for seq_notes in unknown.values():
         # A box gl-rollout cannot find in the text, marked back perhaps by our write (or, after a write
         # noted as text, marked before it): it cannot be rebuilt.
@@ -285,6 +299,26 @@ def judge_window(notes: Sequence[Note], floor: int, ours: OurWrite) -> Window:
         elif silent and not _after(last, saved):
             overwritten.extend(seq_notes)
     return Window(tuple(overwritten), tuple(reverted), tuple(later))
+
+
+def _burst_start(history: Sequence[tuple[Note, bool]], away: Note) -> tuple[Note, bool] | None:
+    """The first mark of the burst of quick marks of one box that ends with `away`: the one meant.
+
+    Marks a box gets within `SETTLE` of the one before are taken as undoing or redoing it: the write
+    of another process that read the issue before that mark (and will set it back itself), or such a
+    repair. Notes cannot tell them from a person's quick second thought, which this rule loses.
+    """
+    upto = [item for item in history if item[0].id <= away.id]
+    if not upto:
+        return None
+    index = len(upto) - 1
+    while index > 0:
+        earlier = parse_time(upto[index - 1][0].created_at)
+        later = parse_time(upto[index][0].created_at)
+        if earlier is None or later is None or later - earlier > SETTLE:
+            break
+        index -= 1
+    return upto[index]
 
 
 def _own_text_note(texts: Sequence[Note], saved: str) -> Note | None:

@@ -269,3 +269,24 @@ def test_plan_restore_leaves_a_box_someone_changed_since() -> None:
     assert [(s.id, s.state) for s in repair.changed] == [("enable-staging", "done")]
     assert plan_restore(issue(2_000, description="- [x] Enable on staging <!-- step:enable-staging -->\n"),
                         reverted[:1]) == (None, [])  # fmt: skip
+
+
+def test_an_untick_that_only_undid_a_fresh_tick_is_not_set_again() -> None:
+    """Three writers, one token. A ticked enable-staging (note 1) just before our read; B, which had
+    read before that tick, wrote its own tick and, with it, set enable-staging back (notes 2, 3); our
+    write, made from what we read, ticked enable-staging again (note 4). B's untick was no one's
+    choice (B sets the tick back itself): our write is left as it is."""
+    read = issue(0, description=DESCRIPTION.replace("- [ ] Enable", "- [x] Enable"))
+    notes = [
+        note(1, -40, marked("Enable on staging")),
+        note(2, 300, marked("Test on staging", done=False)),
+        note(3, 301, marked("Enable on staging", done=False)),
+        note(4, 1_001, marked("Enable on staging")),
+        note(5, 1_002, marked("Announce the ETA")),
+    ]
+    judged = judge_window(notes, 1, ours(read, {"announce-eta": "done"}, 1_000))
+    assert judged.reverted == ()
+    # ... while an untick made long after the tick it undoes is someone's choice, and is set again
+    later = [note(1, -60_000, marked("Enable on staging")), *notes[1:]]
+    judged = judge_window(later, 1, ours(read, {"announce-eta": "done"}, 1_000))
+    assert [(r.step_id, r.state) for r in judged.reverted] == [("enable-staging", "todo")]
