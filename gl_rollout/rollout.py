@@ -20,7 +20,7 @@ from typing import Any
 from gl_rollout.api import GitLabAPI, Issue, IssueQuery
 from gl_rollout.checklist import Checklist, StepState, parse_checklist, progress_line, select_steps
 from gl_rollout.definition import load_definition, write_rollout_issue_url
-from gl_rollout.errors import ConflictError, GitLabError, UsageError
+from gl_rollout.errors import ConflictError, GitLabError, RolloutError, UsageError
 from gl_rollout.evidence import build_timeline
 from gl_rollout.gate import gated
 from gl_rollout.issue_edit import (
@@ -31,8 +31,9 @@ from gl_rollout.issue_edit import (
     unified_diff,
     write_description,
 )
+from gl_rollout.option_values import check_url
 from gl_rollout.output import Result
-from gl_rollout.posting import create_issue_once
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience, create_issue_once
 from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.render import RenderedIssue
 from gl_rollout.steps import STEP_MARKER
@@ -192,7 +193,7 @@ class CreateOptions:
     definition: Path | None = None
     write_definition: bool = False
     dry_run: bool = False
-    timeout: float = 30.0
+    patience: Patience = DEFAULT_PATIENCE  # how long to look for an issue whose creation's answer was lost
 
 
 def check_due_date(value: str | None) -> str | None:
@@ -288,13 +289,7 @@ def _in_project(issue: Issue, project: str) -> bool:
     return any(path.endswith(f"/{project.lower()}/-/{kind}/{issue.iid}") for kind in ("issues", "work_items"))
 
 
-def create(
-    api: GitLabAPI,
-    rendered: RenderedIssue,
-    options: CreateOptions,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Result:
+def create(api: GitLabAPI, rendered: RenderedIssue, options: CreateOptions) -> Result:
     """Create the rollout issue unless an open one exists; never two, whatever fails."""
     due = check_due_date(options.due)
     definition_url = _definition_url(options.definition)
@@ -356,17 +351,44 @@ def create(
         options.project,
         fields,
         lambda: next(iter(find_rollout_issues(api, options.project, flag, title)), None),
-        timeout=options.timeout,
-        sleep=sleep,
+        patience=options.patience,
     )
     issue: Issue = landed.value
+    url = issue_url(api, issue, options.project)
     data = {**issue_summary(issue), **base, "created": True, "diff": diff, "labels": list(issue.labels)}
+    data["web_url"] = url
     data["recovered"] = landed.recovered
-    messages.insert(0, f"created {issue.reference}: {issue.web_url}")
+    messages.insert(0, f"created {issue.reference}: {url}")
     if landed.recovered:
         messages.insert(1, "GitLab's answer was lost, but the issue had landed: not created twice")
-    data["definition"] = _maybe_write_definition(options, issue.web_url, messages)
+    try:
+        data["definition"] = _maybe_write_definition(options, issue.web_url, messages)
+    except RolloutError as exc:
+        return Result.failure("create", written_but(f"created {issue.reference} ({url})", exc), data=data)
     return Result(command="create", data=data, messages=messages)
+
+
+def issue_url(api: GitLabAPI, issue: Issue, project: str) -> str:
+    """The issue's address to show: its `web_url` when that is an http(s) URL on this GitLab, else one
+    made from the GitLab URL, the project and the IID (a server may answer a `web_url` that is not)."""
+    try:
+        url = check_url(issue.web_url, "web_url")
+    except UsageError:
+        url = ""
+    if url and same_host(url, api.url):
+        return url
+    path = issue.reference.rsplit("#", 1)[0] if "/" in issue.reference else project
+    return f"{api.url.rstrip('/')}/{path}/-/issues/{issue.iid}"
+
+
+def written_but(what: str, error: RolloutError) -> GitLabError:
+    """A failure after a write landed: exit 3, saying what exists (never exit 2's "nothing written")."""
+    return GitLabError(
+        f"{what}, but then: {error.message.rstrip('.')}",
+        "it exists: running the command again finds it and writes nothing twice"
+        + (f" ({error.hint})" if error.hint else ""),
+        details={"after_write": True},
+    )
 
 
 def _definition_url(path: Path | None) -> str | None:

@@ -14,21 +14,20 @@ comments, while enable twice posts one).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist, progress_line
-from gl_rollout.errors import ConflictError
+from gl_rollout.errors import ConflictError, RolloutError
 from gl_rollout.gitlab_json import parse_time
 from gl_rollout.issue_edit import plan_step_edit, read_for_edit, write_description
 from gl_rollout.markers import NoteMarker, find_note_marker
 from gl_rollout.output import Result
-from gl_rollout.posting import post_note_once
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience, post_note_once
 from gl_rollout.refs import IssueRef
-from gl_rollout.rollout import conflict_result, edit_data, issue_summary
+from gl_rollout.rollout import conflict_result, edit_data, issue_summary, issue_url, written_but
 
 Scope = Callable[[NoteMarker], bool]
 
@@ -104,8 +103,7 @@ def comment_and_tick(
     action: StepAction,
     *,
     dry_run: bool,
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
+    patience: Patience = DEFAULT_PATIENCE,
 ) -> Result:
     """Post the action's comment unless already there, then set its steps; nothing twice."""
     messages = list(action.messages)
@@ -124,7 +122,8 @@ def comment_and_tick(
     data["posted"] = False
     data["written"] = False
     data["restored"] = []
-    data["note_url"] = _note_url(issue, posted_before) if posted_before else None
+    address = issue_url(api, issue, ref.project)
+    data["note_url"] = _note_url(address, posted_before) if posted_before else None
     if posted_before is not None:
         messages.append(f"the comment is already there: {data['note_url']}")
     if posted_before is not None and not edit.needed:
@@ -141,20 +140,23 @@ def comment_and_tick(
         return Result(command=action.command, data=data, messages=[*messages, *would])
 
     if posted_before is None:
-        landed = post_note_once(
-            api, ref.project, ref.iid, action.body, action.marker.key, timeout=timeout, sleep=sleep
-        )
+        landed = post_note_once(api, ref.project, ref.iid, action.body, action.marker.key, patience=patience)
         note: Note | None = landed.value
         data["posted"] = True
-        data["note_url"] = _note_url(issue, note) if note is not None else None
-        messages.append(f"posted the comment: {data['note_url'] or issue.web_url}")
+        data["note_url"] = _note_url(address, note) if note is not None else None
+        messages.append(f"posted the comment: {data['note_url'] or address}")
         if landed.recovered:
             messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
     if edit.needed:
         try:
-            written = write_description(api, ref.project, edit, floor=floor, sleep=sleep)
+            written = write_description(api, ref.project, edit, floor=floor, sleep=patience.sleep)
         except ConflictError as exc:
             return conflict_result(action.command, exc, {**data, "written": True})
+        except RolloutError as exc:
+            if not data["posted"]:
+                raise
+            what = f"posted the comment ({data['note_url'] or address})"
+            return Result.failure(action.command, written_but(what, exc), data=data)
         data["written"] = True
         data["restored"] = list(written.restored)
         messages += edit.change_lines()
@@ -195,7 +197,7 @@ def _already(issue: Issue, ticks: Sequence[tuple[Sequence[str], StepState]]) -> 
     return lines
 
 
-def _note_url(issue: Issue, note: Note | None) -> str | None:
+def _note_url(issue_address: str, note: Note | None) -> str | None:
     if note is None:
         return None
-    return f"{issue.web_url}#note_{note.id}"
+    return f"{issue_address}#note_{note.id}"
