@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 
 from gl_rollout.api import Issue, Note
+from gl_rollout.checklist import StepState
 from gl_rollout.errors import StepError
 from gl_rollout.issue_edit import line_changes, plan_restore, plan_step_edit, unified_diff
 from gl_rollout.system_notes import OurWrite, Reverted, Window, edit_after_read, judge_window
@@ -165,8 +166,8 @@ def test_a_text_edit_note_beside_other_notes_is_read_again(notes: list[Note]) ->
 # --- the window of our write ------------------------------------------------------------------------
 
 
-def ours(read: Issue, targets: dict[str, str], saved: int) -> OurWrite:
-    edit = plan_step_edit(read, [([step], state) for step, state in targets.items()])  # type: ignore[misc]
+def ours(read: Issue, targets: dict[str, StepState], saved: int) -> OurWrite:
+    edit = plan_step_edit(read, [([step], state) for step, state in targets.items()])
     return OurWrite(read.description, edit.new_text, set(targets), at(saved))
 
 

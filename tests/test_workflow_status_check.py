@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gl_rollout.issue_edit import MAX_WRITES
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import run_cli
 from tests.workflow_cli import box, create, description, env_for, ref_of, run
@@ -309,3 +310,40 @@ def test_require_works_on_a_file_too(tmp_path: Path) -> None:
     assert json.loads(blocked.stdout)["data"]["missing"] == ["test-staging"]
     timeline = run_cli(["status", "--file", str(path), "--timeline"])
     assert timeline.code == 2
+
+
+def test_ticks_that_keep_landing_before_each_write_end_in_exit_4(sandbox: Sandbox) -> None:
+    """Right before each of check's writes someone ticks another box, which that write undoes: after
+    MAX_WRITES writes check stops with exit 4 rather than writing on, and names the tick it could not
+    set back."""
+    iid = create(sandbox)["iid"]
+    others = [
+        "docs-updated",
+        "coordinate",
+        "cross-post",
+        "remove-flag",
+        "cleanup",
+        "enable-beta",
+        "announce-eta",
+    ]
+    for step in others:
+        marker = f"<!-- step:{step} -->"
+        sandbox.faults.edit_before_next_write(
+            sandbox.project_path,
+            iid,
+            lambda text, marker=marker: "\n".join(
+                line.replace("[ ]", "[x]", 1) if marker in line else line for line in text.split("\n")
+            ),
+        )
+    done = run(sandbox, "check", ref_of(sandbox, iid), "test-staging", "--json")
+    assert done.code == 4, done.result.output
+    assert "kept landing" in done.envelope["error"]["message"]
+    named = [edit["note"] for edit in done.data["conflict"]["other_edits"]]
+    assert len(named) == 1
+    assert f"<!-- step:{others[MAX_WRITES - 1]} -->" in named[0]
+    assert [r.method for r in done.requests].count("PUT") == MAX_WRITES
+    assert box(sandbox, iid, "test-staging") == "[x]"
+    # every tick but the one the last write undid was set back
+    assert [step for step in others[:MAX_WRITES] if box(sandbox, iid, step) != "[x]"] == [
+        others[MAX_WRITES - 1]
+    ]
