@@ -14,8 +14,6 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 
 from gl_rollout import chatops
 from gl_rollout.api import GitLabAPI, Issue, Note
@@ -26,6 +24,7 @@ from gl_rollout.gitlab_json import parse_time
 from gl_rollout.issue_edit import require_open
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.refs import IssueRef
 from gl_rollout.step_comments import StepAction, comment_and_tick, existing_steps, read_notes
 from gl_rollout.timeparse import Eta, describe_delta, format_utc, utc_now
@@ -73,9 +72,8 @@ def announce_eta(
     *,
     flag: str | None = None,
     dry_run: bool = False,
-    timeout: float = 30.0,
+    patience: Patience = DEFAULT_PATIENCE,
     now: dt.datetime | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
     """Post when the flag will be enabled on production (UTC, and how far away), then tick `announce-eta`."""
     moment = now or utc_now()
@@ -116,7 +114,7 @@ def announce_eta(
         data={"eta": eta.iso, "eta_utc": format_utc(eta.when), "relative": eta.relative, "kind": "eta"},
         messages=tuple(messages),
     )
-    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, timeout=timeout, sleep=sleep)
+    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)
 
 
 def announce_enabled(
@@ -126,8 +124,7 @@ def announce_enabled(
     *,
     flag: str | None = None,
     dry_run: bool = False,
-    timeout: float = 30.0,
-    sleep: Callable[[float], None] = time.sleep,
+    patience: Patience = DEFAULT_PATIENCE,
 ) -> Result:
     """Post that the flag is now enabled on `env`; tick `announce-enabled` for production."""
     environment = chatops.parse_environments([env])
@@ -175,7 +172,7 @@ def announce_enabled(
         data={"env": target, "kind": "enabled"},
         messages=tuple(messages),
     )
-    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, timeout=timeout, sleep=sleep)
+    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)
 
 
 def _parse_iso(text: str) -> dt.datetime | None:

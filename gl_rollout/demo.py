@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gl_rollout.announce import announce_eta
 from gl_rollout.enabling import FlagOptions, set_flag
 from gl_rollout.output import Result
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.refs import IssueRef
 from gl_rollout.render import RenderOptions, render_issue
 from gl_rollout.rollout import CreateOptions, check, create, status
@@ -61,7 +62,7 @@ def _line(*words: str) -> str:
     return " ".join(["gl-rollout", "--sandbox", *(shlex.quote(word) for word in words)])
 
 
-def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
+def run_demo(client: Client, *, patience: Patience = DEFAULT_PATIENCE) -> Result:
     """Create, status, announce, enable on staging (applied to the sandbox), check, status; then the issue."""
     api = client.api
     project = client.project
@@ -85,7 +86,7 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
         assert result.error is not None
         return Result.failure("demo", result.error, data={"steps": steps})
 
-    created = create(api, render_issue(DEMO_RENDER), CreateOptions(project=project, timeout=timeout))
+    created = create(api, render_issue(DEMO_RENDER), CreateOptions(project=project, patience=patience))
     if not record(
         "create", _line("create", DEMO_FLAG, *_render_args(DEMO_RENDER), "--project", project), created
     ):
@@ -98,7 +99,7 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
         (
             "announce",
             _line("announce", reference, "--eta", DEMO_ETA),
-            lambda: announce_eta(api, ref, parse_eta(DEMO_ETA), timeout=timeout),
+            lambda: announce_eta(api, ref, parse_eta(DEMO_ETA), patience=patience),
         ),
         (
             "enable",
@@ -109,7 +110,7 @@ def run_demo(client: Client, *, timeout: float = 30.0) -> Result:
                 FlagOptions(envs=("staging",), apply=True),
                 enable=True,
                 admin_api=client.admin_api,
-                timeout=timeout,
+                patience=patience,
             ),
         ),
         (

@@ -24,7 +24,6 @@ A failure there stops everything before the comment and the tick (exit 3). Actor
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from gl_rollout.errors import UsageError
 from gl_rollout.issue_edit import require_open
 from gl_rollout.markers import NoteMarker, intent_key
 from gl_rollout.output import Result
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.refs import IssueRef
 from gl_rollout.step_comments import (
     StepAction,
@@ -308,8 +308,7 @@ def set_flag(
     enable: bool,
     admin_api: Callable[[], GitLabAPI] | None = None,
     dry_run: bool = False,
-    timeout: float = 30.0,
-    sleep: Callable[[float], None] = time.sleep,
+    patience: Patience = DEFAULT_PATIENCE,
 ) -> Result:
     """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring."""
     command = "enable" if enable else "disable"
@@ -399,4 +398,4 @@ def set_flag(
         data=data,
         messages=tuple(messages),
     )
-    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, timeout=timeout, sleep=sleep)
+    return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)

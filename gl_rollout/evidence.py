@@ -4,8 +4,8 @@ Evidence comes from three places, read by `collect_evidence`:
 - gl-rollout's own comment markers (`gl_rollout.markers`): `announce-eta` and `announce-enabled` prove
   those steps, `enable` proves the step it ticked (recorded in the marker), `disable` undoes it;
 - GitLab's system notes "marked the checklist item **TEXT** as completed|incomplete", in every wording
-  GitLab has used (read by `issue_edit.checklist_note`, the one parser of them), matched to a step by
-  the step ID the note names, else by the item's text (unique only);
+  GitLab has used (read by `system_notes.checklist_note`, the one parser of them), matched to a step by
+  the step ID the note names, else by the item's text (unique only: `system_notes.match_step`);
 - with a Features API reading (`gl_rollout.feature_gates`), the flag's gates on that instance: fully on proves
   `enable-production` when the instance is production, `enable-staging` when it is staging; explicitly
   off undoes that step; actor gates on production prove `enable-beta`. A reading is the gates as they
@@ -32,13 +32,10 @@ from gl_rollout.checklist import Checklist, Step, parse_checklist
 from gl_rollout.feature_gates import FeatureReading, actor_gates, fully_on, partial_percentage
 from gl_rollout.gitlab_json import parse_time
 from gl_rollout.markers import NoteMarker, find_note_marker
-from gl_rollout.steps import STEP_MARKER
-from gl_rollout.system_notes import ChecklistNote, checklist_note
+from gl_rollout.system_notes import checklist_note, match_step
 
 EvidenceSource = Literal["marker", "system-note", "features-api"]
 
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 # A Features API reading is the gates as they are during this sync: newer than every note it is weighed
 # against. Its time comes from this machine's clock and the notes' from GitLab's, so the two are not
@@ -173,25 +170,6 @@ def flag_of_issue(issue: Issue, notes: Iterable[Note] = ()) -> str | None:
         if marker is not None and marker.flag:
             return marker.flag
     return None
-
-
-def _item_text(text: str) -> str:
-    """A checklist item's text as GitLab's notes quote it once read: no step marker or HTML comment,
-    Markdown escapes undone, whitespace collapsed, case folded."""
-    text = _MARKDOWN_ESCAPE.sub(r"\1", _HTML_COMMENT.sub(" ", STEP_MARKER.sub(" ", text)))
-    return " ".join(text.split()).casefold()
-
-
-def match_step(checklist: Checklist, said: ChecklistNote) -> Step | None:
-    """The step a checklist system note is about: by the step ID it names, else by the item's text
-    (only when exactly one step reads that way)."""
-    if said.step_id is not None:
-        step = checklist.find(said.step_id)
-        if step is not None:
-            return step
-    wanted = _item_text(said.text)
-    found = [step for step in checklist.steps if _item_text(step.text) == wanted]
-    return found[0] if len(found) == 1 else None
 
 
 def _marker_step(marker: NoteMarker) -> tuple[str | None, bool]:

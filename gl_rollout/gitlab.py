@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from gl_rollout import __version__
 from gl_rollout.api import Feature, Issue, IssueQuery, Note, User
+from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab_errors import ErrorTranslator
 from gl_rollout.gitlab_http import Call, StatusError, Transport
 from gl_rollout.gitlab_json import (
@@ -378,17 +379,24 @@ class PythonGitLab:
         try:
             return issue_from_json(data, base_url=self.url, project=call.project)
         except (KeyError, TypeError, ValueError) as exc:
-            raise self._errors.error(
-                f"GitLab's answer to {call.what} lacks an issue field ({exc})", call=call
+            raise self._unreadable(
+                f"GitLab's answer to {call.what} lacks an issue field ({exc})", call
             ) from None
 
     def _note(self, data: Any, call: Call) -> Note:
         try:
             return note_from_json(data)
         except (KeyError, TypeError, ValueError) as exc:
-            raise self._errors.error(
-                f"GitLab's answer to {call.what} lacks a comment field ({exc})", call=call
+            raise self._unreadable(
+                f"GitLab's answer to {call.what} lacks a comment field ({exc})", call
             ) from None
+
+    def _unreadable(self, message: str, call: Call) -> GitLabError:
+        """A success answer that cannot be read: for a write, what it wrote exists (`posting` looks it up)."""
+        error = self._errors.error(message, call=call)
+        if call.write:
+            error.details["landed"] = True
+        return error
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -209,7 +209,7 @@ class ErrorTranslator:
                 call=call,
                 ambiguous=True,
             )
-            error.details["kind"] = kind  # posting.look_waits: a timeout may still commit, a drop did
+            error.details["kind"] = kind  # posting.look_times reads it
             return error
         if kind == "timeout":
             return self.error(

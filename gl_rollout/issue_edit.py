@@ -1,27 +1,30 @@
 """Read, edit, write, verify: how gl-rollout changes a description (check, announce, enable, disable, sync).
 
 GitLab's REST API has no compare-and-set for a description: a PUT replaces it and the last writer wins.
-So the window is one read and one write, the write sends only `description`, and afterwards the
-issue's newest notes are read. GitLab writes a system note for every description edit ("changed the
-description", or "marked the checklist item **X** as completed|incomplete" when only boxes changed),
-created just *after* it saves the issue and without touching `updated_at`. A note of that kind created
-after the `updated_at` we read and before the `updated_at` our PUT returned is someone else's edit that
-landed inside our window, and that our write overwrote: `ConflictError` (exit 4) says what we wrote and
-that the other edit can be restored from the issue's description history.
+So the write sends only `description`, and the edit's *window* is bounded by notes: a floor (the newest
+note ID read before the description was) and the notes read right after the PUT. Every description
+note above the floor is an edit after our read, or our own (`gl_rollout.system_notes` tells which, by
+what the notes say and when, never by who wrote them: one token may serve many writers).
 
-How an edit after our read is told from the edit we read is `gl_rollout.system_notes`.
+- A tick (or untick) that landed in the window and that our write undid is set again on a fresh read,
+  and the write checked again: ten processes ticking ten steps with one token keep ten ticks.
+- A text edit our write replaced cannot be rebuilt from the notes: `ConflictError` (exit 4) says what
+  we wrote and that the other edit can be restored from the issue's description history.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import Step, StepState, apply_step_states, parse_checklist, split_lines
-from gl_rollout.errors import ConflictError, GitLabError, UsageError
-from gl_rollout.system_notes import interference, judge_since_read
+from gl_rollout.errors import ConflictError, GitLabError, StepError, UsageError
+from gl_rollout.retry import RetryPolicy
+from gl_rollout.system_notes import OurWrite, Reverted, edit_after_read, judge_window, newest_id
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,17 @@ def require_open(issue: Issue) -> None:
         raise UsageError(f"will not change {name}: it is closed: reopen it first")
 
 
+MAX_WRITES = 6  # writes of one edit at most: the first, and repairs of ticks it undid
+
+
 @dataclass(frozen=True)
 class WrittenEdit:
-    """What GitLab stored after our PUT, and remarks worth showing (never errors)."""
+    """What GitLab stored after our writes, remarks worth showing (never errors), and the steps set
+    back to another edit's state after our write had undone it."""
 
     issue: Issue
     warnings: tuple[str, ...] = field(default=())
+    restored: tuple[str, ...] = field(default=())
 
 
 def plan_step_edit(issue: Issue, changes: Sequence[tuple[Sequence[str], StepState]]) -> DescriptionEdit:
@@ -137,20 +145,6 @@ def unified_diff(old: str, new: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fresh_if_stale(api: GitLabAPI, project: str, read: Issue, baseline: Sequence[Note]) -> Issue:
-    """Before writing: when the baseline notes show (or may show) an edit after our read, read again.
-
-    One extra GET, only then: when someone edited the issue between our two reads, or when the seconds
-    after the edit we read hold several system notes by its author (a second, later edit of theirs
-    cannot be told from the first). Returns the issue to edit: the fresh one if the description moved.
-    """
-    judged = judge_since_read(baseline, read)
-    if not judged.others and not judged.uncertain:
-        return read
-    fresh = api.get_issue(project, read.iid)
-    return fresh if fresh.description != read.description or judged.others else read
-
-
 def same_stored_text(sent: str, stored: str) -> bool:
     """GitLab stored what we sent, up to line endings and trailing whitespace some servers normalise."""
     return sent == stored or _normalised(sent) == _normalised(stored)
@@ -160,18 +154,103 @@ def _normalised(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).rstrip()
 
 
+def read_for_edit(api: GitLabAPI, project: str, read: Issue, notes: Sequence[Note]) -> tuple[Issue, int]:
+    """The issue to edit and the floor of the edit's window, from an issue and the notes read after it.
+
+    When the notes show (or may show) a description edit after that read (`edit_after_read`), the issue
+    is read once more: the notes, read before that second read, then hold nothing the text lacks.
+    """
+    floor = newest_id(notes)
+    if not edit_after_read(notes, read):
+        return read, floor
+    return api.get_issue(project, read.iid), floor
+
+
 def write_description(
     api: GitLabAPI,
     project: str,
     edit: DescriptionEdit,
     *,
-    baseline: Sequence[Note] | None = None,
+    floor: int,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
 ) -> WrittenEdit:
-    """PUT only the description, check GitLab stored exactly that, then look for edits we overwrote.
+    """PUT only the description, check GitLab stored exactly that, then judge the notes above `floor`.
 
-    ConflictError (exit 4) when GitLab stored something else, or when someone's edit landed between
-    our read and our write; its `details` carry what we wrote and whose edit it was.
+    `floor` is the newest note ID read before `edit.issue` was (see `read_for_edit`). A tick another
+    edit made after that read and that our write undid is set again on a fresh read, unless someone
+    changed that box since, and the write is checked again (at most `MAX_WRITES` writes, a short
+    jittered wait before each repair). ConflictError (exit 4) when GitLab stored something else, or
+    when our write replaced an edit that cannot be rebuilt (a text edit); its `details` carry what we
+    wrote and the edits overwritten.
     """
+    rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not a secret
+    current = edit
+    overwritten: dict[int, Note] = {}
+    warnings: list[str] = []
+    restored: dict[str, StepState] = {}
+    for attempt in range(MAX_WRITES):
+        written = _put_description(api, project, current)
+        notes = _notes_above(api, project, current.issue.iid, floor)
+        ours = OurWrite(
+            current.issue.description, current.new_text, {s.id for s in current.changed}, written.updated_at
+        )
+        window = judge_window(notes, floor, ours)
+        overwritten.update((n.id, n) for n in window.overwritten)
+        warnings += [_later_warning(n, edit.issue.reference) for n in window.later]
+        if not window.reverted:
+            break
+        floor = max(floor, newest_id(notes))
+        sleep(RetryPolicy(base=0.1, cap=1.0, rng=rng).backoff(attempt))
+        fresh = api.get_issue(project, current.issue.iid)
+        repair, lost = plan_restore(fresh, window.reverted)
+        overwritten.update((r.note.id, r.note) for r in lost)
+        if repair is None:
+            written = fresh
+            break
+        restored.update({s.id: s.state for s in repair.changed})
+        current = repair
+    else:
+        raise ConflictError(
+            f"{edit.issue.reference}: other edits kept landing while gl-rollout set back the ticks its "
+            f"writes had undone ({MAX_WRITES} writes)",
+            "run `gl-rollout status` to see the boxes now, and tick again those that are missing",
+            details=_conflict_details(edit, [r.note for r in window.reverted]),
+        )
+    if overwritten:
+        raise conflict_error(edit, sorted(overwritten.values(), key=lambda n: n.id))
+    repairs = [
+        f"restored {step_id}: {state} (another edit's, which gl-rollout's write had undone)"
+        for step_id, state in restored.items()
+    ]
+    return WrittenEdit(written, (*repairs, *warnings), tuple(restored))
+
+
+def plan_restore(fresh: Issue, reverted: Sequence[Reverted]) -> tuple[DescriptionEdit | None, list[Reverted]]:
+    """(the repair edit on `fresh`, or None when nothing is left to set; the ticks that cannot be set).
+
+    A box is set back to the other edit's state only where `fresh` still shows what our write made it:
+    whoever changed it since had the last word.
+    """
+    checklist = parse_checklist(fresh.description)
+    changes: list[tuple[list[str], StepState]] = []
+    lost: list[Reverted] = []
+    for item in reverted:
+        step = checklist.find(item.step_id)
+        if step is None:
+            lost.append(item)
+        elif step.state != item.state and step.state == ("done" if item.state == "todo" else "todo"):
+            changes.append(([item.step_id], item.state))
+    if not changes:
+        return None, lost
+    try:
+        repair = plan_step_edit(fresh, changes)
+    except StepError:
+        return None, [*lost, *reverted]
+    return (repair if repair.needed else None), lost
+
+
+def _put_description(api: GitLabAPI, project: str, edit: DescriptionEdit) -> Issue:
     issue = edit.issue
     written = api.update_issue(project, issue.iid, {"description": edit.new_text})
     if not same_stored_text(edit.new_text, written.description):
@@ -182,24 +261,23 @@ def write_description(
             "a line may have run as a quick action; compare with the issue's description history",
             details=_conflict_details(edit, [], stored=stored),
         )
-    notes = api.list_notes(project, issue.iid, sort="desc", per_page=100, max_pages=1)
+    return written
 
-    def whoami() -> str | None:
-        try:
-            return api.current_user().username
-        except GitLabError:
-            return None
 
-    overwritten, later = interference(notes, issue, written, baseline, whoami)
-    if overwritten:
-        raise conflict_error(edit, overwritten)
-    warnings: list[str] = []
-    for note in later:
-        warnings.append(
-            f"{note.author or 'someone'} edited the description right after gl-rollout "
-            f"({note.created_at}): run `gl-rollout status {issue.reference}` to see the result"
-        )
-    return WrittenEdit(issue=written, warnings=tuple(warnings))
+def _notes_above(api: GitLabAPI, project: str, iid: int, floor: int) -> list[Note]:
+    """The newest notes, down to the floor: one page of 100, all of them in the rare case that more
+    than a page landed since."""
+    notes = api.list_notes(project, iid, sort="desc", per_page=100, max_pages=1)
+    if len(notes) >= 100 and min(n.id for n in notes) > floor:
+        notes = api.list_notes(project, iid, sort="desc", per_page=100)
+    return notes
+
+
+def _later_warning(note: Note, reference: str) -> str:
+    return (
+        f"{note.author or 'someone'} edited the description right after gl-rollout "
+        f"({note.created_at}): run `gl-rollout status {reference}` to see the result"
+    )
 
 
 def conflict_error(edit: DescriptionEdit, others: Sequence[Note]) -> ConflictError:

@@ -1,8 +1,9 @@
 """Use cases over one GitLab: create the rollout issue, read its checklist, tick steps.
 
 Each function takes a `GitLabAPI` and returns a `Result`; the CLI prints it. Request budgets (asserted
-by the tests from the sandbox's request log): `status` 1 request, `check` at most 3, `create` 2 in the
-common case (the duplicate lookup and the POST). The comment commands live in `gl_rollout.announce`
+by the tests from the sandbox's request log): `status` 1 request, `check` 4 (1 when nothing changes, 5
+when the issue changed while it was read, 3 more per repair of a tick its write undid), `create` 2 in
+the common case (the duplicate lookup and the POST). The comment commands live in `gl_rollout.announce`
 and `gl_rollout.enabling`, the shared edit core in `gl_rollout.issue_edit`.
 """
 
@@ -19,18 +20,20 @@ from typing import Any
 from gl_rollout.api import GitLabAPI, Issue, IssueQuery
 from gl_rollout.checklist import Checklist, StepState, parse_checklist, progress_line, select_steps
 from gl_rollout.definition import load_definition, write_rollout_issue_url
-from gl_rollout.errors import ConflictError, GitLabError, UsageError
+from gl_rollout.errors import ConflictError, GitLabError, RolloutError, UsageError
 from gl_rollout.evidence import build_timeline
 from gl_rollout.gate import gated
 from gl_rollout.issue_edit import (
     DescriptionEdit,
     plan_step_edit,
+    read_for_edit,
     require_open,
     unified_diff,
     write_description,
 )
+from gl_rollout.option_values import check_url
 from gl_rollout.output import Result
-from gl_rollout.posting import create_issue_once
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience, create_issue_once
 from gl_rollout.refs import IssueRef, parse_issue_ref
 from gl_rollout.render import RenderedIssue
 from gl_rollout.steps import STEP_MARKER
@@ -107,18 +110,53 @@ def status(api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeli
 
 
 def check(
-    api: GitLabAPI, ref: IssueRef, selectors: Sequence[str], state: StepState, *, dry_run: bool
+    api: GitLabAPI,
+    ref: IssueRef,
+    selectors: Sequence[str],
+    state: StepState,
+    *,
+    dry_run: bool,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
-    """Set steps to `state`: GET, one-line edits, a PUT of the description only, GET notes to verify.
+    """Set steps to `state`: GET the issue, one-line edits, GET the newest notes (the window's floor),
+    a PUT of the description only, GET the notes again to verify (`write_description`, which also sets
+    back a tick the write undid). When the notes show an edit after the issue was read, the issue is
+    read again and the edit planned on it (`read_for_edit`).
 
     `data` follows `check --file` (`changed`/`unchanged` step IDs, the counts after the edit, `diff`)
     plus the issue; `state` is the issue's state there, as in `status`, and `target_state` the steps'.
     """
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    edit, data, messages = _plan_check(issue, selectors, state, dry_run=dry_run)
+    floor = 0
+    if edit.needed and not dry_run:
+        notes = api.list_notes(ref.project, ref.iid, sort="desc", per_page=100, max_pages=1)
+        fresh, floor = read_for_edit(api, ref.project, issue, notes)
+        if fresh.description != issue.description:
+            edit, data, messages = _plan_check(fresh, selectors, state, dry_run=dry_run)
+    if not edit.needed:
+        return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
+    if dry_run:
+        return Result(
+            command="check", data=data, messages=[*messages, data["progress"], "dry run: nothing written"]
+        )
+    try:
+        written = write_description(api, ref.project, edit, floor=floor, sleep=sleep)
+    except ConflictError as exc:
+        return conflict_result("check", exc, {**data, "written": True})
+    data["written"] = True
+    data["restored"] = list(written.restored)
+    data.update(_counts(parse_checklist(written.issue.description)))
+    return Result(command="check", data=data, messages=[*messages, *written.warnings, data["progress"]])
+
+
+def _plan_check(
+    issue: Issue, selectors: Sequence[str], state: StepState, *, dry_run: bool
+) -> tuple[DescriptionEdit, dict[str, Any], list[str]]:
+    """The edit `check` makes on `issue`, its data and its messages."""
     edit = plan_step_edit(issue, [(list(selectors), state)])
-    before = parse_checklist(issue.description)
-    selected = select_steps(before, list(selectors))
+    selected = select_steps(parse_checklist(issue.description), list(selectors))
     changed_ids = [step.id for step in edit.changed]
     data = issue_summary(issue)
     data.update(edit_data(edit, dry_run=dry_run))
@@ -127,21 +165,10 @@ def check(
     data["unchanged"] = [step.id for step in selected if step.id not in changed_ids]
     data.update(_counts(parse_checklist(edit.new_text)))
     data["written"] = False
+    data["restored"] = []
     messages = edit.change_lines()
     messages += [f"{step_id}: already {state}" for step_id in data["unchanged"]]
-    if not edit.needed:
-        return Result(command="check", data=data, messages=[*messages, "nothing to do", data["progress"]])
-    if dry_run:
-        return Result(
-            command="check", data=data, messages=[*messages, data["progress"], "dry run: nothing written"]
-        )
-    try:
-        written = write_description(api, ref.project, edit)
-    except ConflictError as exc:
-        return conflict_result("check", exc, {**data, "written": True})
-    data["written"] = True
-    data.update(_counts(parse_checklist(written.issue.description)))
-    return Result(command="check", data=data, messages=[*messages, *written.warnings, data["progress"]])
+    return edit, data, messages
 
 
 def _counts(checklist: Checklist) -> dict[str, Any]:
@@ -166,7 +193,7 @@ class CreateOptions:
     definition: Path | None = None
     write_definition: bool = False
     dry_run: bool = False
-    timeout: float = 30.0
+    patience: Patience = DEFAULT_PATIENCE  # how long to look for an issue whose creation's answer was lost
 
 
 def check_due_date(value: str | None) -> str | None:
@@ -262,13 +289,7 @@ def _in_project(issue: Issue, project: str) -> bool:
     return any(path.endswith(f"/{project.lower()}/-/{kind}/{issue.iid}") for kind in ("issues", "work_items"))
 
 
-def create(
-    api: GitLabAPI,
-    rendered: RenderedIssue,
-    options: CreateOptions,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Result:
+def create(api: GitLabAPI, rendered: RenderedIssue, options: CreateOptions) -> Result:
     """Create the rollout issue unless an open one exists; never two, whatever fails."""
     due = check_due_date(options.due)
     definition_url = _definition_url(options.definition)
@@ -330,17 +351,44 @@ def create(
         options.project,
         fields,
         lambda: next(iter(find_rollout_issues(api, options.project, flag, title)), None),
-        timeout=options.timeout,
-        sleep=sleep,
+        patience=options.patience,
     )
     issue: Issue = landed.value
+    url = issue_url(api, issue, options.project)
     data = {**issue_summary(issue), **base, "created": True, "diff": diff, "labels": list(issue.labels)}
+    data["web_url"] = url
     data["recovered"] = landed.recovered
-    messages.insert(0, f"created {issue.reference}: {issue.web_url}")
+    messages.insert(0, f"created {issue.reference}: {url}")
     if landed.recovered:
         messages.insert(1, "GitLab's answer was lost, but the issue had landed: not created twice")
-    data["definition"] = _maybe_write_definition(options, issue.web_url, messages)
+    try:
+        data["definition"] = _maybe_write_definition(options, issue.web_url, messages)
+    except RolloutError as exc:
+        return Result.failure("create", written_but(f"created {issue.reference} ({url})", exc), data=data)
     return Result(command="create", data=data, messages=messages)
+
+
+def issue_url(api: GitLabAPI, issue: Issue, project: str) -> str:
+    """The issue's address to show: its `web_url` when that is an http(s) URL on this GitLab, else one
+    made from the GitLab URL, the project and the IID (a server may answer a `web_url` that is not)."""
+    try:
+        url = check_url(issue.web_url, "web_url")
+    except UsageError:
+        url = ""
+    if url and same_host(url, api.url):
+        return url
+    path = issue.reference.rsplit("#", 1)[0] if "/" in issue.reference else project
+    return f"{api.url.rstrip('/')}/{path}/-/issues/{issue.iid}"
+
+
+def written_but(what: str, error: RolloutError) -> GitLabError:
+    """A failure after a write landed: exit 3, saying what exists (never exit 2's "nothing written")."""
+    return GitLabError(
+        f"{what}, but then: {error.message.rstrip('.')}",
+        "it exists: running the command again finds it and writes nothing twice"
+        + (f" ({error.hint})" if error.hint else ""),
+        details={"after_write": True},
+    )
 
 
 def _definition_url(path: Path | None) -> str | None:

@@ -3,7 +3,8 @@
 Shared by `announce`, `enable` and `disable`. Requests: the caller's GET of the issue, one GET of its
 notes (idempotency and the conflict baseline), then at most a POST of the comment, a PUT of the
 description and a GET of the newest notes to verify: 5 in all, or 6 when the issue changed while it was
-read (`gl_rollout.issue_edit.fresh_if_stale` reads it again). Running the same command twice finds its
+read (`gl_rollout.issue_edit.read_for_edit` reads it again), and 3 more per repair of a tick the write
+undid (`gl_rollout.issue_edit.write_description`). Running the same command twice finds its
 own comment by the marker key and the steps already set, and writes nothing.
 
 Idempotency is by "the newest word in the same scope": a note of ours with the same key counts only if
@@ -13,21 +14,20 @@ comments, while enable twice posts one).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gl_rollout.api import GitLabAPI, Issue, Note
 from gl_rollout.checklist import StepState, parse_checklist, progress_line
-from gl_rollout.errors import ConflictError
+from gl_rollout.errors import ConflictError, RolloutError
 from gl_rollout.gitlab_json import parse_time
-from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, write_description
+from gl_rollout.issue_edit import plan_step_edit, read_for_edit, write_description
 from gl_rollout.markers import NoteMarker, find_note_marker
 from gl_rollout.output import Result
-from gl_rollout.posting import post_note_once
+from gl_rollout.posting import DEFAULT_PATIENCE, Patience, post_note_once
 from gl_rollout.refs import IssueRef
-from gl_rollout.rollout import conflict_result, edit_data, issue_summary
+from gl_rollout.rollout import conflict_result, edit_data, issue_summary, issue_url, written_but
 
 Scope = Callable[[NoteMarker], bool]
 
@@ -103,13 +103,12 @@ def comment_and_tick(
     action: StepAction,
     *,
     dry_run: bool,
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
+    patience: Patience = DEFAULT_PATIENCE,
 ) -> Result:
     """Post the action's comment unless already there, then set its steps; nothing twice."""
     messages = list(action.messages)
     # Someone may have edited the description between our two reads: then start from their text.
-    issue = fresh_if_stale(api, ref.project, issue, notes)
+    issue, floor = read_for_edit(api, ref.project, issue, notes)
     ticks, skipped = _leave_skipped(issue, action.ticks)
     messages += [f"{step_id} is skipped ([~]) in the issue: left as it is" for step_id in skipped]
     edit = plan_step_edit(issue, ticks)
@@ -122,7 +121,9 @@ def comment_and_tick(
     data["steps_changed"] = [{"id": s.id, "state": s.state, "line": s.line} for s in edit.changed]
     data["posted"] = False
     data["written"] = False
-    data["note_url"] = _note_url(issue, posted_before) if posted_before else None
+    data["restored"] = []
+    address = issue_url(api, issue, ref.project)
+    data["note_url"] = _note_url(address, posted_before) if posted_before else None
     if posted_before is not None:
         messages.append(f"the comment is already there: {data['note_url']}")
     if posted_before is not None and not edit.needed:
@@ -139,21 +140,25 @@ def comment_and_tick(
         return Result(command=action.command, data=data, messages=[*messages, *would])
 
     if posted_before is None:
-        landed = post_note_once(
-            api, ref.project, ref.iid, action.body, action.marker.key, timeout=timeout, sleep=sleep
-        )
+        landed = post_note_once(api, ref.project, ref.iid, action.body, action.marker.key, patience=patience)
         note: Note | None = landed.value
         data["posted"] = True
-        data["note_url"] = _note_url(issue, note) if note is not None else None
-        messages.append(f"posted the comment: {data['note_url'] or issue.web_url}")
+        data["note_url"] = _note_url(address, note) if note is not None else None
+        messages.append(f"posted the comment: {data['note_url'] or address}")
         if landed.recovered:
             messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
     if edit.needed:
         try:
-            written = write_description(api, ref.project, edit, baseline=notes)
+            written = write_description(api, ref.project, edit, floor=floor, sleep=patience.sleep)
         except ConflictError as exc:
             return conflict_result(action.command, exc, {**data, "written": True})
+        except RolloutError as exc:
+            if not data["posted"]:
+                raise
+            what = f"posted the comment ({data['note_url'] or address})"
+            return Result.failure(action.command, written_but(what, exc), data=data)
         data["written"] = True
+        data["restored"] = list(written.restored)
         messages += edit.change_lines()
         messages += written.warnings
         data["progress"] = progress_line(parse_checklist(written.issue.description))
@@ -192,7 +197,7 @@ def _already(issue: Issue, ticks: Sequence[tuple[Sequence[str], StepState]]) -> 
     return lines
 
 
-def _note_url(issue: Issue, note: Note | None) -> str | None:
+def _note_url(issue_address: str, note: Note | None) -> str | None:
     if note is None:
         return None
-    return f"{issue.web_url}#note_{note.id}"
+    return f"{issue_address}#note_{note.id}"

@@ -30,10 +30,11 @@ from gl_rollout.evidence import (
     utc_iso,
 )
 from gl_rollout.feature_gates import FeatureReading, FeaturesEnv, gates_fingerprint
-from gl_rollout.issue_edit import fresh_if_stale, plan_step_edit, require_open, write_description
+from gl_rollout.issue_edit import plan_step_edit, read_for_edit, require_open, write_description
 from gl_rollout.output import Result
 from gl_rollout.scope import is_rollout, project_of
 from gl_rollout.stage import label_changes, rollout_stage, stage_from_labels
+from gl_rollout.system_notes import newest_id
 
 IssueStatus = Literal[
     "updated", "would-update", "unchanged", "unchanged-since-last-sync", "not-a-rollout", "failed"
@@ -208,12 +209,11 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
 
     notes = api.list_notes(project, issue.iid)
     judged = _judge(issue, checklist, notes, options)
+    floor = newest_id(notes)
     if judged.tick or judged.untick:
-        # A description edit may have landed after the issue was read: look again before writing.
-        fresh = fresh_if_stale(api, project, issue, notes)
+        # A description edit may have landed after the issue was read: then it is read again.
+        fresh, floor = read_for_edit(api, project, issue, notes)
         if fresh.description != issue.description:
-            # Notes read after the fresh issue, so the write's race check knows that edit is not ours.
-            notes = api.list_notes(project, issue.iid)
             checklist = parse_checklist(fresh.description)
             judged = _judge(fresh, checklist, notes, options)
         issue = fresh
@@ -224,7 +224,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
     warnings = _time_warnings(issue, notes)
     if tick or untick:
         current, new_text, diff, written_warnings = write_step_states(
-            api, project, issue, notes, tick=tick, untick=untick, dry_run=options.dry_run
+            api, project, issue, floor, tick=tick, untick=untick, dry_run=options.dry_run
         )
         new_checklist = parse_checklist(new_text)
         warnings += written_warnings
@@ -290,16 +290,17 @@ def write_step_states(
     api: GitLabAPI,
     project: str,
     issue: Issue,
-    notes: list[Note],
+    floor: int,
     *,
     tick: list[str],
     untick: list[str],
     dry_run: bool,
 ) -> tuple[Issue, str, str | None, tuple[str, ...]]:
     """Tick and untick steps by ID with the shared edit core, as `check` does: one PUT of the
-    description and one read of the newest notes to catch an edit that raced ours (ConflictError).
+    description and one read of the newest notes to catch an edit that raced ours (a tick it undid is
+    set again; a text edit it replaced is a ConflictError).
 
-    `notes` were read after `issue`, so they are the baseline the race check compares against.
+    `floor` is the newest note ID known to be older than `issue` (`read_for_edit`).
     Returns the issue as GitLab now has it, the new text, the diff (dry run only) and warnings.
     """
     edit = plan_step_edit(issue, [(tick, "done"), (untick, "todo")])
@@ -307,7 +308,7 @@ def write_step_states(
         return issue, issue.description, None, ()
     if dry_run:
         return issue, edit.new_text, edit.diff(), ()
-    written = write_description(api, project, edit, baseline=notes)
+    written = write_description(api, project, edit, floor=floor)
     return written.issue, written.issue.description, None, written.warnings
 
 

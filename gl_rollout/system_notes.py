@@ -1,36 +1,31 @@
-"""What GitLab's system notes say about description edits: who edited, and was it before or after a read.
+"""What GitLab's system notes say about description edits, and what they prove about ours.
 
-Pure: notes and issues in, verdicts out; `gl_rollout.issue_edit` does the reading and writing. GitLab
-writes a system note for every description edit ("changed the description", or "marked the checklist
-item **X** as completed|incomplete" when only boxes changed), created just *after* it saves the issue
-and without touching `updated_at`.
+Pure: notes and texts in, verdicts out; `gl_rollout.issue_edit` does the reading and writing. Nothing
+here asks who wrote a note: one token may be shared by many processes and a person, so a conflict is
+judged by what changed, never by who changed it.
 
-Telling the edit we read from an edit after it:
-- with a *baseline* (the notes read right after the issue, as announce, enable and sync do anyway), a
-  note missing from the baseline was created after our read: exact. Before writing, the baseline itself
-  is judged (below); if it shows or may show a later edit, the issue is read once more and edited fresh;
-- without one (`check`, whose budget is 3 requests), the edit we read is recognised by its own notes:
-  none when the issue was never edited or `updated_at` is a comment's touch, else the system notes within
-  `SAME_EDIT_WINDOW` after `updated_at` by one author, minus checklist notes that contradict the boxes
-  read. A second edit by that same author inside those seconds, racing our write, goes unseen.
+GitLab writes its notes for a description edit right after saving it, from the difference between the
+text just before that save and the text saved: one "marked the checklist item **X** as
+completed|incomplete" per box that flipped, or, when no box flipped, one "changed the description".
+Note IDs only grow. So, with a *floor* (the newest note ID seen before the description was read):
+
+- every description note above the floor is an edit made after the text we read was saved, or our own;
+- when our write undid another edit's tick, our own notes say so: the box is marked back to the state
+  we read, after the other edit marked it away;
+- a "changed the description" that may precede our write is an edit we overwrote and cannot rebuild.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gl_rollout.api import Issue, Note
-from gl_rollout.checklist import Step, parse_checklist
+from gl_rollout.checklist import Checklist, Step, StepState, parse_checklist
 from gl_rollout.gitlab_json import parse_time, time_resolution
 from gl_rollout.steps import STEP_MARKER
-
-# GitLab creates its system note right after saving the issue; this bounds how far after.
-SAME_EDIT_WINDOW = dt.timedelta(seconds=2)
-
-COMMENT_TOUCH = dt.timedelta(milliseconds=250)  # a comment touches `updated_at` right after it is saved
 
 # GitLab's wording: "changed the description" (perhaps followed by more), and per checkbox "marked the
 # checklist item **X** as completed" ("task" before 15.x), matched without regard to case.
@@ -43,6 +38,11 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BARE_STEP_MARKER = re.compile(r"(?<![\w-])step:([a-z0-9][a-z0-9._-]*)\s*$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Two marks of one box this close are a write and the undoing (or redoing) of it by a writer that had
+# read the issue before: about the longest a gl-rollout read-to-write takes, far shorter than people.
+SETTLE = dt.timedelta(seconds=10)
+# A server that adds "changed the description" to a checklist edit's notes writes it in the same request.
+COMPANION_DELAY = dt.timedelta(milliseconds=100)
 
 
 def is_description_note(note: Note) -> bool:
@@ -67,7 +67,7 @@ def checklist_note(body: str) -> ChecklistNote | None:
     match = _CHECKLIST_NOTE.match(body.strip())
     if match is None:
         return None
-    text = _unescape(match.group("text"))
+    text = _MARKDOWN_ESCAPE.sub(r"\1", match.group("text"))
     step_id: str | None = None
     marker = STEP_MARKER.search(text)
     if marker is not None:
@@ -81,8 +81,23 @@ def checklist_note(body: str) -> ChecklistNote | None:
     return ChecklistNote(shown, match.group("status").lower() == "completed", step_id)
 
 
-def _unescape(text: str) -> str:
-    return _MARKDOWN_ESCAPE.sub(r"\1", text)
+def item_text(text: str) -> str:
+    """A checklist item's text as GitLab's notes quote it once read: no step marker or HTML comment,
+    Markdown escapes undone, whitespace collapsed, case folded."""
+    text = _MARKDOWN_ESCAPE.sub(r"\1", _HTML_COMMENT.sub(" ", STEP_MARKER.sub(" ", text)))
+    return " ".join(text.split()).casefold()
+
+
+def match_step(checklist: Checklist, said: ChecklistNote) -> Step | None:
+    """The step a checklist system note is about: by the step ID it names, else by the item's text
+    (only when exactly one step reads that way)."""
+    if said.step_id is not None:
+        step = checklist.find(said.step_id)
+        if step is not None:
+            return step
+    wanted = item_text(said.text)
+    found = [step for step in checklist.steps if item_text(step.text) == wanted]
+    return found[0] if len(found) == 1 else None
 
 
 def compare_times(a: str, b: str) -> int | None:
@@ -99,294 +114,233 @@ def compare_times(a: str, b: str) -> int | None:
     return (x > y) - (x < y)
 
 
-def _maybe_after(note: Note, moment: str) -> bool:
-    """The note may have been created after `moment` (after it, or in the same tick)."""
-    order = compare_times(note.created_at, moment)
-    return order is not None and order >= 0
+def _before(note: Note, moment: str) -> bool:
+    """The note was surely created before `moment` (an unreadable time proves nothing)."""
+    return compare_times(note.created_at, moment) == -1
 
 
-def _surely_after(note: Note, moment: str) -> bool:
-    order = compare_times(note.created_at, moment)
-    return order is not None and order > 0
+def _after(note: Note, moment: str) -> bool:
+    return compare_times(note.created_at, moment) == 1
+
+
+def newest_id(notes: Sequence[Note]) -> int:
+    """The floor of an edit's window: the newest note ID of a list read before the description."""
+    return max((note.id for note in notes), default=0)
+
+
+# --- before writing: do the notes read after the issue show a later edit? ----------------------------
+
+
+def edit_after_read(notes: Sequence[Note], read: Issue) -> bool:
+    """Whether `notes`, read right after `read`, show (or may show) a description edit made after it.
+
+    The edit that set `read.updated_at` wrote its notes at or just after that moment, before any later
+    edit did. So the description notes not surely older than `updated_at` must be that edit's: either
+    checklist notes that each name a different box and agree with the boxes read, or one "changed the
+    description" that is the first note since. Anything else (a second text note, a box read otherwise,
+    a comment or another change noted first, an issue never edited) is, or may be, a later edit: then
+    the caller reads the issue again.
+    """
+    since = read.updated_at
+    recent = sorted((n for n in notes if not _before(n, since)), key=lambda n: n.id)
+    described = [n for n in recent if is_description_note(n)]
+    if not described:
+        return False
+    said = [checklist_note(n.body) for n in described]
+    if any(s is None for s in said):
+        # One text note is the edit we read only if that edit is the one at `updated_at`: not the
+        # issue's creation (never edited, or unknown) nor a comment or other change noted first.
+        never_edited = parse_time(since) is None or compare_times(since, read.created_at) == 0
+        return len(described) > 1 or never_edited or recent[0].id != described[0].id
+    # Checklist notes agreeing with the boxes read, one per box, cannot be a later edit: it would have
+    # marked a box away from the state read (or needed an earlier note that did).
+    checklist = parse_checklist(read.description)
+    named: set[str] = set()
+    for item in said:
+        assert item is not None
+        step = match_step(checklist, item)
+        if step is None or step.id in named or (step.state == "done") != item.completed:
+            return True
+        named.add(step.id)
+    return False
+
+
+# --- after writing: what happened inside our window ------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SinceRead:
-    """Description edits seen in notes created after our read: surely others', or perhaps the read one's."""
+class Reverted:
+    """A box another edit set after our read, which our write set back: its state is to be restored."""
 
-    others: tuple[Note, ...] = ()
-    uncertain: tuple[Note, ...] = ()  # "changed the description" taken as the read edit's own note
-
-
-def judge_since_read(notes: Sequence[Note], read: Issue) -> SinceRead:
-    """Which description notes created after `read.updated_at` are edits that are not in `read`.
-
-    GitLab writes an edit's system notes just after saving it, so the edit we read may have notes a
-    little after `updated_at`. They are: checklist notes whose item reads that way in `read`; else none
-    when the issue was never edited, or when `updated_at` is a comment's touch; else the system notes
-    within `SAME_EDIT_WINDOW`, by the first one's author. A note in the same tick as `updated_at`
-    (whole-second timestamps) may be either, and is judged the same way.
-    """
-    if parse_time(read.updated_at) is None:
-        return SinceRead()
-    candidates = sorted(
-        (n for n in notes if is_description_note(n) and _maybe_after(n, read.updated_at)), key=_order
-    )
-    if not candidates:
-        return SinceRead()
-    own = _notes_of_read_edit(notes, read)
-    others = tuple(n for n in candidates if n.id not in own)
-    uncertain = tuple(n for n in candidates if n.id in own and checklist_note(n.body) is None)
-    if len(uncertain) == 1 and _only_note_after_read_edit(notes, read, uncertain[0]):
-        uncertain = ()
-    return SinceRead(others, uncertain)
+    step_id: str
+    state: StepState  # what the other edit made it
+    note: Note  # that edit's note
 
 
-def _only_note_after_read_edit(notes: Sequence[Note], read: Issue, note: Note) -> bool:
-    """`note` is the only system note in the seconds after `read.updated_at`: then it is the read
-    edit's own note, for certain.
+@dataclass(frozen=True)
+class Window:
+    """The description edits above the floor, judged against our write."""
 
-    The edit we read writes its system notes right after it saves, and so before we read the notes. A
-    later edit by the same person would add a second note, and an edit that writes no system note at
-    all is one GitLab does not make to the description: so a lone note cannot be a later edit.
-    """
-    since = parse_time(read.updated_at)
-    if since is None:
-        return False
-    window = [
-        n
-        for n in notes
-        if n.system
-        and _maybe_after(n, read.updated_at)
-        and (created := parse_time(n.created_at)) is not None
-        and created - since <= SAME_EDIT_WINDOW
-    ]
-    return [n.id for n in window] == [note.id]
+    overwritten: tuple[Note, ...] = ()  # edits our write replaced and that cannot be rebuilt
+    reverted: tuple[Reverted, ...] = ()  # ticks our write undid, to be restored
+    later: tuple[Note, ...] = ()  # text edits made right after our write (not lost)
 
 
-def edits_since_read(notes: Sequence[Note], read: Issue) -> list[Note]:
-    """Description edits by anyone that landed after `read` was taken (see `judge_since_read`)."""
-    return list(judge_since_read(notes, read).others)
+@dataclass(frozen=True)
+class OurWrite:
+    """What we wrote and when GitLab saved it."""
 
+    read_text: str  # the description our edit was planned on
+    wrote_text: str  # what we sent
+    targets: Collection[str]  # IDs of the steps our edit changed
+    saved_at: str  # `updated_at` of our PUT's answer
 
-def _order(note: Note) -> tuple[dt.datetime, int]:
-    return (parse_time(note.created_at) or _EPOCH, note.id)
-
-
-def _notes_of_read_edit(notes: Sequence[Note], read: Issue) -> set[int]:
-    """The system notes GitLab wrote for the edit whose `updated_at` we read (see `judge_since_read`)."""
-    since = parse_time(read.updated_at)
-    if since is None:
-        return set()
-    never_edited = compare_times(read.updated_at, read.created_at) == 0
-    steps = parse_checklist(read.description).steps
-    # `updated_at` right after a comment is that comment's touch: then no edit of ours to explain.
-    touch = COMMENT_TOUCH + time_resolution(read.updated_at)
-    touched_by_comment = any(
-        not n.system
-        and (created := parse_time(n.created_at)) is not None
-        and since - touch <= created
-        and not _surely_after(n, read.updated_at)
-        for n in notes
-    )
-    window = sorted(
-        (
-            n
-            for n in notes
-            if n.system
-            and _maybe_after(n, read.updated_at)
-            and (created := parse_time(n.created_at)) is not None
-            and created - since <= SAME_EDIT_WINDOW
-        ),
-        key=_order,
-    )
-    run = _first_author_run(window, since)
-    time_rule = not never_edited and not touched_by_comment
-    candidates = sorted(
-        (n for n in notes if is_description_note(n) and _maybe_after(n, read.updated_at)), key=_order
-    )
-    verdicts = {n.id: _checklist_verdict(n, steps) for n in candidates}
-    own: set[int] = set()
-    for index, note in enumerate(candidates):
-        verdict = verdicts[note.id]
-        if verdict is True or (verdict is None and time_rule and note.id in run):
-            own.add(note.id)
-        elif verdict is False and not _surely_after(note, read.updated_at):
-            # In the same tick as our read (whole-second timestamps), a flip that a later note of that
-            # tick flipped back to what we read was before our read, not after it.
-            item = _item_key(note)
-            if any(
-                _item_key(later) == item
-                and verdicts[later.id] is True
-                and not _surely_after(later, read.updated_at)
-                for later in candidates[index + 1 :]
-            ):
-                own.add(note.id)
-    return own
-
-
-def _item_key(note: Note) -> tuple[str | None, str] | None:
-    said = checklist_note(note.body)
-    return (said.step_id, said.text.casefold() if said.step_id is None else "") if said is not None else None
-
-
-def _checklist_verdict(note: Note, steps: Sequence[Step]) -> bool | None:
-    """For "marked the checklist item X as completed|incomplete": does X read that way in `steps`?
-
-    True: the boxes we read agree, so the edit is in our read (a later one would have flipped X from the
-    state we read). False: they disagree, so it came after. None: not such a note, or X not found.
-    """
-    said = checklist_note(note.body)
-    if said is None:
-        return None
-    if said.step_id is not None:
-        found = [step for step in steps if step.id == said.step_id]
-    else:
-        found = [step for step in steps if _plain(_unescape(step.text)) == said.text.casefold()]
-    if not found:
-        return None
-    return any((step.state == "done") == said.completed for step in found)
-
-
-def _plain(text: str) -> str:
-    return " ".join(_HTML_COMMENT.sub(" ", text).split()).casefold()
-
-
-def interference(
-    notes: Sequence[Note],
-    read: Issue,
-    written: Issue,
-    baseline: Sequence[Note] | None,
-    whoami: Callable[[], str | None] | None = None,
-) -> tuple[list[Note], list[Note]]:
-    """(overwritten, later): others' description edits inside our window, and any right after our write.
-
-    Even an edit that ticked the very box we ticked counts as overwritten: GitLab writes only the
-    checklist note when boxes changed, so other text that edit changed would not show. An edit whose
-    note that may be before our write is placed by note ID against our own write's notes (GitLab
-    orders notes by time, then ID, and IDs only grow); `whoami` (our username) is asked only when our
-    write's own checklist notes do not tell.
-    """
-    until = written.updated_at
-    if baseline is not None:
-        # The baseline was read after the issue: a note missing from it was created after our read.
-        known = {n.id for n in baseline}
-        inside = sorted(
-            (
-                n
-                for n in notes
-                if is_description_note(n)
-                and n.id not in known
-                and (parse_time(read.updated_at) is None or _maybe_after(n, read.updated_at))
-            ),
-            key=_order,
+    @property
+    def text_change(self) -> bool:
+        """GitLab notes this write as "changed the description": it turns a box into `[~]` or back, which
+        GitLab does not count as a box, so the boxes after it no longer line up and none is said flipped."""
+        before = {s.line: s.state for s in parse_checklist(self.read_text).steps}
+        after = {s.line: s.state for s in parse_checklist(self.wrote_text).steps}
+        return any(
+            "skipped" in (before.get(line), state)
+            for line, state in after.items()
+            if state != before.get(line)
         )
-    else:
-        inside = edits_since_read(notes, read)
-    if parse_time(until) is None:
-        return inside, []
-    if all(_surely_after(n, until) for n in inside):
-        after = sorted((n for n in notes if n.system and _surely_after(n, until)), key=_order)
-        ours = _first_author_run(after, parse_time(until) or _EPOCH)
-        return [], [n for n in inside if n.id not in ours]
-
-    def me() -> str | None:
-        found = _our_author(notes, read, written)
-        return found if found is not None or whoami is None else whoami()
-
-    return _place_by_id(notes, read, inside, baseline, me)
 
 
-def _place_by_id(
-    notes: Sequence[Note],
-    read: Issue,
-    inside: Sequence[Note],
-    baseline: Sequence[Note] | None,
-    whoami: Callable[[], str | None],
-) -> tuple[list[Note], list[Note]]:
-    """(overwritten, later) by note ID, which GitLab only ever increases: whole-second timestamps tie.
+def judge_window(notes: Sequence[Note], floor: int, ours: OurWrite) -> Window:
+    """Which description edits above `floor` our write overwrote, undid (boxes) or was followed by.
 
-    Our write's notes are the last run of our own description notes. Another person's note with a
-    lower ID came before our write, and was overwritten unless one of our earlier notes (from before
-    our read: an earlier gl-rollout run whose edit is in the text we read) comes after it too; a
-    higher ID came after. Our own earlier notes are never reported: their edit is in the text. Who we
-    are (`whoami`) is asked only when two people's notes are there.
+    Our own notes are told by what they say and by time, never by author: those that may have come after
+    our save (not surely before `saved_at`) and mark a box as we wrote it; the newest of them on a step we
+    changed is the *anchor*, and a note with a higher ID came after our save. A box we did not change
+    was undone by our write when another edit marked it away from the state we read and the last note
+    about it, one that may be ours, marks it back; it is then to be set to what the first of its quick
+    marks said (`_burst_start`): a mark that only undid another was a stale write its writer repairs.
+    A lone note above the floor is our own write's (every write leaves one, unless another edit had
+    already made the same change).
     """
-    known = {n.id for n in baseline} if baseline is not None else set()
-    inside_ids = {n.id for n in inside}
-    seq = sorted(
-        {
-            n.id: n
-            for n in [
-                *inside,
-                *(
-                    n
-                    for n in notes
-                    if is_description_note(n)
-                    and n.id not in known
-                    and (parse_time(read.updated_at) is None or _maybe_after(n, read.updated_at))
-                ),
-            ]
-        }.values(),
-        key=lambda n: n.id,
-    )
-    if len({n.author for n in seq}) <= 1:
-        # One person's notes alone: ours, or theirs when our write matched their text and left none.
-        return [], []
-    me = whoami()
-    if me is None:
-        # Without knowing who we are, the author of the newest note is taken as us.
-        me = seq[-1].author
-    mine = [index for index, n in enumerate(seq) if n.author == me]
-    if not mine:
-        return [n for n in seq if n.id in inside_ids], []
-    end = mine[-1]
-    start = end
-    while start > 0 and seq[start - 1].author == me:
-        start -= 1
-    prior = [n.id for n in seq[:start] if n.author == me]
-    bound = max(prior, default=None)
-    overwritten = [
-        n for n in seq[:start] if n.author != me and n.id in inside_ids and (bound is None or n.id > bound)
-    ]
-    later = [n for n in seq[end + 1 :] if n.author != me and n.id in inside_ids]
-    return overwritten, later
-
-
-def _our_author(notes: Sequence[Note], read: Issue, written: Issue) -> str | None:
-    """Who we are, from our own write's checklist notes: the newest note that says a box we changed
-    now reads as we wrote it. None when our write left no such note."""
-    before = {s.line: s for s in parse_checklist(read.description).steps}
-    changed = [
-        s
-        for s in parse_checklist(written.description).steps
-        if s.line in before and before[s.line].state != s.state and before[s.line].id == s.id
-    ]
-    if not changed:
-        return None
-    for note in sorted(notes, key=lambda n: n.id, reverse=True):
+    window = sorted((n for n in notes if n.id > floor and is_description_note(n)), key=lambda n: n.id)
+    if len(window) <= 1:
+        return Window()
+    checklist = parse_checklist(ours.read_text)
+    wrote = {s.id: s.state for s in parse_checklist(ours.wrote_text).steps}
+    saved = ours.saved_at
+    flips: dict[str, list[tuple[Note, bool]]] = {}
+    unknown: dict[str, list[Note]] = {}
+    texts: list[Note] = []
+    history: dict[str, list[tuple[Note, bool]]] = {}  # every checklist note read, the floor's too
+    for note in sorted(notes, key=lambda n: n.id):
         said = checklist_note(note.body) if note.system else None
+        step = match_step(checklist, said) if said is not None else None
+        if said is not None and step is not None:
+            history.setdefault(step.id, []).append((note, said.completed))
+    for note in window:
+        said = checklist_note(note.body)
         if said is None:
+            texts.append(note)
             continue
-        for step in changed:
-            named = (
-                said.step_id == step.id
-                if said.step_id is not None
-                else _plain(_unescape(step.text)) == said.text.casefold()
-            )
-            if named and said.completed == (step.state == "done"):
-                return note.author
-    return None
+        step = match_step(checklist, said)
+        if step is None:
+            unknown.setdefault(said.step_id or item_text(said.text), []).append(note)
+        else:
+            flips.setdefault(step.id, []).append((note, said.completed))
+    mine = {
+        note.id
+        for step_id, seq in flips.items()
+        for note, done in seq
+        if not _before(note, saved) and done == (wrote.get(step_id) == "done")
+    }
+    silent = ours.text_change
+    own_text = _own_text_note(texts, saved) if silent else None
+    anchor = None
+    if own_text is not None:
+        anchor = own_text.id
+    elif not silent:
+        anchor = max((n.id for t in ours.targets for n, _ in flips.get(t, ()) if n.id in mine), default=None)
+
+    overwritten: list[Note] = []
+    later: list[Note] = []
+    for note in texts:
+        if own_text is not None and note.id == own_text.id:
+            continue
+        if _before(note, saved):
+            overwritten.append(note)
+        elif (anchor is not None and note.id > anchor) or (_after(note, saved) and (mine or own_text)):
+            if not _follows(note, mine, notes):
+                later.append(note)
+        else:
+            overwritten.append(note)
+
+    reverted: list[Reverted] = []
+    for step_id, seq in flips.items():
+        if step_id in ours.targets:
+            continue
+        step = checklist.find(step_id)
+        read_done = step is not None and step.state == "done"
+        away = [n for n, done in seq if done != read_done]
+        if not away:
+            continue
+        last, last_done = seq[-1]
+        undone = last_done == read_done and not _before(last, saved)
+        # A write GitLab notes as text says nothing of the boxes it set back: the fresh read will tell.
+        unnoted = silent and last_done != read_done and not _after(last, saved)
+        if not (undone or unnoted):
+            continue
+        meant = _burst_start(history[step_id], away[-1])
+        if meant is not None and meant[1] != read_done:
+            reverted.append(Reverted(step_id, "done" if meant[1] else "todo", meant[0]))
+    for seq_notes in unknown.values():
+        # A box gl-rollout cannot find in the text, marked back perhaps by our write (or, after a write
+        # noted as text, marked before it): it cannot be rebuilt.
+        last = seq_notes[-1]
+        if len(seq_notes) > 1 and not _before(last, saved):
+            overwritten.extend(seq_notes[:-1])
+        elif silent and not _after(last, saved):
+            overwritten.extend(seq_notes)
+    return Window(tuple(overwritten), tuple(reverted), tuple(later))
 
 
-def _first_author_run(ordered: Sequence[Note], since: dt.datetime) -> set[int]:
-    if not ordered:
-        return set()
-    author = ordered[0].author
-    run: set[int] = set()
-    for note in ordered:
-        created = parse_time(note.created_at)
-        if note.author != author or created is None or created - since > SAME_EDIT_WINDOW:
+def _burst_start(history: Sequence[tuple[Note, bool]], away: Note) -> tuple[Note, bool] | None:
+    """The first mark of the burst of quick marks of one box that ends with `away`: the one meant.
+
+    Marks a box gets within `SETTLE` of the one before are taken as undoing or redoing it: the write
+    of another process that read the issue before that mark (and will set it back itself), or such a
+    repair. Notes cannot tell them from a person's quick second thought, which this rule loses.
+    """
+    upto = [item for item in history if item[0].id <= away.id]
+    if not upto:
+        return None
+    index = len(upto) - 1
+    while index > 0:
+        earlier = parse_time(upto[index - 1][0].created_at)
+        later = parse_time(upto[index][0].created_at)
+        if earlier is None or later is None or later - earlier > SETTLE:
             break
-        run.add(note.id)
-    return run
+        index -= 1
+    return upto[index]
+
+
+def _own_text_note(texts: Sequence[Note], saved: str) -> Note | None:
+    """Our write's own "changed the description": the first one not surely before our save, when the
+    next one is surely after it (two in the same tick cannot be told apart)."""
+    candidates = [n for n in texts if not _before(n, saved)]
+    if not candidates:
+        return None
+    if len(candidates) > 1 and compare_times(candidates[1].created_at, candidates[0].created_at) != 1:
+        return None
+    return candidates[0]
+
+
+def _follows(note: Note, mine: Collection[int], notes: Sequence[Note]) -> bool:
+    """The note comes right after one of our own checklist notes, with no other note between, and
+    within the same request's moments (some servers add a text note to a checklist edit's own)."""
+    ordered = sorted(notes, key=lambda n: n.id)
+    index = next((i for i, n in enumerate(ordered) if n.id == note.id), 0)
+    if index == 0 or ordered[index - 1].id not in mine:
+        return False
+    previous = ordered[index - 1]
+    first, second = parse_time(previous.created_at), parse_time(note.created_at)
+    if compare_times(note.created_at, previous.created_at) == 0:
+        return True
+    return first is not None and second is not None and second - first <= COMPANION_DELAY

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from tests.helpers import CliResult, run_cli
 FLAG = "product_analytics_aggregated_metrics"
 TIMEOUT = 0.5  # seconds per request: small, so "slower than the timeout" costs one second
 SLOW = 2 * TIMEOUT
+# GitLab's request timeout as the tool is told it (GitLab's own: 60 s). A write held past the client's
+# timeout lands within it; "commit N s after the client gave up" holds it N/60 of it past the timeout.
+SERVER_TIMEOUT = 2.0
 PERSON_LINE = "Person's edit: keep me."
 MATRIX_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "fault_matrix.md"
 
@@ -185,12 +189,30 @@ class Fault:
     transient: bool = True  # one transient fault must end in success: the tool retries
 
 
+def add_person_line(text: str) -> str:
+    # A new paragraph above the steps: every step's line number moves, as when someone edits the intro.
+    return text.replace("## Owners", f"{PERSON_LINE}\n\n## Owners", 1)
+
+
 def person_edit(sb: Sandbox, _command: Command, iid: int | None) -> None:
     assert iid is not None
-    # A new paragraph above the steps: every step's line number moves, as when someone edits the intro.
-    sb.faults.edit_between_read_and_write(
-        sb.project_path, iid, lambda text: text.replace("## Owners", f"{PERSON_LINE}\n\n## Owners", 1)
-    )
+    sb.faults.edit_between_read_and_write(sb.project_path, iid, add_person_line)
+
+
+def person_edit_before_write(sb: Sandbox, _command: Command, iid: int | None) -> None:
+    """After every read the command makes, right before its write: the race no read can see."""
+    assert iid is not None
+    sb.faults.edit_before_next_write(sb.project_path, iid, add_person_line)
+
+
+def commit_late(gitlab_seconds: float) -> Callable[[Sandbox, Command, int | None], None]:
+    """The write is held past the client's timeout and committed `gitlab_seconds` (of GitLab's 60) later."""
+    held = TIMEOUT + gitlab_seconds * SERVER_TIMEOUT / 60.0
+
+    def arm(sb: Sandbox, command: Command, _iid: int | None) -> None:
+        sb.faults.delay(*command.write, held, count=1)
+
+    return arm
 
 
 FAULTS = [
@@ -201,14 +223,18 @@ FAULTS = [
     Fault("slower than timeout", lambda sb, c, _i: sb.faults.delay(*c.write, SLOW, count=1)),
     Fault("dropped connection", lambda sb, c, _i: sb.faults.drop_next(*c.write)),
     Fault("dropped after commit", lambda sb, c, _i: sb.faults.drop_next(*c.write, after_commit=True)),
+    Fault("commit 8 s after the client gave up", commit_late(8)),
+    Fault("commit 30 s after the client gave up", commit_late(30)),
     Fault("person's edit", person_edit, transient=False),
+    Fault("person's edit right before the write", person_edit_before_write, transient=False),
 ]
+PERSONS = {"person's edit", "person's edit right before the write"}
 
 CELLS = [
     pytest.param(command, fault, id=f"{command.name}-{fault.name}")
     for command in COMMANDS
     for fault in FAULTS
-    if not (command.name == "create" and fault.name == "person's edit")  # create reads no issue to edit
+    if not (command.name == "create" and fault.name in PERSONS)  # create reads no issue to edit
 ]
 
 # --- the table ----------------------------------------------------------------------------------------
@@ -232,7 +258,7 @@ def render_table(outcomes: dict[tuple[str, str], str]) -> str:
     for command in COMMANDS:
         cells = []
         for fault in FAULTS:
-            if command.name == "create" and fault.name == "person's edit":
+            if command.name == "create" and fault.name in PERSONS:
                 cells.append("n/a")
             else:
                 cells.append(outcomes.get((command.name, fault.name), "not run"))
@@ -244,6 +270,11 @@ def render_table(outcomes: dict[tuple[str, str], str]) -> str:
         "in the sandbox: no duplicate issue, no duplicate comment, a person's edit kept or exit 4; and a "
         "second run with no fault finished the job writing nothing twice. "
         f"{len(outcomes)} cells run, {failed} failed.",
+        "",
+        "A person's edit lands right after the command's read of the issue, or after all its reads, right "
+        "before its write. The late commits are scaled: the tool is told the sandbox's request timeout is "
+        f"{SERVER_TIMEOUT:g} s (`GL_ROLLOUT_SERVER_TIMEOUT`; GitLab's is 60 s), and the sandbox commits "
+        "8/60 or 30/60 of that after the client's timeout.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -287,9 +318,21 @@ def run(sb: Sandbox, args: list[str]) -> tuple[CliResult, int]:
     sb.clear_log()
     result = run_cli(
         [*args, "--url", sb.url, "--timeout", str(TIMEOUT)],
-        env={"GITLAB_TOKEN": sb.tokens["developer"]},
+        env={"GITLAB_TOKEN": sb.tokens["developer"], "GL_ROLLOUT_SERVER_TIMEOUT": str(SERVER_TIMEOUT)},
     )
     return result, len(sb.request_log)
+
+
+def wait_for_held_write(sb: Sandbox, command: Command) -> None:
+    """The held write has been handled (its answer went nowhere): the late commit is in the sandbox."""
+    method, pattern = command.write
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        held = [r for r in sb.request_log if r.method == method and re.search(pattern, r.path)]
+        if any(r.duration >= TIMEOUT for r in held):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the held write was never handled")
 
 
 def describe(result: CliResult, requests: int, fault: Fault, edit_kept: bool | None) -> str:
@@ -299,7 +342,7 @@ def describe(result: CliResult, requests: int, fault: Fault, edit_kept: bool | N
         text = "exit 4, edit reported"
     else:
         text = f"exit {result.code}"
-    if fault.name == "person's edit" and edit_kept is not None:
+    if fault.name in PERSONS and edit_kept is not None:
         text += ", edit kept" if edit_kept else ""
     return f"{text} · {requests} req"
 
@@ -315,8 +358,11 @@ def test_fault_cell(
         result, requests = run(sandbox, command.args(sandbox, iid))
         if command.name == "create":
             iid = 1 if sandbox.count_issues(sandbox.project_path) else None
+        if fault.name.startswith("commit "):
+            wait_for_held_write(sandbox, command)
+            requests = len(sandbox.request_log)  # the held write too, logged once handled
         edit_kept = None
-        if fault.name == "person's edit":
+        if fault.name in PERSONS:
             assert iid is not None
             edit_kept = PERSON_LINE in sandbox.get_issue(sandbox.project_path, iid)["description"]
         matrix[cell] = describe(result, requests, fault, edit_kept)

@@ -34,7 +34,7 @@ from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.quirks import html_error_page
 from gl_rollout.sandbox.server import QuietHandler
 from gl_rollout.settings import Connection
-from gl_rollout.system_notes import checklist_note, compare_times, interference
+from gl_rollout.system_notes import OurWrite, Window, checklist_note, compare_times, judge_window
 from tests.workflow_cli import FLAG, Run, box, create, description, env_for, ref_of, run, user_notes
 
 FAST_RETRY = {"GL_ROLLOUT_RETRY_BASE": "0.01", "GL_ROLLOUT_RETRY_CAP": "0.05"}
@@ -82,6 +82,11 @@ def edit_after_read(sb: Sandbox, iid: int, transform: Callable[[str], str] | Non
     sb.faults.edit_between_read_and_write(
         sb.project_path, iid, transform or (lambda text: text + f"\n{PERSON_LINE}\n")
     )
+
+
+def edit_before_write(sb: Sandbox, iid: int) -> None:
+    """Alice edits the description after every read of the tool, right before its next write."""
+    sb.faults.edit_before_next_write(sb.project_path, iid, lambda text: text + f"\n{PERSON_LINE}\n")
 
 
 # --- pagination -------------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def test_notes_read_newest_first_even_when_the_server_ignores_sort(sandbox: Sand
     again = cli(sandbox, "announce", ref_of(sandbox, iid), "--eta", "2030-01-02 10:00 UTC", "--json")
     assert again.data["nothing_to_do"] is True
     # the person's edit note is the newest of 130+: it must be seen after the write
-    edit_after_read(sandbox, iid)
+    edit_before_write(sandbox, iid)
     raced = cli(sandbox, "check", ref_of(sandbox, iid), "docs-updated")
     assert raced.code == 4, raced.result.output
     assert "alice" in raced.result.stderr
@@ -342,7 +347,7 @@ def whole_flow(sandbox: Sandbox) -> None:
         assert box(sandbox, iid, step) == "[x]", step
 
     # A person's edit between the read and the write of `check`: never silently overwritten.
-    edit_after_read(sandbox, iid)
+    edit_before_write(sandbox, iid)
     raced = cli(sandbox, "check", ref, "coordinate")
     assert raced.code == 4, raced.result.output
     assert "alice" in raced.result.stderr
@@ -367,7 +372,7 @@ def whole_flow(sandbox: Sandbox) -> None:
 def test_a_text_edit_noted_in_other_words_is_still_a_conflict(sandbox: Sandbox) -> None:
     sandbox.quirks.update({"description_note": "Changed the description", "time_format": "seconds"})
     iid = create(sandbox)["iid"]
-    edit_after_read(sandbox, iid)
+    edit_before_write(sandbox, iid)
     raced = cli(sandbox, "check", ref_of(sandbox, iid), "test-staging")
     assert raced.code == 4, raced.result.output
 
@@ -438,8 +443,8 @@ def test_a_renamed_project_path_is_followed_and_remembered(sandbox: Sandbox) -> 
     checked = cli(sandbox, "check", old, "test-staging")
     assert checked.code == 0, checked.result.output
     assert box(sandbox, iid, "test-staging") == "[x]"
-    # after the first redirect, the write and the notes read go straight to the new path
-    assert [r.status for r in checked.requests] == [301, 200, 200, 200]
+    # after the first redirect, the reads and the write go straight to the new path
+    assert [r.status for r in checked.requests] == [301, 200, 200, 200, 200]
     assert all("old-rollouts" not in r.path for r in checked.requests[1:])
 
     made = cli(sandbox, "create", "other_flag", "--project", "acme/old-rollouts", "--json")
@@ -728,26 +733,26 @@ def _issue(updated: str, created: str = "2026-11-29T00:00:00Z") -> Issue:
 
 
 def test_an_edit_in_the_same_second_as_our_write_is_placed_by_note_id() -> None:
-    read, written = _issue("2026-11-29T01:00:00Z"), _issue("2026-11-29T01:00:05Z")
+    """Whole seconds tie everything: our own checklist note (the box we ticked, marked as we wrote it)
+    is the anchor, a lower note ID came before our write (overwritten), a higher one after it. Nobody
+    is asked who they are: the notes' authors play no part."""
+    read = _issue("2026-11-29T01:00:00Z")
     ours = _note(
-        11, "2026-11-29T01:00:05Z", "dev", "marked the checklist item **a <!-- step:a -->** as completed"
+        11, "2026-11-29T01:00:05Z", "x", "marked the checklist item **a <!-- step:a -->** as completed"
     )
-    before = _note(10, "2026-11-29T01:00:05Z", "alice")
-    after = _note(12, "2026-11-29T01:00:05Z", "bob")
-    asked: list[str] = []
-
-    def whoami() -> str:
-        asked.append("dev")
-        return "dev"
-
-    overwritten, later = interference([ours, before, after], read, written, [], whoami)
-    assert [n.id for n in overwritten] == [10]
-    assert [n.id for n in later] == [12]
-    assert asked == ["dev"]
-    # one person's notes alone in that second are our write's: nobody asked, nothing reported
-    asked.clear()
-    assert interference([ours], read, written, [], whoami) == ([], [])
-    assert asked == []
+    before = _note(10, "2026-11-29T01:00:05Z", "x")
+    labels = _note(12, "2026-11-29T01:00:05Z", "x", "added ~backend label")
+    after = _note(13, "2026-11-29T01:00:05Z", "x")
+    write = OurWrite(read.description, "- [x] a <!-- step:a -->\n", {"a"}, "2026-11-29T01:00:05Z")
+    judged = judge_window([ours, before, labels, after], 0, write)
+    assert [n.id for n in judged.overwritten] == [10]
+    assert [n.id for n in judged.later] == [13]
+    assert judged.reverted == ()
+    # a text note right after ours is the one some servers add to every checklist edit: not reported
+    companion = _note(12, "2026-11-29T01:00:05Z", "x")
+    assert judge_window([before, ours, companion], 0, write).later == ()
+    # our own note alone in that second is our write's: nothing reported
+    assert judge_window([ours], 0, write) == Window()
 
 
 def test_retry_waits_can_be_set_from_the_environment_and_are_checked(sandbox: Sandbox) -> None:

@@ -30,6 +30,11 @@ def person_edits_after_next_read(sb: Sandbox, iid: int) -> None:
     sb.faults.edit_between_read_and_write(sb.project_path, iid, lambda text: text + f"\n{PERSON_LINE}\n")
 
 
+def person_edits_before_next_write(sb: Sandbox, iid: int) -> None:
+    """The person's edit lands after every read of the tool, right before its write: a true race."""
+    sb.faults.edit_before_next_write(sb.project_path, iid, lambda text: text + f"\n{PERSON_LINE}\n")
+
+
 @pytest.fixture
 def frozen(sandbox: Sandbox) -> Sandbox:
     sandbox.quirks.update({"frozen_second": EARLIER})
@@ -47,7 +52,7 @@ def test_check_after_our_own_edit_in_the_same_second_reports_the_overwritten_edi
     iid = create_then_freeze(frozen)
     ref = ref_of(frozen, iid)
     assert cli(frozen, "check", ref, "docs-updated").code == 0
-    person_edits_after_next_read(frozen, iid)
+    person_edits_before_next_write(frozen, iid)
     raced = cli(frozen, "check", ref, "coordinate")
     assert PERSON_LINE not in description(frozen, iid)  # check writes once: the edit was overwritten
     assert raced.code == 4, raced.result.output
@@ -65,7 +70,7 @@ def test_check_with_create_and_every_edit_in_one_second_reports_the_overwritten_
     iid = int(create(sandbox)["iid"])
     ref = ref_of(sandbox, iid)
     assert cli(sandbox, "check", ref, "docs-updated").code == 0
-    person_edits_after_next_read(sandbox, iid)
+    person_edits_before_next_write(sandbox, iid)
     raced = cli(sandbox, "check", ref, "coordinate")
     assert PERSON_LINE not in description(sandbox, iid)
     assert raced.code == 4, raced.result.output
@@ -73,12 +78,14 @@ def test_check_with_create_and_every_edit_in_one_second_reports_the_overwritten_
     assert "right after gl-rollout" not in raced.result.output
     # our own earlier tick is in the text: it is not reported as overwritten
     assert "overwritten edit: dev " not in raced.result.output
-    assert len(raced.requests) <= 3
+    # the issue, the notes (the window's floor), the write, the notes; with a text note after each
+    # checklist edit, the notes read cannot show that no edit followed ours: the issue is read again
+    assert len(raced.requests) <= (5 if text_note else 4)
 
 
 def test_check_on_a_fresh_issue_in_the_same_second_reports_the_overwritten_edit(frozen: Sandbox) -> None:
     iid = create(frozen)["iid"]
-    person_edits_after_next_read(frozen, iid)
+    person_edits_before_next_write(frozen, iid)
     raced = cli(frozen, "check", ref_of(frozen, iid), "test-staging")
     assert raced.code == 4, raced.result.output
     assert "alice" in raced.result.stderr
@@ -122,7 +129,7 @@ def test_our_earlier_edit_still_in_the_text_is_not_reported_as_overwritten(
     sandbox.quirks.frozen_second = "2026-11-29T02:36:15"
     assert cli(sandbox, "enable", ref, "--env", "staging").code == 0
     sandbox.quirks.frozen_second = "2026-11-29T02:36:17"
-    person_edits_after_next_read(sandbox, iid)
+    person_edits_before_next_write(sandbox, iid)
     raced = cli(sandbox, "check", ref, "test-staging", "--json")
     assert raced.code == 4, raced.result.output
     reported = raced.data.get("other_edits") or raced.result.stdout

@@ -149,11 +149,11 @@ def test_a_conflicting_edit_is_reported_with_exit_4(sandbox: Sandbox) -> None:
     busy = seed_rollout(sandbox, "busy_flag")
     for issue, flag in ((calm, "calm_flag"), (busy, "busy_flag")):
         add_marker(sandbox, issue, "enable", "enable-staging", flag, envs=["staging"], value=True)
-    # Alice edits busy's description last, so sync looks again before writing; right after that
-    # read she edits once more, and sync's write lands on top of her second edit.
+    # Alice edits busy's description last; after sync's last read she edits once more, right before
+    # its write, and sync's write lands on top of her second edit.
     text = sandbox.get_issue(None, busy["iid"])["description"]
     sandbox.edit_issue(None, busy["iid"], author="alice", description=text + "\nFirst edit.\n")
-    sandbox.faults.edit_between_read_and_write(
+    sandbox.faults.edit_before_next_write(
         sandbox.project_path, busy["iid"], lambda current: current + "\nSecond edit.\n"
     )
 

@@ -11,9 +11,10 @@ import datetime as dt
 import pytest
 
 from gl_rollout.api import Issue, Note
+from gl_rollout.checklist import StepState
 from gl_rollout.errors import StepError
-from gl_rollout.issue_edit import line_changes, plan_step_edit, unified_diff
-from gl_rollout.system_notes import interference, judge_since_read
+from gl_rollout.issue_edit import line_changes, plan_restore, plan_step_edit, unified_diff
+from gl_rollout.system_notes import OurWrite, Reverted, Window, edit_after_read, judge_window
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
 DESCRIPTION = (
@@ -88,111 +89,205 @@ def test_unified_diff_names_the_issue_and_shows_one_line() -> None:
     assert unified_diff("a\n", "a\n", "x") == ""
 
 
-# --- who edited after our read -------------------------------------------------------------------
+# --- an edit after the read, seen in the notes read right after it --------------------------------
 
 
 @pytest.mark.parametrize(
-    ("case", "read", "notes", "others"),
+    ("case", "read", "notes", "later"),
     [
-        # Never edited since creation: any description note after the read is someone else's.
-        ("fresh issue", issue(0, created=0), [note(1, 40, CHANGED)], [1]),
+        # Never edited since creation: any description note after the read is a later edit.
+        ("fresh issue", issue(0, created=0), [note(1, 40, CHANGED)], True),
         # The edit we read ticked test-staging: its note comes 3 ms after updated_at and agrees with the text.
-        ("own checklist note", issue(0), [note(1, 3, marked("Test on staging"), author="dev")], []),
+        ("own checklist note", issue(0), [note(1, 3, marked("Test on staging"), author="dev")], False),
         # ... and an agreeing checklist note is ours whenever it came, since a later edit would flip it back.
-        ("agreeing note late", issue(0), [note(1, 60_000, marked("Test on staging"), author="dev")], []),
+        ("agreeing note late", issue(0), [note(1, 60_000, marked("Test on staging"), author="dev")], False),
         # A checklist note that contradicts the boxes we read came after our read, even within the window.
-        ("contradicting note", issue(0), [note(1, 5, marked("Enable on staging"), author="dev")], [1]),
+        ("contradicting note", issue(0), [note(1, 5, marked("Enable on staging"), author="dev")], True),
         # A text edit just before our read: its note is taken as the read edit's own.
-        ("own text edit", issue(0), [note(1, 4, CHANGED)], []),
+        ("own text edit", issue(0), [note(1, 4, CHANGED)], False),
         # updated_at is a comment's touch: a text edit after it is someone else's, however soon.
         (
             "comment touch",
             issue(0),
             [note(1, 0, "a comment", author="dev", system=False), note(2, 300, CHANGED)],
-            [2],
+            True,
         ),
-        # The read edit's notes are by dev; alice's edit in the same second is another edit.
+        # The read edit's checklist note, then a text edit in the same second (any author): a later edit.
         (
-            "second author",
+            "second edit",
             issue(0),
-            [note(1, 2, marked("Test on staging"), author="dev"), note(2, 300, CHANGED, author="alice")],
-            [2],
+            [note(1, 2, marked("Test on staging"), author="dev"), note(2, 300, CHANGED, author="dev")],
+            True,
         ),
-        # Long after the edit we read: a text edit is someone else's.
-        ("outside window", issue(0), [note(1, 3, CHANGED), note(2, 9_000, CHANGED, author="bob")], [2]),
+        # Long after the edit we read: a second text edit is a later one.
+        ("outside window", issue(0), [note(1, 3, CHANGED), note(2, 9_000, CHANGED, author="bob")], True),
         # Notes before our read, and notes that are not about the description, never count.
         (
             "older and other notes",
             issue(0),
             [note(1, -500, CHANGED), note(2, 700, "added ~backend label"), note(3, 800, "x", system=False)],
-            [],
+            False,
+        ),
+        # One token, two writers: the same author's second tick contradicts the boxes read.
+        (
+            "same author, two ticks",
+            issue(0),
+            [
+                note(1, 2, marked("Test on staging"), author="dev"),
+                note(2, 40, marked("Enable on staging"), author="dev"),
+            ],
+            True,
         ),
     ],
 )
-def test_judge_since_read(case: str, read: Issue, notes: list[Note], others: list[int]) -> None:
-    judged = judge_since_read(notes, read)
-    assert [n.id for n in judged.others] == others, case
+def test_edit_after_read(case: str, read: Issue, notes: list[Note], later: bool) -> None:
+    assert edit_after_read(notes, read) is later, case
 
 
 def test_a_lone_text_edit_note_is_the_read_edit_for_certain() -> None:
     """Audit #13: `check --skip` then `announce` read the issue twice (6 requests, budget 5). The edit
     we read wrote its note before we read the notes; a later edit would have added a second one."""
-    judged = judge_since_read([note(1, 4, CHANGED, author="dev")], issue(0))
-    assert judged.others == ()
-    assert judged.uncertain == ()
+    assert not edit_after_read([note(1, 4, CHANGED, author="dev")], issue(0))
 
 
 @pytest.mark.parametrize(
-    ("notes", "uncertain"),
+    "notes",
     [
         # two text edits by one person within the seconds: the second may be after our read
-        ([note(1, 4, CHANGED, author="dev"), note(2, 900, CHANGED, author="dev")], [1, 2]),
+        [note(1, 4, CHANGED, author="dev"), note(2, 900, CHANGED, author="dev")],
         # a title change we read, then perhaps a text edit of theirs: the text note may be later
-        (
-            [
-                note(1, 3, "changed title from **a** to **b**", author="dev"),
-                note(2, 700, CHANGED, author="dev"),
-            ],
-            [2],
-        ),
+        [note(1, 3, "changed title from **a** to **b**", author="dev"), note(2, 700, CHANGED, author="dev")],
     ],
 )
-def test_a_text_edit_note_beside_other_notes_of_its_author_is_uncertain(
-    notes: list[Note], uncertain: list[int]
-) -> None:
-    judged = judge_since_read(notes, issue(0))
-    assert judged.others == ()
-    assert [n.id for n in judged.uncertain] == uncertain
+def test_a_text_edit_note_beside_other_notes_is_read_again(notes: list[Note]) -> None:
+    assert edit_after_read(notes, issue(0))
 
 
-def test_interference_with_a_baseline_is_exact() -> None:
+# --- the window of our write ------------------------------------------------------------------------
+
+
+def ours(read: Issue, targets: dict[str, StepState], saved: int) -> OurWrite:
+    edit = plan_step_edit(read, [([step], state) for step, state in targets.items()])
+    return OurWrite(read.description, edit.new_text, set(targets), at(saved))
+
+
+def test_a_text_edit_in_the_window_before_our_write_is_overwritten() -> None:
     read = issue(0)
-    written = issue(1_000)
-    baseline = [note(1, 3, CHANGED)]  # within the window: the read edit's own, in the baseline
-    after = [
+    notes = [
         note(4, 1_004, marked("Enable on staging"), author="dev"),  # our PUT's note, after our write
         note(3, 600, CHANGED, author="alice"),  # landed between our notes read and our write
-        *baseline,
+        note(1, 3, CHANGED),  # the read edit's own, at or below the floor
     ]
-    overwritten, later = interference(after, read, written, baseline)
-    assert [n.id for n in overwritten] == [3]
-    assert later == []
+    judged = judge_window(notes, 1, ours(read, {"enable-staging": "done"}, 1_000))
+    assert [n.id for n in judged.overwritten] == [3]
+    assert judged.later == ()
+    assert judged.reverted == ()
 
 
-def test_interference_reports_an_edit_right_after_ours_as_later() -> None:
+def test_a_text_edit_right_after_ours_is_later() -> None:
     read = issue(0, created=0)
-    written = issue(1_000, created=0)
-    after = [
+    notes = [
         note(5, 1_400, CHANGED, author="alice"),
         note(4, 1_002, marked("Enable on staging"), author="dev"),
     ]
-    overwritten, later = interference(after, read, written, [])
-    assert overwritten == []
-    assert [n.id for n in later] == [5]
+    judged = judge_window(notes, 0, ours(read, {"enable-staging": "done"}, 1_000))
+    assert judged.overwritten == ()
+    assert [n.id for n in judged.later] == [5]
 
 
-def test_interference_without_baseline_ignores_our_own_notes() -> None:
+def test_notes_at_or_below_the_floor_are_never_judged() -> None:
     read = issue(0)
-    written = issue(1_000)
-    after = [note(4, 1_002, marked("Enable on staging"), author="dev"), note(1, 3, CHANGED)]
-    assert interference(after, read, written, None) == ([], [])
+    notes = [note(4, 1_002, marked("Enable on staging"), author="dev"), note(1, 3, CHANGED)]
+    assert judge_window(notes, 1, ours(read, {"enable-staging": "done"}, 1_000)) == Window()
+
+
+def test_a_tick_our_write_undid_is_to_be_set_again() -> None:
+    """Another writer (with our very token) ticked enable-staging after our read; our write, made from
+    the text we read, marked it incomplete again."""
+    read = issue(0)
+    notes = [
+        note(7, 1_002, marked("Announce the ETA"), author="dev"),
+        note(6, 1_001, marked("Enable on staging", done=False), author="dev"),
+        note(5, 500, marked("Enable on staging"), author="dev"),
+    ]
+    judged = judge_window(notes, 0, ours(read, {"announce-eta": "done"}, 1_000))
+    assert [(r.step_id, r.state, r.note.id) for r in judged.reverted] == [("enable-staging", "done", 5)]
+    assert judged.overwritten == ()
+
+
+def test_a_tick_made_after_our_write_stands() -> None:
+    read = issue(0)
+    notes = [
+        note(6, 1_400, marked("Enable on staging"), author="alice"),
+        note(5, 1_002, marked("Announce the ETA"), author="dev"),
+    ]
+    assert judge_window(notes, 0, ours(read, {"announce-eta": "done"}, 1_000)) == Window()
+
+
+def test_a_tick_undone_by_someone_else_before_our_write_is_left_alone() -> None:
+    """Ticked and unticked by others before our write (ms timestamps tell): nothing of theirs is lost."""
+    read = issue(0)
+    notes = [
+        note(5, 400, marked("Enable on staging")),
+        note(6, 600, marked("Enable on staging", done=False)),
+        note(7, 1_002, marked("Announce the ETA"), author="dev"),
+    ]
+    assert judge_window(notes, 0, ours(read, {"announce-eta": "done"}, 1_000)).reverted == ()
+
+
+def test_a_skip_is_noted_as_text_and_a_tick_it_may_have_undone_is_to_be_checked() -> None:
+    """`[~]` is not a box to GitLab: our skip is noted as "changed the description" (our own note, not
+    a conflict), and it says nothing of the boxes it set back, so a tick made before it is to be
+    checked against a fresh read."""
+    read = issue(0)
+    notes = [note(5, 500, marked("Enable on staging")), note(6, 1_002, CHANGED, author="dev")]
+    judged = judge_window(notes, 0, ours(read, {"announce-eta": "skipped"}, 1_000))
+    assert judged.overwritten == ()
+    assert judged.later == ()
+    assert [(r.step_id, r.state) for r in judged.reverted] == [("enable-staging", "done")]
+
+
+def test_a_box_gitlab_names_but_the_text_lacks_cannot_be_rebuilt() -> None:
+    read = issue(0)
+    notes = [
+        note(5, 500, marked("Something else")),
+        note(6, 1_001, marked("Something else", done=False)),
+        note(7, 1_002, marked("Announce the ETA"), author="dev"),
+    ]
+    judged = judge_window(notes, 0, ours(read, {"announce-eta": "done"}, 1_000))
+    assert [n.id for n in judged.overwritten] == [5]
+
+
+def test_plan_restore_leaves_a_box_someone_changed_since() -> None:
+    reverted = [
+        Reverted("enable-staging", "done", note(5, 500, marked("Enable on staging"))),
+        Reverted("announce-eta", "done", note(6, 500, marked("Announce the ETA"))),
+    ]
+    fresh = issue(2_000, description=DESCRIPTION.replace("- [ ] Announce", "- [x] Announce"))
+    repair, lost = plan_restore(fresh, reverted)
+    assert lost == []
+    assert repair is not None
+    assert [(s.id, s.state) for s in repair.changed] == [("enable-staging", "done")]
+    assert plan_restore(issue(2_000, description="- [x] Enable on staging <!-- step:enable-staging -->\n"),
+                        reverted[:1]) == (None, [])  # fmt: skip
+
+
+def test_an_untick_that_only_undid_a_fresh_tick_is_not_set_again() -> None:
+    """Three writers, one token. A ticked enable-staging (note 1) just before our read; B, which had
+    read before that tick, wrote its own tick and, with it, set enable-staging back (notes 2, 3); our
+    write, made from what we read, ticked enable-staging again (note 4). B's untick was no one's
+    choice (B sets the tick back itself): our write is left as it is."""
+    read = issue(0, description=DESCRIPTION.replace("- [ ] Enable", "- [x] Enable"))
+    notes = [
+        note(1, -40, marked("Enable on staging")),
+        note(2, 300, marked("Test on staging", done=False)),
+        note(3, 301, marked("Enable on staging", done=False)),
+        note(4, 1_001, marked("Enable on staging")),
+        note(5, 1_002, marked("Announce the ETA")),
+    ]
+    judged = judge_window(notes, 1, ours(read, {"announce-eta": "done"}, 1_000))
+    assert judged.reverted == ()
+    # ... while an untick made long after the tick it undoes is someone's choice, and is set again
+    later = [note(1, -60_000, marked("Enable on staging")), *notes[1:]]
+    judged = judge_window(later, 1, ours(read, {"announce-eta": "done"}, 1_000))
+    assert [(r.step_id, r.state) for r in judged.reverted] == [("enable-staging", "todo")]

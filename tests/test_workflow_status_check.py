@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from gl_rollout.issue_edit import MAX_WRITES
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import run_cli
 from tests.workflow_cli import box, create, description, env_for, ref_of, run
 
+DOCS = (
+    "Make sure the documentation is up to date, including the flag's version history "
+    "<!-- step:docs-updated -->"
+)
 CHECKLISTS = sorted((Path(__file__).parent / "data/checklists").glob("*.md"))
 
 
@@ -124,12 +129,15 @@ def _changed_lines(before: str, after: str) -> list[tuple[str, str]]:
     return [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
 
 
-def test_check_changes_one_line_in_three_requests(sandbox: Sandbox) -> None:
+def test_check_changes_one_line_in_four_requests(sandbox: Sandbox) -> None:
+    """The issue, the newest notes (whose newest ID bounds the edit's window from below), the write, and
+    the notes again to judge the window."""
     iid = create(sandbox)["iid"]
     before = description(sandbox, iid)
     done = run(sandbox, "check", ref_of(sandbox, iid), "enable-staging", "--json")
     assert done.code == 0, done.result.output
-    assert [r.method for r in done.requests] == ["GET", "PUT", "GET"]
+    assert [r.method for r in done.requests] == ["GET", "GET", "PUT", "GET"]
+    assert [r.path.rsplit("/", 1)[-1] for r in done.requests] == [str(iid), "notes", str(iid), "notes"]
     after = description(sandbox, iid)
     ((old, new),) = _changed_lines(before, after)
     assert old.replace("- [ ]", "- [x]", 1) == new
@@ -206,8 +214,10 @@ def test_check_with_a_job_token_is_refused_before_any_request(sandbox: Sandbox) 
 
 
 def test_check_refuses_to_overwrite_an_edit_made_between_its_read_and_write(sandbox: Sandbox) -> None:
+    """Alice's text edit lands after check's last read, right before its write: GitLab's notes cannot
+    rebuild a text edit, so check says what it wrote and whose edit it replaced (exit 4)."""
     iid = create(sandbox)["iid"]
-    sandbox.faults.edit_between_read_and_write(
+    sandbox.faults.edit_before_next_write(
         sandbox.project_path, iid, lambda text: text.replace("## Owners", "## Owners\n\nAlice's note.")
     )
     done = run(sandbox, "check", ref_of(sandbox, iid), "enable-staging", "--json")
@@ -217,23 +227,61 @@ def test_check_refuses_to_overwrite_an_edit_made_between_its_read_and_write(sand
     assert [change["after"].startswith("- [x] Enable on staging") for change in conflict["wrote"]] == [True]
     assert [edit["author"] for edit in conflict["other_edits"]] == ["alice"]
     assert "restore it from the issue's description history" in done.envelope["error"]["message"]
-    assert [r.method for r in done.requests] == ["GET", "PUT", "GET"]
+    assert [r.method for r in done.requests] == ["GET", "GET", "PUT", "GET"]
+
+
+def test_check_keeps_an_edit_made_right_after_its_read(sandbox: Sandbox) -> None:
+    """Alice edits right after check read the issue: the notes check reads next show an edit the text
+    lacks, so it reads the issue again and edits that (one more request), and her edit stays."""
+    iid = create(sandbox)["iid"]
+    sandbox.faults.edit_between_read_and_write(
+        sandbox.project_path, iid, lambda text: text.replace("## Owners", "## Owners\n\nAlice's note.")
+    )
+    done = run(sandbox, "check", ref_of(sandbox, iid), "enable-staging", "--json")
+    assert done.code == 0, done.result.output
+    assert "Alice's note." in description(sandbox, iid)
+    assert box(sandbox, iid, "enable-staging") == "[x]"
+    assert [r.method for r in done.requests] == ["GET", "GET", "GET", "PUT", "GET"]
 
 
 def test_conflict_is_seen_after_an_earlier_tick_too(sandbox: Sandbox) -> None:
-    """The edit read is our own earlier tick; the person's edit lands right after, within the same second."""
+    """The edit read is our own earlier tick; the person's text edit lands right after, within the same
+    second."""
     iid = create(sandbox)["iid"]
     ref = ref_of(sandbox, iid)
     assert run(sandbox, "check", ref, "enable-staging").code == 0
-    sandbox.faults.edit_between_read_and_write(
-        sandbox.project_path,
-        iid,
-        lambda text: text.replace("- [ ] Make sure the documentation", "- [x] Make sure the documentation"),
+    sandbox.faults.edit_before_next_write(
+        sandbox.project_path, iid, lambda text: text.replace("## Owners", "## Owners\n\nAlice's note.")
     )
     done = run(sandbox, "check", ref, "test-staging")
     assert done.code == 4, done.result.output
     assert "alice" in done.result.stderr
     assert "gl-rollout wrote line" in done.result.stdout
+
+
+def test_a_tick_made_between_the_read_and_the_write_is_set_again(sandbox: Sandbox) -> None:
+    """The person ticks a box after our last read; our write undoes it (GitLab notes "marked ... as
+    incomplete"): gl-rollout reads the issue again and sets the box back, so both ticks stay."""
+    iid = create(sandbox)["iid"]
+    ref = ref_of(sandbox, iid)
+    assert run(sandbox, "check", ref, "enable-staging").code == 0
+    sandbox.faults.edit_before_next_write(
+        sandbox.project_path,
+        iid,
+        lambda text: text.replace("- [ ] Make sure the documentation", "- [x] Make sure the documentation"),
+    )
+    done = run(sandbox, "check", ref, "test-staging", "--json")
+    assert done.code == 0, done.result.output
+    for step in ("enable-staging", "test-staging", "docs-updated"):
+        assert box(sandbox, iid, step) == "[x]", step
+    assert done.data["restored"] == ["docs-updated"]
+    assert done.data["changed"] == ["test-staging"]
+    # notes, issue, write, notes; then the repair: issue, write, notes
+    assert [r.method for r in done.requests] == ["GET", "GET", "PUT", "GET", "GET", "PUT", "GET"]
+    bodies = [n["body"] for n in sandbox.notes(None, iid) if n["system"]]
+    assert [b for b in bodies if "Make sure the documentation" in b][-3:] == [
+        f"marked the checklist item **{DOCS}** as {word}" for word in ("completed", "incomplete", "completed")
+    ]
 
 
 def test_gitlab_storing_other_text_than_sent_is_exit_4(sandbox: Sandbox) -> None:
@@ -262,3 +310,40 @@ def test_require_works_on_a_file_too(tmp_path: Path) -> None:
     assert json.loads(blocked.stdout)["data"]["missing"] == ["test-staging"]
     timeline = run_cli(["status", "--file", str(path), "--timeline"])
     assert timeline.code == 2
+
+
+def test_ticks_that_keep_landing_before_each_write_end_in_exit_4(sandbox: Sandbox) -> None:
+    """Right before each of check's writes someone ticks another box, which that write undoes: after
+    MAX_WRITES writes check stops with exit 4 rather than writing on, and names the tick it could not
+    set back."""
+    iid = create(sandbox)["iid"]
+    others = [
+        "docs-updated",
+        "coordinate",
+        "cross-post",
+        "remove-flag",
+        "cleanup",
+        "enable-beta",
+        "announce-eta",
+    ]
+    for step in others:
+        marker = f"<!-- step:{step} -->"
+        sandbox.faults.edit_before_next_write(
+            sandbox.project_path,
+            iid,
+            lambda text, marker=marker: "\n".join(
+                line.replace("[ ]", "[x]", 1) if marker in line else line for line in text.split("\n")
+            ),
+        )
+    done = run(sandbox, "check", ref_of(sandbox, iid), "test-staging", "--json")
+    assert done.code == 4, done.result.output
+    assert "kept landing" in done.envelope["error"]["message"]
+    named = [edit["note"] for edit in done.data["conflict"]["other_edits"]]
+    assert len(named) == 1
+    assert f"<!-- step:{others[MAX_WRITES - 1]} -->" in named[0]
+    assert [r.method for r in done.requests].count("PUT") == MAX_WRITES
+    assert box(sandbox, iid, "test-staging") == "[x]"
+    # every tick but the one the last write undid was set back
+    assert [step for step in others[:MAX_WRITES] if box(sandbox, iid, step) != "[x]"] == [
+        others[MAX_WRITES - 1]
+    ]

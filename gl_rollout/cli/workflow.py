@@ -23,6 +23,7 @@ from gl_rollout.output import HumanRenderer, Printer, Result
 if TYPE_CHECKING:
     from gl_rollout.api import GitLabAPI
     from gl_rollout.config import Client
+    from gl_rollout.posting import Patience
     from gl_rollout.render import RenderOptions
 
 RefArgument = Annotated[
@@ -45,6 +46,14 @@ EnvOption = Annotated[
         "none means production).",
     ),
 ]
+
+
+def patience(state: AppState) -> Patience:
+    """How long a lost answer to a POST is waited for: `--timeout` per request, GitLab's own request
+    timeout (`GL_ROLLOUT_SERVER_TIMEOUT`, default 60 s) in all (UsageError for a bad value)."""
+    from gl_rollout.posting import Patience, server_timeout_from_env
+
+    return Patience(timeout=state.timeout, server_timeout=server_timeout_from_env(state.env))
 
 
 # --- rendering results ------------------------------------------------------------------------------
@@ -134,6 +143,7 @@ def create_command(
     state = state_of(ctx)
 
     def use_case() -> Result:
+        waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
         from gl_rollout.render import render_issue
         from gl_rollout.rollout import CreateOptions, create
 
@@ -151,7 +161,7 @@ def create_command(
                 definition=options.definition,
                 write_definition=write_definition,
                 dry_run=dry_run,
-                timeout=state.timeout,
+                patience=waiting,
             )
             return create(client.api, rendered, create_options)
 
@@ -190,6 +200,7 @@ def announce_command(
     state = state_of(ctx)
 
     def use_case() -> Result:
+        waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
         if (eta is None) == (not enabled):
             raise UsageError(
                 "announce needs exactly one of --eta WHEN and --enabled", "for example --eta 'in 2h'"
@@ -201,7 +212,7 @@ def announce_command(
             when = parse_eta(eta)  # refused before any request when it has no zone or is past
             with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
                 return announce_eta(
-                    client.api, client.issue, when, flag=flag, dry_run=dry_run, timeout=state.timeout
+                    client.api, client.issue, when, flag=flag, dry_run=dry_run, patience=waiting
                 )
         from gl_rollout.announce import announce_enabled
         from gl_rollout.chatops import parse_environments
@@ -209,7 +220,7 @@ def announce_command(
         parse_environments([env])
         with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
             return announce_enabled(
-                client.api, client.issue, env, flag=flag, dry_run=dry_run, timeout=state.timeout
+                client.api, client.issue, env, flag=flag, dry_run=dry_run, patience=waiting
             )
 
     run_command(ctx, "announce", use_case, render_write)
@@ -386,6 +397,7 @@ def _set_flag(
     state = state_of(ctx)
 
     def use_case() -> Result:
+        waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
         from gl_rollout.enabling import FlagOptions, feature_request, requested_value, set_flag
         from gl_rollout.settings import check_admin_target
 
@@ -424,7 +436,7 @@ def _set_flag(
                 enable=enable,
                 admin_api=admin if options.apply else None,
                 dry_run=args.dry_run,
-                timeout=state.timeout,
+                patience=waiting,
             )
 
     run_command(ctx, command, use_case, render_write)
@@ -488,10 +500,11 @@ def demo_command(ctx: typer.Context) -> None:
     state = state_of(ctx)
 
     def use_case() -> Result:
+        waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
         from gl_rollout.demo import run_demo
 
         state.sandbox = True
         with _client(state, need_write=True) as client:
-            return run_demo(client, timeout=state.timeout)
+            return run_demo(client, patience=waiting)
 
     run_command(ctx, "demo", use_case, render_demo)

@@ -47,11 +47,13 @@ class FaultRule:
 
 @dataclass(frozen=True)
 class PendingEdit:
-    """A person's edit armed to land right after the next GET of one issue."""
+    """A person's edit armed to land right after the next GET of one issue, or (`before_write`) right
+    before the next PUT of it is applied."""
 
     project: str
     iid: int
     transform: Callable[[str], str]
+    before_write: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ class Faults:
         with self._lock:
             self.pending_edits.append(PendingEdit(str(project), int(iid), transform))
 
+    def edit_before_next_write(self, project: str | int, iid: int, transform: Callable[[str], str]) -> None:
+        """When the next PUT of this issue arrives, another user edits its description with `transform`
+        first: an edit that lands after every read the writer made, and that its write then replaces."""
+        with self._lock:
+            self.pending_edits.append(PendingEdit(str(project), int(iid), transform, before_write=True))
+
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
@@ -132,7 +140,8 @@ class Faults:
                 for r in self._rules
             ]
             edits: list[dict[str, object]] = [
-                {"kind": "edit", "project": e.project, "iid": e.iid} for e in self.pending_edits
+                {"kind": "edit", "project": e.project, "iid": e.iid, "before_write": e.before_write}
+                for e in self.pending_edits
             ]
         return rules + edits
 

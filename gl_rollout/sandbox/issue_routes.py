@@ -63,13 +63,19 @@ def get_issue(ctx: Ctx) -> Reply:
     return Reply(200, body)
 
 
-def _land_pending_edit(ctx: Ctx, project: Row, issue: Row) -> None:
-    """Fault `edit_between_read_and_write`: another person edits right after this read."""
+def _land_pending_edit(ctx: Ctx, project: Row, issue: Row, *, before_write: bool = False) -> None:
+    """Faults `edit_between_read_and_write` (another person edits right after this read) and
+    `edit_before_next_write` (right before this write is applied)."""
     from gl_rollout.sandbox.faults import PendingEdit
 
     def matches(edit: PendingEdit) -> bool:
         target = ctx.store.project_by_ref(edit.project)
-        return target is not None and target["id"] == project["id"] and edit.iid == issue["iid"]
+        return (
+            target is not None
+            and target["id"] == project["id"]
+            and edit.iid == issue["iid"]
+            and edit.before_write == before_write
+        )
 
     edit = ctx.faults.take_edit(matches) if ctx.faults is not None else None
     if edit is None:
@@ -148,6 +154,9 @@ def update_issue(ctx: Ctx) -> Reply:
     actor = require_user(ctx)
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
+    if ctx.faults is not None and ctx.faults.pending_edits:
+        _land_pending_edit(ctx, project, issue, before_write=True)
+        issue = find_issue(ctx, project)
     if not any(ctx.has(name) for name in UPDATE_AT_LEAST_ONE):
         raise param_error(
             ", ".join(UPDATE_AT_LEAST_ONE) + " are missing, at least one parameter must be provided"
