@@ -16,9 +16,9 @@ import sys
 import atheris  # type: ignore[import-not-found]
 
 with atheris.instrument_imports():
-    from gl_rollout.checklist import parse_checklist, set_step_state, split_lines
+    from gl_rollout.core.checklist import parse_checklist, set_step_state, split_lines
+    from gl_rollout.core.refs import parse_issue_ref
     from gl_rollout.errors import RolloutError
-    from gl_rollout.refs import parse_issue_ref
 
 _CANONICAL = {"todo": " ", "done": "x", "skipped": "~"}
 _OTHER = {"todo": "done", "done": "skipped", "skipped": "todo"}

@@ -247,7 +247,7 @@ def one_mib_description() -> str:
     Both built-in templates rendered for a few flags, then status updates: headings, prose, nested task lists,
     ChatOps commands in code blocks, `<details>` blocks and tables, as long-running rollouts collect them.
     """
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     parts: list[str] = []
     for template, flag in (("rollout", SEED_FLAG), ("rollout-detailed", "ci_pipeline_cache_v2")):
@@ -295,7 +295,7 @@ def one_mib_description() -> str:
 def parsing(quick: bool) -> Section:
     from markdown_it import MarkdownIt
 
-    from gl_rollout.checklist import apply_step_states, parse_checklist
+    from gl_rollout.core.checklist import apply_step_states, parse_checklist
 
     section = Section("Parsing a 1 MiB description (median of interleaved runs)")
     text = one_mib_description()
@@ -406,7 +406,7 @@ def run_json(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[int, 
 
 
 def requests_section(quick: bool) -> Section:
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     section = Section("HTTP requests per command, counted in the sandbox's request log")
     with sandbox_server() as (sb, url), tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gl_rollout.chatops import (
+from gl_rollout.core.chatops import (
     feature_api_params,
     feature_delete_command,
     feature_set,

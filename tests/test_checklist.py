@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.checklist import (
+from gl_rollout.core.checklist import (
     Checklist,
     StepState,
     apply_step_states,
@@ -21,8 +21,8 @@ from gl_rollout.checklist import (
     set_step_state,
     split_lines,
 )
+from gl_rollout.core.steps import STEP_IDS, recognise
 from gl_rollout.errors import ConflictError, StepError
-from gl_rollout.steps import STEP_IDS, recognise
 
 DATA = Path(__file__).parent / "data" / "checklists"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -46,7 +46,7 @@ from collections.abc import Callable
 import comrak
 import pytest
 
-from gl_rollout.checklist import parse_checklist
+from gl_rollout.core.checklist import parse_checklist
 
 EXTENSIONS = comrak.ExtensionOptions(
     tasklist=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gl_rollout.checklist import (
+from gl_rollout.core.checklist import (
     Step,
     StepState,
     apply_step_states,

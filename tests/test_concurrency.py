@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.markers import NoteMarker, find_note_marker
+from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.sandbox import Sandbox
 from tests.workflow_cli import FLAG, box, description
 
@@ -98,7 +98,7 @@ def run_together(sb: Sandbox, commands: list[list[str]]) -> list[Outcome]:
 
 
 def new_issue(sb: Sandbox, ticked: tuple[str, ...] = ()) -> tuple[int, str]:
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     rendered = render_issue(RenderOptions(flag=FLAG))
     text = rendered.description

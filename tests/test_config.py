@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from gl_rollout.cli.app import AppState
-from gl_rollout.config import default_sandbox_db, require_write_token
+from gl_rollout.cli.connection import default_sandbox_db, require_write_token
 from gl_rollout.errors import ExitCode, GitLabError, UsageError
-from gl_rollout.settings import find_project, resolve_connection, resolve_project
+from gl_rollout.gitlab.connection import find_project, resolve_connection, resolve_project
 
 
 def state(env: dict[str, str], *, url: str | None = None, gitlab: str | None = None) -> AppState:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.definition import load_definition, write_rollout_issue_url
 from gl_rollout.errors import ExitCode, UsageError
+from gl_rollout.render.definition import load_definition, write_rollout_issue_url
 from tests.helpers import run_cli
 
 DATA = Path(__file__).parent / "data" / "definitions"

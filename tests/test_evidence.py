@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from gl_rollout.api import Feature, Gate, Issue, Note
-from gl_rollout.checklist import parse_checklist
-from gl_rollout.evidence import (
+from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.evidence import (
     build_timeline,
     collect_evidence,
     flag_of_issue,
@@ -19,9 +18,10 @@ from gl_rollout.evidence import (
     timeline_lines,
     unreadable_times,
 )
-from gl_rollout.feature_gates import FeatureReading, gates_fingerprint
-from gl_rollout.markers import NoteMarker
-from gl_rollout.stage import label_changes, rollout_stage, stage_from_labels
+from gl_rollout.core.gates import FeatureReading, gates_fingerprint
+from gl_rollout.core.markers import NoteMarker
+from gl_rollout.core.model import Feature, Gate, Issue, Note
+from gl_rollout.core.stage import label_changes, rollout_stage, stage_from_labels
 
 DATA = Path(__file__).parent / "data" / "evidence"
 FLAG = "new_search_box"

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from gl_rollout.markers import NoteMarker, find_note_marker
+from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import CliResult, run_cli
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gl_rollout.checklist import (
+from gl_rollout.core.checklist import (
     BRACKETS,
     StepState,
     apply_step_states,
@@ -23,8 +23,8 @@ from gl_rollout.checklist import (
     set_step_state,
     split_lines,
 )
+from gl_rollout.core.refs import IssueRef, parse_issue_ref
 from gl_rollout.errors import RolloutError, StepError, UsageError
-from gl_rollout.refs import IssueRef, parse_issue_ref
 from tests.refusals import assert_refusal_is_justified
 
 # Generated descriptions are built from line shapes that occur in real rollout issues (and in GitLab's

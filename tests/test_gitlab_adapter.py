@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gl_rollout.api import Gate, IssueQuery
 from gl_rollout.cli.app import AppState
-from gl_rollout.config import open_client
+from gl_rollout.cli.connection import open_client
+from gl_rollout.core.model import Gate, IssueQuery
 from gl_rollout.errors import ExitCode, GitLabError, UsageError
-from gl_rollout.gitlab import PythonGitLab, connect
-from gl_rollout.gitlab_json import feature_value, flatten_message
-from gl_rollout.retry import RateLimiter, RetryPolicy
+from gl_rollout.gitlab.client import PythonGitLab, connect
+from gl_rollout.gitlab.connection import Connection
+from gl_rollout.gitlab.decoding import feature_value, flatten_message
+from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.server import QuietHandler
-from gl_rollout.settings import Connection
 
 ISSUE_RE = r"/issues/\d+$"
 

@@ -26,15 +26,16 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from gl_rollout.api import Issue, IssueQuery, Note
-from gl_rollout.gitlab import PythonGitLab, connect
-from gl_rollout.gitlab_json import feature_from_json, flatten_message, issue_from_json, parse_time
-from gl_rollout.retry import RetryPolicy
+from gl_rollout.core.model import Issue, IssueQuery, Note
+from gl_rollout.core.system_notes import OurWrite, Window, checklist_note, compare_times, judge_window
+from gl_rollout.core.times import parse_time
+from gl_rollout.gitlab.client import PythonGitLab, connect
+from gl_rollout.gitlab.connection import Connection
+from gl_rollout.gitlab.decoding import feature_from_json, flatten_message, issue_from_json
+from gl_rollout.gitlab.retry import RetryPolicy
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.quirks import html_error_page
 from gl_rollout.sandbox.server import QuietHandler
-from gl_rollout.settings import Connection
-from gl_rollout.system_notes import OurWrite, Window, checklist_note, compare_times, judge_window
 from tests.workflow_cli import FLAG, Run, box, create, description, env_for, ref_of, run, user_notes
 
 FAST_RETRY = {"GL_ROLLOUT_RETRY_BASE": "0.01", "GL_ROLLOUT_RETRY_CAP": "0.05"}

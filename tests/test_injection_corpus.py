@@ -30,9 +30,9 @@ import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-from gl_rollout.checklist import parse_checklist
+from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.errors import UsageError
-from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.tasks import task_completion_status
 from tests.conftest import PlainHTTP

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from gl_rollout.errors import GitLabError, UsageError
-from gl_rollout.posting import Patience, create_issue_once, look_times, server_timeout_from_env
 from gl_rollout.sandbox import Sandbox
+from gl_rollout.workflows.posting import Patience, create_issue_once, look_times, server_timeout_from_env
 from tests.workflow_cli import FLAG, TITLE, box, create, env_for, ref_of, run, user_notes
 
 ISSUES_POST = r"/projects/[^/]+/issues$"

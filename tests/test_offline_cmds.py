@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.render import RenderOptions, render_issue
-from gl_rollout.steps import STEP_IDS
+from gl_rollout.core.steps import STEP_IDS
+from gl_rollout.render.issue import RenderOptions, render_issue
 from tests.helpers import run_cli
 
 DATA = Path(__file__).parent / "data"

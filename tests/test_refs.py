@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gl_rollout.core.refs import IssueRef, parse_issue_ref
 from gl_rollout.errors import ExitCode, UsageError
-from gl_rollout.refs import IssueRef, parse_issue_ref
 
 # (reference as typed, --project, expected project, iid, host)
 ACCEPTED = [

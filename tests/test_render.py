@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from gl_rollout.checklist import parse_checklist
+from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.steps import STEP_IDS, recognise
 from gl_rollout.errors import ExitCode, UsageError
-from gl_rollout.neutralise import neutralise, resolve_marks, resolve_slash_marks
-from gl_rollout.option_values import normalise_group, parse_ramp, validate_flag_name
-from gl_rollout.render import RenderOptions, render_issue
-from gl_rollout.steps import STEP_IDS, recognise
+from gl_rollout.render.issue import RenderOptions, render_issue
+from gl_rollout.render.neutralise import neutralise, resolve_marks, resolve_slash_marks
+from gl_rollout.render.option_values import normalise_group, parse_ramp, validate_flag_name
 
 DATA = Path(__file__).parent / "data"
 TEMPLATES = DATA / "templates"
@@ -346,7 +346,7 @@ def test_every_invisible_or_control_character_is_made_visible() -> None:
     import sys
     import unicodedata
 
-    from gl_rollout.neutralise import make_visible
+    from gl_rollout.render.neutralise import make_visible
 
     for code in range(sys.maxunicode + 1):
         char = chr(code)
@@ -570,7 +570,7 @@ def test_bad_urls_are_refused(field: str, value: str) -> None:
 
 
 def _limited(tmp_path: Path, body: str, time_limit: float) -> str:
-    from gl_rollout.templating import render_template, resolve_template
+    from gl_rollout.render.templating import render_template, resolve_template
 
     template = tmp_path / "loop.md.j2"
     template.write_text(body, encoding="utf-8")
@@ -630,7 +630,7 @@ def test_operations_that_would_build_a_huge_value_are_refused_before_they_run(
 
 
 def test_bounded_operations_still_work_as_jinja_does(tmp_path: Path) -> None:
-    from gl_rollout.templating import render_template, resolve_template
+    from gl_rollout.render.templating import render_template, resolve_template
 
     template = tmp_path / "bounded-ok.md.j2"
     template.write_text(

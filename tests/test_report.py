@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from gl_rollout.api import Issue
-from gl_rollout.checklist import parse_checklist
-from gl_rollout.render import RenderOptions, render_issue
-from gl_rollout.report import report_row
-from gl_rollout.report_formats import text_segments
+from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.model import Issue
+from gl_rollout.core.report import report_row
+from gl_rollout.render.issue import RenderOptions, render_issue
+from gl_rollout.render.report_formats import text_segments
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import CliResult, run_cli
 from tests.test_sync import add_marker, cli_env, seed_rollout

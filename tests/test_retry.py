@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from gl_rollout.retry import RateLimiter, RetryPolicy, server_wait
+from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy, server_wait
 
 NOW = 1_800_000_000.0  # a fixed "now" for header arithmetic
 

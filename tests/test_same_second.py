@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.checklist import apply_step_states
+from gl_rollout.core.checklist import apply_step_states
 from gl_rollout.sandbox import Sandbox
 from tests.test_sync import seed_rollout, sync
 from tests.test_sync_many import notes_reads

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from gl_rollout.checklist import apply_step_states, parse_checklist
-from gl_rollout.markers import NoteMarker
-from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.core.checklist import apply_step_states, parse_checklist
+from gl_rollout.core.markers import NoteMarker
+from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import CliResult, run_cli
 

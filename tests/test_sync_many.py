@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from gl_rollout.checklist import apply_step_states
 from gl_rollout.cli import invoke
+from gl_rollout.cli.printer import Printer
 from gl_rollout.cli.sync_cmds import progress_bar
+from gl_rollout.core.checklist import apply_step_states
 from gl_rollout.errors import ExitCode
-from gl_rollout.output import Printer
-from gl_rollout.pool import run_bounded
-from gl_rollout.render import RenderOptions, render_issue
+from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
-from gl_rollout.sync_many import worst_exit_code
+from gl_rollout.workflows.pool import run_bounded
+from gl_rollout.workflows.sync_many import worst_exit_code
 from tests.test_sync import add_marker, labels_of, ref, seed_rollout, set_feature, steps_of, sync, writes
 
 

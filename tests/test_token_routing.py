@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from gl_rollout.cli.app import AppState
+from gl_rollout.core.urls import check_transport, is_loopback
 from gl_rollout.errors import UsageError
+from gl_rollout.gitlab.connection import resolve_connection
 from gl_rollout.sandbox import Sandbox
-from gl_rollout.settings import resolve_connection
-from gl_rollout.urls import check_transport, is_loopback
 from tests.helpers import CliResult, run_cli
 from tests.workflow_cli import create, env_for, ref_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from gl_rollout.markers import find_note_marker
+from gl_rollout.core.markers import find_note_marker
 from gl_rollout.sandbox import Sandbox
 from tests.workflow_cli import box, create, ref_of, run, user_notes
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from gl_rollout.markers import find_note_marker
+from gl_rollout.core.markers import find_note_marker
 from gl_rollout.sandbox import Sandbox
 from tests.workflow_cli import FLAG, TITLE, box, create, description, ref_of, run, user_notes
 

@@ -10,11 +10,11 @@ import datetime as dt
 
 import pytest
 
-from gl_rollout.api import Issue, Note
-from gl_rollout.checklist import StepState
+from gl_rollout.core.checklist import StepState
+from gl_rollout.core.model import Issue, Note
+from gl_rollout.core.system_notes import OurWrite, Reverted, Window, edit_after_read, judge_window
 from gl_rollout.errors import StepError
-from gl_rollout.issue_edit import line_changes, plan_restore, plan_step_edit, unified_diff
-from gl_rollout.system_notes import OurWrite, Reverted, Window, edit_after_read, judge_window
+from gl_rollout.workflows.issue_edit import line_changes, plan_restore, plan_step_edit, unified_diff
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
 DESCRIPTION = (

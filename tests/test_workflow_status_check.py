@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.issue_edit import MAX_WRITES
 from gl_rollout.sandbox import Sandbox
+from gl_rollout.workflows.issue_edit import MAX_WRITES
 from tests.helpers import run_cli
 from tests.workflow_cli import box, create, description, env_for, ref_of, run
 

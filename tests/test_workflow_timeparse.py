@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from gl_rollout.core.times import describe_delta, format_utc, parse_eta
 from gl_rollout.errors import ExitCode, UsageError
-from gl_rollout.timeparse import describe_delta, format_utc, parse_eta
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, 20, tzinfo=dt.UTC)
 

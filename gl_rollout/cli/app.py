@@ -16,8 +16,9 @@ from typing import Annotated
 import typer
 
 from gl_rollout import __version__
+from gl_rollout.cli.printer import HumanRenderer, Printer, emit
 from gl_rollout.errors import ExitCode, RolloutError, UsageError, redact
-from gl_rollout.output import HumanRenderer, Printer, Result, emit
+from gl_rollout.result import Result
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done or nothing to do; 1 unexpected error; 2 bad usage or input; "

@@ -14,10 +14,11 @@ import typer
 
 from gl_rollout.cli.app import app, run_command
 from gl_rollout.cli.options import OptionGroup, with_option_group
-from gl_rollout.output import Printer, Result
+from gl_rollout.cli.printer import Printer
+from gl_rollout.result import Result
 
 if TYPE_CHECKING:
-    from gl_rollout.render import RenderOptions
+    from gl_rollout.render.issue import RenderOptions
 
 # The render options every rendering command takes.
 RENDER_PARAMETERS: OptionGroup = {
@@ -147,7 +148,7 @@ def build_render_options(values: dict[str, Any]) -> RenderOptions:
 
     An empty --template, --chatops-prefix or --ramp means the default, as if it were not given.
     """
-    from gl_rollout.render import RenderOptions
+    from gl_rollout.render.issue import RenderOptions
 
     defaults = RenderOptions()
 
@@ -184,8 +185,8 @@ with_render_options = with_option_group(RENDER_PARAMETERS, build_render_options,
 
 def render_result(options: RenderOptions, output: Path | None) -> Result:
     """Render the rollout issue; with `output`, also write its description there atomically."""
-    from gl_rollout.checklist import parse_checklist
-    from gl_rollout.render import render_issue
+    from gl_rollout.core.checklist import parse_checklist
+    from gl_rollout.render.issue import render_issue
 
     issue = render_issue(options)
     checklist = parse_checklist(issue.description)
@@ -239,9 +240,9 @@ def render_command(
 
 def templates_result() -> Result:
     """The built-in templates, their step IDs (rendered with the default options) and the variables."""
-    from gl_rollout.checklist import parse_checklist
-    from gl_rollout.render import TEMPLATE_VARIABLES, RenderOptions, render_issue
-    from gl_rollout.templating import BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, builtin_template_path
+    from gl_rollout.core.checklist import parse_checklist
+    from gl_rollout.render.issue import TEMPLATE_VARIABLES, RenderOptions, render_issue
+    from gl_rollout.render.templating import BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, builtin_template_path
 
     templates = []
     for name, info in BUILTIN_TEMPLATES.items():

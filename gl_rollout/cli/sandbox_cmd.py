@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from gl_rollout.cli.app import app, state_of
+from gl_rollout.cli.printer import Printer, emit
 from gl_rollout.errors import UsageError
-from gl_rollout.output import Printer, Result, emit
+from gl_rollout.result import Result
 
 sandbox_app = typer.Typer(
     name="sandbox",
@@ -61,7 +62,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
-    from gl_rollout.config import default_sandbox_db, open_sandbox
+    from gl_rollout.cli.connection import default_sandbox_db, open_sandbox
     from gl_rollout.errors import RolloutError
     from gl_rollout.sandbox.server import ServerThread
 

@@ -2,7 +2,7 @@
 
 `PATH` may be `-` for standard input. The file form of each command lives in a function of its own
 (`status_of_file`, `check_file`) that returns a Result; the issue form calls the use cases in
-`gl_rollout.rollout`, and both share the renderers. markdown-it loads only when a command runs.
+`gl_rollout.workflows.rollout`, and both share the renderers. markdown-it loads only when a command runs.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import typer
 
 from gl_rollout.cli.app import app, run_command
 from gl_rollout.cli.options import ProjectOption
+from gl_rollout.cli.printer import Printer
 from gl_rollout.errors import UsageError
-from gl_rollout.output import Printer, Result
+from gl_rollout.result import Result
 
 if TYPE_CHECKING:
-    from gl_rollout.checklist import Step, StepState
+    from gl_rollout.core.checklist import Step, StepState
 
 _TEXT_WIDTH = 64
 _SECTION_WIDTH = 32
@@ -44,9 +45,9 @@ def status_of_file(path: str, require: Sequence[str] = ()) -> Result:
     """The steps of a Markdown file, GitLab's progress counts and the next step to do; with `require`,
     the pipeline gate (exit 6 when a named step is not done). The file is read once: it may be stdin.
     """
-    from gl_rollout.checklist import parse_checklist, progress_line
+    from gl_rollout.core.checklist import parse_checklist, progress_line
     from gl_rollout.files import read_text_input
-    from gl_rollout.gate import gated
+    from gl_rollout.workflows.gate import gated
 
     checklist = parse_checklist(read_text_input(path))
     data = checklist.to_dict()
@@ -56,7 +57,7 @@ def status_of_file(path: str, require: Sequence[str] = ()) -> Result:
 
 def render_status(result: Result, printer: Printer) -> None:
     """The steps as a table, the progress line and `next: ID` (any `data` with the status keys)."""
-    from gl_rollout.checklist import progress_text
+    from gl_rollout.core.checklist import progress_text
 
     for message in result.messages:
         printer.note(message)
@@ -97,7 +98,7 @@ def render_issue_status(result: Result, printer: Printer) -> None:
         printer.line(f"required but not done: {', '.join(data['missing'])}")
     timeline = data.get("timeline")
     if timeline is not None:
-        from gl_rollout.evidence import TimelineEvent, timeline_lines
+        from gl_rollout.core.evidence import TimelineEvent, timeline_lines
 
         printer.line()
         printer.line("Timeline:")
@@ -160,8 +161,8 @@ def status_command(
             if timeline:
                 raise UsageError("--timeline needs the issue's comments", "give REF instead of --file")
             return status_of_file(file, require or ())
-        from gl_rollout.config import open_client
-        from gl_rollout.rollout import status
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.workflows.rollout import status
 
         with open_client(app_state, need_write=False, project=project, ref=ref) as client:
             return status(client.api, client.issue, require or (), timeline=timeline)
@@ -189,9 +190,9 @@ def check_file(
     Only the bracket of each changed step's line changes. Steps already in that state are left alone;
     when none changes the file is not touched.
     """
-    from gl_rollout.checklist import parse_checklist, progress_line, select_steps, set_step_state
+    from gl_rollout.core.checklist import parse_checklist, progress_line, select_steps, set_step_state
     from gl_rollout.files import check_target, read_text_input, write_atomic
-    from gl_rollout.issue_edit import change_line
+    from gl_rollout.workflows.issue_edit import change_line
 
     if in_place and path == "-":
         raise UsageError("--in-place needs a file, not standard input", "drop --in-place to print the result")
@@ -246,7 +247,7 @@ def file_diff(old: str, new: str, name: str) -> str:
     """A unified diff that `patch` applies to the file: line endings kept, a missing final newline marked."""
     import difflib
 
-    from gl_rollout.checklist import split_lines
+    from gl_rollout.core.checklist import split_lines
 
     lines = []
     for line in difflib.unified_diff(split_lines(old), split_lines(new), fromfile=name, tofile=name):
@@ -332,8 +333,8 @@ def check_command(
             )
         if in_place:
             raise UsageError("--in-place is for --file", "drop --in-place: with REF the issue is written")
-        from gl_rollout.config import open_client
-        from gl_rollout.rollout import check
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.workflows.rollout import check
 
         with open_client(app_state, need_write=not dry_run, project=project, ref=args[0]) as client:
             return check(client.api, client.issue, args[1:], state, dry_run=dry_run)

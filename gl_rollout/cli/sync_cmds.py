@@ -1,7 +1,8 @@
 """Commands `sync` (one issue, or every rollout issue of a project or group) and `report`.
 
-The use cases live in `gl_rollout.sync`, `gl_rollout.sync_many` and `gl_rollout.report`; they,
-python-gitlab and rich are imported only when a command runs, so `gl-rollout --help` stays fast.
+The use cases live in `gl_rollout.workflows.sync`, `gl_rollout.workflows.sync_many` and
+`gl_rollout.workflows.report`; they, python-gitlab and rich are imported only when a command runs, so
+`gl-rollout --help` stays fast.
 """
 
 # ruff: noqa: S107  GITLAB_ADMIN_TOKEN is the name of a variable, not a password
@@ -17,11 +18,12 @@ import typer
 
 from gl_rollout.cli.app import app, run_command, state_of
 from gl_rollout.cli.options import LabelOption, ProjectOption
+from gl_rollout.cli.printer import Printer
 from gl_rollout.errors import UsageError
-from gl_rollout.output import Printer, Result
+from gl_rollout.result import Result
 
 if TYPE_CHECKING:
-    from gl_rollout.sync_many import ProgressCallback
+    from gl_rollout.workflows.sync_many import ProgressCallback
 
 SYNC_HELP = """Make rollout checklists tell the truth, from evidence.
 
@@ -105,10 +107,10 @@ def sync_command(
     app_state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.config import ADMIN_TOKEN_ENV, open_client
-        from gl_rollout.scope import Scope
-        from gl_rollout.sync import SyncOptions, read_features, sync_one
-        from gl_rollout.sync_many import check_state_file, sync_many
+        from gl_rollout.cli.connection import ADMIN_TOKEN_ENV, open_client
+        from gl_rollout.core.scope import Scope
+        from gl_rollout.workflows.sync import SyncOptions, read_features, sync_one
+        from gl_rollout.workflows.sync_many import check_state_file, sync_many
 
         if features_env not in (None, "production", "staging"):
             raise UsageError(f"--features-env must be production or staging, not {features_env!r}")
@@ -212,7 +214,7 @@ def render_sync(result: Result, printer: Printer) -> None:
 
 def _proof(evidence: Mapping[str, Any] | None) -> str:
     """`enabled on staging (true) by alice, 2026-03-04 10:00 UTC`: what proves a step, who, when."""
-    from gl_rollout.evidence import human_time
+    from gl_rollout.core.times import human_time
 
     if not evidence:
         return "no evidence"
@@ -221,7 +223,7 @@ def _proof(evidence: Mapping[str, Any] | None) -> str:
 
 
 def _render_one(data: dict[str, Any], printer: Printer) -> None:
-    from gl_rollout.issue_edit import change_line
+    from gl_rollout.workflows.issue_edit import change_line
 
     printer.line(f"{data['reference']}  {data['title']}")
     stage, previous = data.get("stage"), data.get("previous_stage")
@@ -267,7 +269,7 @@ def _render_one(data: dict[str, Any], printer: Printer) -> None:
 
 
 def _render_many(data: dict[str, Any], printer: Printer) -> None:
-    from gl_rollout.sync import STATUS_WORDS
+    from gl_rollout.workflows.sync import STATUS_WORDS
 
     issues = data["issues"]
     shown = [i for i in issues if i["status"] in ("updated", "would-update", "failed")]
@@ -327,10 +329,10 @@ def report_command(
     app_state = state_of(ctx)
 
     def use_case() -> Result:
-        from gl_rollout.config import open_client
-        from gl_rollout.report import report
-        from gl_rollout.report_formats import report_format
-        from gl_rollout.scope import Scope
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.core.scope import Scope
+        from gl_rollout.render.report_formats import report_format
+        from gl_rollout.workflows.report import report
 
         if group is not None and project is not None:
             raise UsageError("give --project or --group, not both")

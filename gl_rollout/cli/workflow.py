@@ -17,14 +17,15 @@ import typer
 from gl_rollout.cli.app import AppState, app, run_command, state_of
 from gl_rollout.cli.offline import with_render_options
 from gl_rollout.cli.options import OptionGroup, ProjectOption, with_option_group
+from gl_rollout.cli.printer import HumanRenderer, Printer
 from gl_rollout.errors import UsageError
-from gl_rollout.output import HumanRenderer, Printer, Result
+from gl_rollout.result import Result
 
 if TYPE_CHECKING:
-    from gl_rollout.api import GitLabAPI
-    from gl_rollout.config import Client
-    from gl_rollout.posting import Patience
-    from gl_rollout.render import RenderOptions
+    from gl_rollout.cli.connection import Client
+    from gl_rollout.gitlab.api import GitLabAPI
+    from gl_rollout.render.issue import RenderOptions
+    from gl_rollout.workflows.posting import Patience
 
 RefArgument = Annotated[
     str,
@@ -51,7 +52,7 @@ EnvOption = Annotated[
 def patience(state: AppState) -> Patience:
     """How long a lost answer to a POST is waited for: `--timeout` per request, GitLab's own request
     timeout (`GL_ROLLOUT_SERVER_TIMEOUT`, default 60 s) in all (UsageError for a bad value)."""
-    from gl_rollout.posting import Patience, server_timeout_from_env
+    from gl_rollout.workflows.posting import Patience, server_timeout_from_env
 
     return Patience(timeout=state.timeout, server_timeout=server_timeout_from_env(state.env))
 
@@ -95,7 +96,7 @@ def _client(
     state: AppState, *, need_write: bool, project: str | None = None, ref: str | None = None
 ) -> AbstractContextManager[Client]:
     """`config.open_client`, imported when a command runs (python-gitlab and requests come with it)."""
-    from gl_rollout.config import open_client
+    from gl_rollout.cli.connection import open_client
 
     return open_client(state, need_write=need_write, project=project, ref=ref)
 
@@ -144,8 +145,8 @@ def create_command(
 
     def use_case() -> Result:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
-        from gl_rollout.render import render_issue
-        from gl_rollout.rollout import CreateOptions, create
+        from gl_rollout.render.issue import render_issue
+        from gl_rollout.workflows.rollout import CreateOptions, create
 
         if write_definition and options.definition is None:
             raise UsageError("--write-definition needs --definition FILE", "name the flag's definition YAML")
@@ -206,16 +207,16 @@ def announce_command(
                 "announce needs exactly one of --eta WHEN and --enabled", "for example --eta 'in 2h'"
             )
         if eta is not None:
-            from gl_rollout.announce import announce_eta
-            from gl_rollout.timeparse import parse_eta
+            from gl_rollout.core.times import parse_eta
+            from gl_rollout.workflows.announce import announce_eta
 
             when = parse_eta(eta)  # refused before any request when it has no zone or is past
             with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
                 return announce_eta(
                     client.api, client.issue, when, flag=flag, dry_run=dry_run, patience=waiting
                 )
-        from gl_rollout.announce import announce_enabled
-        from gl_rollout.chatops import parse_environments
+        from gl_rollout.core.chatops import parse_environments
+        from gl_rollout.workflows.announce import announce_enabled
 
         parse_environments([env])
         with _client(state, need_write=not dry_run, project=project, ref=ref) as client:
@@ -375,7 +376,7 @@ def disable_command(ctx: typer.Context, ref: RefArgument, *, args: FlagArgs) -> 
 
 def check_actors(args: FlagArgs) -> None:
     """Each actor option names someone (`option_values.check_actor_values`); exit 2 before any request."""
-    from gl_rollout.option_values import check_actor_values
+    from gl_rollout.render.option_values import check_actor_values
 
     check_actor_values("--project-actor", args.projects)
     check_actor_values("--group-actor", args.groups)
@@ -398,8 +399,8 @@ def _set_flag(
 
     def use_case() -> Result:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
-        from gl_rollout.enabling import FlagOptions, feature_request, requested_value, set_flag
-        from gl_rollout.settings import check_admin_target
+        from gl_rollout.gitlab.connection import check_admin_target
+        from gl_rollout.workflows.enable import FlagOptions, feature_request, requested_value, set_flag
 
         enable = command == "enable"
         options = FlagOptions(
@@ -501,7 +502,7 @@ def demo_command(ctx: typer.Context) -> None:
 
     def use_case() -> Result:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
-        from gl_rollout.demo import run_demo
+        from gl_rollout.workflows.demo import run_demo
 
         state.sandbox = True
         with _client(state, need_write=True) as client:
