@@ -116,13 +116,14 @@ def test_token_order(env: dict[str, str], kind: str | None, token: str | None, s
     options = state(env)
     conn = resolve_connection(options)
     assert (conn.token_kind, conn.token, conn.source) == (kind, token, source)
-    assert options.secrets == ([token] if token else [])
+    # The connection returns its token as a secret for the printer to mask.
+    assert conn.secrets.values == ((token,) if token else ())
 
 
 def test_token_is_a_secret_and_not_in_repr() -> None:
     options = state({"GITLAB_TOKEN": "glpat-supersecret"})
     conn = resolve_connection(options)
-    assert "glpat-supersecret" in options.secrets
+    assert "glpat-supersecret" in conn.secrets.values
     assert "supersecret" not in repr(conn)
     assert "supersecret" not in conn.describe()
     assert conn.describe() == "https://gitlab.com (from default), private token from GITLAB_TOKEN"
@@ -307,7 +308,7 @@ def test_helper_syntax_runs_the_command_with_the_injected_environment(tmp_path: 
     options = state({"PYTHON_GITLAB_CFG": str(cfg), "HOME": str(tmp_path), "WHO": "helper"})
     conn = resolve_connection(options)
     assert (conn.token_kind, conn.token) == ("private", "glpat-from-helper")
-    assert "glpat-from-helper" in options.secrets
+    assert "glpat-from-helper" in conn.secrets.values
 
 
 def test_helper_with_tilde_and_oauth(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from gl_rollout.cli.app import AppState
+from gl_rollout.cli.connection import learn
 from gl_rollout.core.urls import check_transport, is_loopback
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.connection import resolve_connection
@@ -209,7 +210,7 @@ def test_plain_http_admin_targets_are_refused_before_any_request(sandbox: Sandbo
 
 def test_allow_http_accepts_with_one_warning_line(capsys: pytest.CaptureFixture[str]) -> None:
     state = AppState(env={"GITLAB_URL": REMOTE_HTTP, "GITLAB_TOKEN": SECRET}, allow_http=True)
-    conn = resolve_connection(state)
+    conn = learn(state, resolve_connection(state))  # what the CLI does with every connection it resolves
     assert conn.url == REMOTE_HTTP
     assert capsys.readouterr().err == (
         f"warning: GITLAB_URL is plain HTTP ({REMOTE_HTTP}): the token travels unencrypted (--allow-http)\n"

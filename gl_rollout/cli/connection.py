@@ -1,7 +1,9 @@
 """Opening a GitLab client as the global options say: a real GitLab, or the embedded sandbox.
 
 Where the URL, the token and the project come from is `gl_rollout.gitlab.connection`; this module connects
-(`gl_rollout.gitlab.client`, imported when a client is opened) and starts or opens the sandbox.
+(`gl_rollout.gitlab.client`, imported when a client is opened), starts or opens the sandbox (the only
+module outside `gl_rollout.sandbox` that imports it), and hands every connection's `Secrets` to the
+options the printer masks with, and its warnings to stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gl_rollout.core.refs import IssueRef, parse_issue_ref
-from gl_rollout.errors import GitLabError, UsageError
+from gl_rollout.errors import GitLabError, Secrets, UsageError
 from gl_rollout.gitlab.connection import (
     Connection,
     ConnectionOptions,
@@ -35,8 +37,12 @@ DEFAULT_NOTES_PER_MINUTE = 60.0  # GitLab.com: note creation on issues
 
 
 class ClientOptions(ConnectionOptions, Protocol):
-    """Options `open_client` also needs: sandbox mode and the per-request timeout."""
+    """Options `open_client` also needs: sandbox mode, the per-request timeout, and the secrets the
+    printer masks (each connection's are added to them)."""
 
+    secrets: Secrets
+
+    def warn(self, text: str) -> None: ...
     @property
     def sandbox(self) -> bool: ...
     @property
@@ -60,7 +66,7 @@ class Client:
     issue_ref: IssueRef | None
     sandbox_admin_token: str | None = field(default=None, repr=False)
     timeout: float = 30.0
-    options: ConnectionOptions | None = field(default=None, repr=False, compare=False)
+    options: ClientOptions | None = field(default=None, repr=False, compare=False)
 
     @property
     def project(self) -> str:
@@ -101,8 +107,37 @@ class Client:
             return connect(conn, self.timeout)
         if self.options is None:
             raise UsageError(f"no environment to read {token_env} from")
-        conn = admin_connection(self.options, self.connection, target_url, token_env, source=source)
+        conn = learn(
+            self.options,
+            admin_connection(self.options, self.connection, target_url, token_env, source=source),
+        )
         return connect(conn, self.timeout)
+
+
+@dataclass(frozen=True)
+class Unleash:
+    """What an application's Unleash client is given for the seeded project's feature flags."""
+
+    url: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A sandbox being served (`sandbox serve`): where, its seeded project and groups, its state file,
+    its tokens, and the control path's secret."""
+
+    url: str
+    api_url: str
+    project_path: str
+    project_id: int
+    second_project_path: str
+    group_paths: tuple[str, ...]
+    db: str
+    tokens: Mapping[str, str]
+    control: bool
+    unleash: Unleash
+    control_secret: str | None
 
 
 def default_sandbox_db(env: Mapping[str, str] | None = None) -> Path:
@@ -163,12 +198,20 @@ def open_client(
 
     project_path = find_project(project, options.env)
     issue_ref = parse_issue_ref(ref, project_path) if ref is not None else None
-    conn = resolve_connection(options, ref_url=issue_ref.host if issue_ref else None)
+    conn = learn(options, resolve_connection(options, ref_url=issue_ref.host if issue_ref else None))
     if issue_ref is not None:
         issue_ref = issue_ref.relative_to(conn.url)
     if need_write:
         require_write_token(conn)
     yield Client(connected(conn), conn, project_path, issue_ref, None, options.timeout, options)
+
+
+def learn(options: ClientOptions, conn: Connection) -> Connection:
+    """The connection, once its token is among the secrets the printer masks and its warnings are out."""
+    options.secrets += conn.secrets.values
+    for warning in conn.warnings:
+        options.warn(warning)
+    return conn
 
 
 def require_write_token(conn: Connection) -> None:
@@ -248,8 +291,7 @@ def _serve_sandbox(
         issue_ref = IssueRef(issue_ref.project, issue_ref.iid, None)
     developer = sandbox.tokens["developer"]
     admin = sandbox.tokens["admin"]
-    options.add_secret(developer)
-    options.add_secret(admin)
+    options.secrets += (developer, admin)
     with sandbox.serve() as url:
         conn = Connection(
             url=url, token_kind="private", token=developer, source="the sandbox", url_source="the sandbox"

@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gl_rollout.errors import redact
+from gl_rollout.errors import Secrets
 from gl_rollout.result import Result
 
 ENVELOPE_VERSION = 1
+NO_SECRETS = Secrets()
 
 
-def envelope(result: Result, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+def envelope(result: Result[Any], secrets: Secrets = NO_SECRETS) -> dict[str, Any]:
     """The one JSON document `--json` prints; its keys are a frozen contract (tests/test_envelope.py)."""
     error = None
     if result.error is not None:
-        error = {"code": int(result.exit_code), "message": redact(result.error.one_line(), secrets)}
+        error = {"code": int(result.exit_code), "message": secrets.mask(result.error.one_line())}
     elif not result.ok:
         error = {"code": int(result.exit_code), "message": "; ".join(result.messages) or "failed"}
     return {
@@ -34,11 +35,11 @@ def envelope(result: Result, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
-def dumps_envelope(result: Result, secrets: tuple[str, ...] = ()) -> str:
+def dumps_envelope(result: Result[Any], secrets: Secrets = NO_SECRETS) -> str:
     import json  # only --json and --json-file need it
 
     text = json.dumps(envelope(result, secrets), ensure_ascii=False, indent=2, default=str)
-    return redact(text, secrets)
+    return secrets.mask(text)
 
 
 def colour_allowed(stream: IO[str], env: dict[str, str] | None = None) -> bool:
@@ -55,7 +56,7 @@ class Printer:
     """Where human text goes. With `--json` it all goes to stderr so stdout stays one envelope."""
 
     json_mode: bool = False
-    secrets: tuple[str, ...] = ()
+    secrets: Secrets = field(default_factory=Secrets)
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     err: IO[str] = field(default_factory=lambda: sys.stderr)
 
@@ -64,11 +65,11 @@ class Printer:
         return self.err if self.json_mode else self.out
 
     def line(self, text: str = "") -> None:
-        self.human.write(redact(text, self.secrets) + "\n")
+        self.human.write(self.secrets.mask(text) + "\n")
 
     def note(self, text: str) -> None:
         """Progress and side remarks: always stderr."""
-        self.err.write(redact(text, self.secrets) + "\n")
+        self.err.write(self.secrets.mask(text) + "\n")
 
     def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
         """A plain-text table (rich only on a colour terminal, to keep pipes and CI logs clean)."""
@@ -81,7 +82,7 @@ class Printer:
             for col in columns:
                 table.add_column(col)
             for row in rows:
-                table.add_row(*[redact(c, self.secrets) for c in row])
+                table.add_row(*[self.secrets.mask(c) for c in row])
             Console(file=stream).print(table)
             return
         widths = [len(c) for c in columns]
@@ -93,14 +94,14 @@ class Printer:
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         stream.write(fmt.format(*columns).rstrip() + "\n")
         for row in rows:
-            stream.write(redact(fmt.format(*row).rstrip(), self.secrets) + "\n")
+            stream.write(self.secrets.mask(fmt.format(*row).rstrip()) + "\n")
 
 
-HumanRenderer = Callable[[Result, Printer], None]
+HumanRenderer = Callable[[Result[Any], Printer], None]
 
 
 def emit(
-    result: Result,
+    result: Result[Any],
     printer: Printer,
     render_human: HumanRenderer | None = None,
     json_file: Path | None = None,
@@ -115,11 +116,11 @@ def emit(
             printer.note(message)
         printer.out.write(dumps_envelope(result, printer.secrets) + "\n")
     else:
-        if render_human is not None and (result.ok or result.data):
+        if render_human is not None and (result.ok or result.value is not None):
             render_human(result, printer)
         else:
             for message in result.messages:
                 printer.line(message)
         if result.error is not None:
-            printer.err.write("error: " + redact(result.error.one_line(), printer.secrets) + "\n")
+            printer.err.write("error: " + printer.secrets.mask(result.error.one_line()) + "\n")
     return int(result.exit_code)

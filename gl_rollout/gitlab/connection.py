@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from gl_rollout.core.refs import check_path
 from gl_rollout.core.urls import check_transport, host_of, normalise_url, same_host
-from gl_rollout.errors import UsageError
+from gl_rollout.errors import Secrets, UsageError
 from gl_rollout.gitlab.config_file import ConfigSection, TokenKind, load_config_section, section_token
 from gl_rollout.gitlab.tokens import check_token
 
@@ -69,8 +69,6 @@ class ConnectionOptions(Protocol):
     def env(self) -> Mapping[str, str]: ...
     @property
     def allow_http(self) -> bool: ...
-    def add_secret(self, value: str | None) -> None: ...
-    def warn(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,16 @@ class Connection:
     ca_bundle: str | None = None
     source: str = "none"  # where the token came from, e.g. "GITLAB_TOKEN", "python-gitlab config [work]"
     url_source: str = "default"  # where the URL came from, e.g. "--url", "GITLAB_HOST"
+    warnings: tuple[str, ...] = ()  # to print at once, such as plain HTTP allowed by --allow-http
 
     @property
     def host(self) -> str:
         return host_of(self.url)
+
+    @property
+    def secrets(self) -> Secrets:
+        """What must never be shown: the token (the printer masks it in every form)."""
+        return Secrets((self.token,)) if self.token else Secrets()
 
     def describe(self) -> str:
         """One line for --debug and error hints; never the token."""
@@ -103,7 +107,7 @@ def resolve_connection(
     *,
     ref_url: str | None = None,
 ) -> Connection:
-    """URL, token and CA bundle in the order of this module's docstring; registers the token as a secret.
+    """URL, token and CA bundle in the order of this module's docstring (the token is in `secrets`).
 
     `ref_url` is the `scheme://host` of an issue URL the user gave: it may pick the configuration
     section of its host, and must be on the GitLab URL's host (else UsageError: a token is never sent
@@ -158,9 +162,6 @@ def resolve_connection(
 
     if ca_bundle is None and section is not None and section.label in {source, url_source}:
         ca_bundle = _section_ca_bundle(section)
-    options.add_secret(token)
-    if warning is not None:
-        options.warn(warning)
     return Connection(
         url=url,
         token_kind=token_kind if token else None,
@@ -168,6 +169,7 @@ def resolve_connection(
         ca_bundle=ca_bundle,
         source=source if token else "none",
         url_source=url_source,
+        warnings=(warning,) if warning is not None else (),
     )
 
 
@@ -193,9 +195,6 @@ def admin_connection(
             f"set {token_env} to an admin's personal access token with the api scope",
         )
     token = check_token(token, token_env)
-    options.add_secret(token)
-    if warning is not None:
-        options.warn(warning)
     return Connection(
         url=url,
         token_kind="private",
@@ -203,6 +202,7 @@ def admin_connection(
         ca_bundle=base.ca_bundle,
         source=token_env,
         url_source=url_source,
+        warnings=(warning,) if warning is not None else (),
     )
 
 

@@ -14,6 +14,7 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from gl_rollout.core import chatops
 from gl_rollout.core.checklist import StepState, parse_checklist
@@ -27,9 +28,33 @@ from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
 from gl_rollout.workflows.issue_edit import require_open
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
-from gl_rollout.workflows.step_comments import StepAction, comment_and_tick, existing_steps, read_notes
+from gl_rollout.workflows.step_comments import (
+    CommentOutcome,
+    StepAction,
+    comment_and_tick,
+    existing_steps,
+    read_notes,
+)
 
 ENV_NAMES = {"production": "production (GitLab.com)", "staging": "staging"}
+
+
+@dataclass(frozen=True)
+class EtaAnnouncement:
+    """`announce --eta`: the moment announced (ISO and as shown), and its relative form if given so."""
+
+    eta: str
+    eta_utc: str
+    relative: str | None
+    kind: str = "eta"
+
+
+@dataclass(frozen=True)
+class EnabledAnnouncement:
+    """`announce --enabled`: the environment the flag was announced enabled on."""
+
+    env: str
+    kind: str = "enabled"
 
 
 def issue_flag(issue: Issue, notes: list[Note], flag: str | None) -> str:
@@ -74,7 +99,7 @@ def announce_eta(
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
     now: dt.datetime | None = None,
-) -> Result:
+) -> Result[CommentOutcome]:
     """Post when the flag will be enabled on production (UTC, and how far away), then tick `announce-eta`."""
     moment = now or utc_now()
     issue = api.get_issue(ref.project, ref.iid)
@@ -111,7 +136,7 @@ def announce_eta(
         ticks=(((*present,), "done"),) if present else (),
         scope=lambda m: m.action == "announce-eta",
         still_valid=still_valid,
-        data={"eta": eta.iso, "eta_utc": format_utc(eta.when), "relative": eta.relative, "kind": "eta"},
+        details=EtaAnnouncement(eta.iso, format_utc(eta.when), eta.relative),
         messages=tuple(messages),
     )
     return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)
@@ -125,7 +150,7 @@ def announce_enabled(
     flag: str | None = None,
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
-) -> Result:
+) -> Result[CommentOutcome]:
     """Post that the flag is now enabled on `env`; tick `announce-enabled` for production."""
     environment = chatops.parse_environments([env])
     if len(environment) != 1:
@@ -169,7 +194,7 @@ def announce_enabled(
         text=text,
         ticks=ticks,
         scope=scope,
-        data={"env": target, "kind": "enabled"},
+        details=EnabledAnnouncement(target),
         messages=tuple(messages),
     )
     return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.times import parse_eta
+from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.render.issue import RenderOptions, render_issue
-from gl_rollout.result import Result
+from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.announce import announce_eta
+from gl_rollout.workflows.check import check
+from gl_rollout.workflows.create import CreateOptions, create
 from gl_rollout.workflows.enable import FlagOptions, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
-from gl_rollout.workflows.rollout import CreateOptions, check, create, status
-
-if TYPE_CHECKING:
-    from gl_rollout.cli.connection import Client
+from gl_rollout.workflows.status import status
 
 DEMO_FLAG = "product_analytics_aggregated_metrics"
 DEMO_ETA = "in 2h"
@@ -62,39 +63,74 @@ def _line(*words: str) -> str:
     return " ".join(["gl-rollout", "--sandbox", *(shlex.quote(word) for word in words)])
 
 
-def run_demo(client: Client, *, patience: Patience = DEFAULT_PATIENCE) -> Result:
-    """Create, status, announce, enable on staging (applied to the sandbox), check, status; then the issue."""
-    api = client.api
-    project = client.project
-    steps: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class DemoStep:
+    """One command the demo ran: the line a user would type, and that command's own outcome."""
 
-    def record(command: str, line: str, result: Result) -> bool:
+    command: str
+    command_line: str
+    ok: bool
+    exit_code: int
+    messages: tuple[str, ...]
+    error: str | None
+    data: object  # the command's outcome, as its own `--json` shows it
+
+
+@dataclass(frozen=True)
+class DemoIssue:
+    """The rollout issue at the end of the demo."""
+
+    iid: int
+    reference: str
+    title: str
+    web_url: str
+    labels: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """Each step the demo ran, then the issue as it ends (absent when a step failed)."""
+
+    steps: tuple[DemoStep, ...]
+    final: DemoIssue | None = field(default=None, metadata=OMIT_NONE)
+
+
+def run_demo(
+    api: GitLabAPI, project: str, admin_api: Callable[[], GitLabAPI], *, patience: Patience = DEFAULT_PATIENCE
+) -> Result[DemoOutcome]:
+    """Create, status, announce, enable on staging (applied to `admin_api`), check, status; then the issue."""
+    steps: list[DemoStep] = []
+
+    def record(command: str, line: str, result: Result[Any]) -> bool:
         steps.append(
-            {
-                "command": command,
-                "command_line": line,
-                "ok": result.ok,
-                "exit_code": int(result.exit_code),
-                "messages": list(result.messages),
-                "error": result.error.one_line() if result.error is not None else None,
-                "data": result.data,
-            }
+            DemoStep(
+                command,
+                line,
+                result.ok,
+                int(result.exit_code),
+                tuple(result.messages),
+                result.error.one_line() if result.error is not None else None,
+                result.value if result.value is not None else {},
+            )
         )
         return result.ok
 
-    def failed(result: Result) -> Result:
+    def failed(result: Result[Any]) -> Result[DemoOutcome]:
         assert result.error is not None
-        return Result.failure("demo", result.error, data={"steps": steps})
+        return Result.failure("demo", result.error, DemoOutcome(tuple(steps)))
 
     created = create(api, render_issue(DEMO_RENDER), CreateOptions(project=project, patience=patience))
     if not record(
         "create", _line("create", DEMO_FLAG, *_render_args(DEMO_RENDER), "--project", project), created
     ):
         return failed(created)
-    ref = IssueRef(project, int(created.data["iid"]))
+    assert created.value is not None
+    assert created.value.issue.iid is not None
+    ref = IssueRef(project, created.value.issue.iid)
     reference = f"{project}#{ref.iid}"
 
-    plan: list[tuple[str, str, Callable[[], Result]]] = [
+    plan: list[tuple[str, str, Callable[[], Result[Any]]]] = [
         ("status", _line("status", reference), lambda: status(api, ref)),
         (
             "announce",
@@ -109,7 +145,7 @@ def run_demo(client: Client, *, patience: Patience = DEFAULT_PATIENCE) -> Result
                 ref,
                 FlagOptions(envs=("staging",), apply=True),
                 enable=True,
-                admin_api=client.admin_api,
+                admin_api=admin_api,
                 patience=patience,
             ),
         ),
@@ -126,24 +162,18 @@ def run_demo(client: Client, *, patience: Patience = DEFAULT_PATIENCE) -> Result
             return failed(result)
 
     final = api.get_issue(ref.project, ref.iid)
-    data = {
-        "steps": steps,
-        "final": {
-            "iid": final.iid,
-            "reference": final.reference,
-            "title": final.title,
-            "web_url": final.web_url,
-            "labels": list(final.labels),
-            "description": final.description,
-        },
-    }
-    wrote = any(
-        step["data"].get("created") or step["data"].get("posted") or step["data"].get("written")
-        for step in steps
+    issue = DemoIssue(
+        final.iid, final.reference, final.title, final.web_url, tuple(final.labels), final.description
     )
+    wrote = any(_wrote(step.data) for step in steps)
     closing = "the sandbox keeps this state; run the commands above yourself, or `gl-rollout demo` again"
     if not wrote:
         closing = (
             "nothing to do: everything was already done (run with --sandbox-db FILE for a fresh sandbox)"
         )
-    return Result(command="demo", data=data, messages=[closing])
+    return Result("demo", DemoOutcome(tuple(steps), issue), messages=[closing])
+
+
+def _wrote(outcome: object) -> bool:
+    """Whether a step created the issue, posted a comment or wrote the description."""
+    return any(bool(getattr(outcome, name, False)) for name in ("created", "posted", "written"))

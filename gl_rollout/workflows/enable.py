@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gl_rollout.core import chatops
@@ -35,11 +35,13 @@ from gl_rollout.core.model import Feature, Note
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
-from gl_rollout.result import Result
+from gl_rollout.render.option_values import check_actor_values
+from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.announce import issue_flag, only_the_comment
 from gl_rollout.workflows.issue_edit import require_open
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.step_comments import (
+    CommentOutcome,
     StepAction,
     already_posted,
     comment_and_tick,
@@ -66,6 +68,36 @@ class FlagOptions:
     flag: str | None = None
     apply: bool = False
     target_url: str | None = None
+
+
+@dataclass(frozen=True)
+class GateValue:
+    """One gate of a flag as the Features API reports it."""
+
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class FeaturesApiOutcome:
+    """What `--apply` found and did on the Features API: whether a POST was needed and sent, and the
+    flag's state and gates GitLab reports."""
+
+    url: str
+    needed: bool
+    sent: bool
+    state: str | None
+    gates: tuple[GateValue, ...]
+
+
+@dataclass(frozen=True)
+class FlagSetOutcome:
+    """What `enable`/`disable` report of their own: the ChatOps command, its value and environments."""
+
+    command_line: str
+    value: bool | int
+    envs: tuple[str, ...]
+    features_api: FeaturesApiOutcome | None = field(default=None, metadata=OMIT_NONE)
 
 
 # ChatOps' option for each kind of actor -> the `enable`/`disable` option that takes it.
@@ -100,6 +132,22 @@ def feature_request(flag: str, value: bool | int, options: FlagOptions) -> chato
 def validate_options(value: bool | int, options: FlagOptions) -> None:
     """Check the options before any request (the flag name may only be known from the issue)."""
     feature_request(options.flag or "placeholder_flag", value, options)
+
+
+def check_flag_command(options: FlagOptions, *, enable: bool) -> None:
+    """What `enable`/`disable` refuse before any request (exit 2): an actor option that names nobody,
+    a value or a combination ChatOps would refuse, and actor options that all came out empty."""
+    check_actor_values("--project-actor", options.projects)
+    check_actor_values("--group-actor", options.groups)
+    check_actor_values("--user", options.users)
+    check_actor_values("--feature-group", options.feature_group)
+    value = requested_value(options, enable=enable)
+    request = feature_request(options.flag or "placeholder_flag", value, options)
+    named = any((options.projects, options.groups, options.users, options.feature_group))
+    if named and not request.actors:
+        # Never a silent global change: actors were asked for and none is left.
+        command = "enable" if enable else "disable"
+        raise UsageError(f"the actor options of {command} name nobody", "give an actor, or drop them")
 
 
 def enable_steps(request: chatops.FeatureSet) -> list[str]:
@@ -310,7 +358,7 @@ def set_flag(
     admin_api: Callable[[], GitLabAPI] | None = None,
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
-) -> Result:
+) -> Result[CommentOutcome]:
     """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring."""
     command = "enable" if enable else "disable"
     value = requested_value(options, enable=enable)
@@ -353,11 +401,7 @@ def set_flag(
     values["steps"] = {step_id: state for ids, state in ticks for step_id in ids}
     verb = "Enabled" if enable else "Disabled"
     text = f"**{verb}** `{flag}` {describe_targets(request)}: `{command_line}`"
-    data: dict[str, Any] = {
-        "command_line": command_line,
-        "value": request.value,
-        "envs": list(request.environments),
-    }
+    features_api: FeaturesApiOutcome | None = None
     probe = StepAction(command, NoteMarker(command, flag, primary, values, key), text, scope=scope,
                        still_valid=still_valid, posted=posted)  # fmt: skip
     if options.apply and admin_api is not None:
@@ -379,15 +423,15 @@ def set_flag(
         else:
             text += f"\n\nThe Features API of {applied.url} already reports {reported}."
             messages.append(f"{flag} was already so on {applied.url}: {plain}")
-        data["features_api"] = {
-            "url": applied.url,
-            "needed": applied.needed,
-            "sent": applied.sent,
-            "state": applied.feature.state if applied.feature else None,
-            "gates": [{"key": g.key, "value": g.value} for g in applied.feature.gates]
-            if applied.feature
-            else [],
-        }
+        feature = applied.feature
+        features_api = FeaturesApiOutcome(
+            applied.url,
+            applied.needed,
+            applied.sent,
+            feature.state if feature else None,
+            tuple(GateValue(g.key, g.value) for g in feature.gates) if feature else (),
+        )
+    details = FlagSetOutcome(command_line, request.value, tuple(request.environments), features_api)
     action = StepAction(
         command=command,
         marker=NoteMarker(command, flag, primary, values, key),
@@ -396,7 +440,7 @@ def set_flag(
         scope=scope,
         still_valid=still_valid,
         posted=posted,
-        data=data,
+        details=details,
         messages=tuple(messages),
     )
     return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)

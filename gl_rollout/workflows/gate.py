@@ -4,31 +4,37 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from gl_rollout.core.checklist import Checklist, select_steps
 from gl_rollout.errors import RequiredStepError
-from gl_rollout.result import Result
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The steps `--require` named, and those of them not done."""
+
+    required: tuple[str, ...]
+    missing: tuple[str, ...]
 
 
 def required_steps(
     checklist: Checklist, require: Sequence[str], where: str, *, file: bool = False
-) -> tuple[dict[str, Any], RequiredStepError | None]:
-    """The `--require` gate: `{required, missing}` and the exit-6 error when a named step is not done.
+) -> tuple[Gate | None, RequiredStepError | None]:
+    """The `--require` gate (None without `require`) and the exit-6 error when a named step is not done.
 
     `where` is the issue reference, or with `file` the path `status --file` read (`-` for stdin): the
     hint shows the `check` command that ticks the steps there. A required step that is skipped (`[~]`,
     inapplicable) counts as satisfied: there is nothing to wait for. An unknown step is a StepError
     (exit 5), so a typo never passes a pipeline gate.
     """
+    if not require:
+        return None, None
     required = select_steps(checklist, list(require))
     missing = [step for step in required if step.state == "todo"]
-    data: dict[str, Any] = {
-        "required": [step.id for step in required],
-        "missing": [step.id for step in missing],
-    }
+    gate = Gate(tuple(step.id for step in required), tuple(step.id for step in missing))
     if not missing:
-        return data, None
+        return gate, None
     ids = [step.id for step in missing]
     plural = len(missing) > 1
     if file:
@@ -36,23 +42,7 @@ def required_steps(
         command = f"gl-rollout check --file {shlex.quote(where)} {' '.join(ids)}{in_place}"
     else:
         command = f"gl-rollout check {shlex.quote(where)} {' '.join(ids)}"
-    return data, RequiredStepError(
+    return gate, RequiredStepError(
         f"required step{'s' if plural else ''} not done in {where}: {', '.join(ids)}",
         f"tick {'them' if plural else 'it'} with `{command}` once done",
     )
-
-
-def gated(
-    result: Result, checklist: Checklist, require: Sequence[str], where: str, *, file: bool = False
-) -> Result:
-    """`result` with the `--require` gate applied (exit 6, data kept, when a step is not done)."""
-    if not require:
-        return result
-    extra, error = required_steps(checklist, require, where, file=file)
-    result.data.update(extra)
-    if error is None:
-        return result
-    result.ok = False
-    result.error = error
-    result.exit_code = error.exit_code
-    return result

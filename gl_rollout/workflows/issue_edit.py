@@ -212,11 +212,11 @@ def write_description(
         restored.update({s.id: s.state for s in repair.changed})
         current = repair
     else:
-        raise ConflictError(
+        raise EditConflict(
             f"{edit.issue.reference}: other edits kept landing while gl-rollout set back the ticks its "
             f"writes had undone ({MAX_WRITES} writes)",
             "run `gl-rollout status` to see the boxes now, and tick again those that are missing",
-            details=_conflict_details(edit, [r.note for r in window.reverted]),
+            _conflict(edit, [r.note for r in window.reverted]),
         )
     if overwritten:
         raise conflict_error(edit, sorted(overwritten.values(), key=lambda n: n.id))
@@ -256,11 +256,11 @@ def _put_description(api: GitLabAPI, project: str, edit: DescriptionEdit) -> Iss
     written = api.update_issue(project, issue.iid, {"description": edit.new_text})
     if not same_stored_text(edit.new_text, written.description):
         stored = line_changes(edit.new_text, written.description)
-        raise ConflictError(
+        raise EditConflict(
             f"GitLab stored a different description than gl-rollout sent for {issue.reference}"
             + (f" (line {stored[0].line}: {stored[0].after!r})" if stored else ""),
             "a line may have run as a quick action; compare with the issue's description history",
-            details=_conflict_details(edit, [], stored=stored),
+            _conflict(edit, [], stored=stored),
         )
     return written
 
@@ -281,18 +281,18 @@ def _later_warning(note: Note, reference: str) -> str:
     )
 
 
-def conflict_error(edit: DescriptionEdit, others: Sequence[Note]) -> ConflictError:
+def conflict_error(edit: DescriptionEdit, others: Sequence[Note]) -> EditConflict:
     """The exit-4 error: what gl-rollout wrote, whose edit it overwrote, and how to get it back."""
     who = ", ".join(
         sorted({f"{n.author or 'someone'} ({_describe_note(n)}, {n.created_at})" for n in others})
     )
     wrote = "; ".join(f"line {c.line}: {c.after.strip()}" for c in edit.line_changes()) or "nothing"
-    return ConflictError(
+    return EditConflict(
         f"{edit.issue.reference}: another edit of the description landed between gl-rollout's read and "
         f"its write, by {who}; gl-rollout wrote {wrote}",
         "that edit was overwritten: restore it from the issue's description history "
         "(the 'Compare with previous version' link of the edit), then run the command again",
-        details=_conflict_details(edit, others),
+        _conflict(edit, others),
     )
 
 
@@ -301,18 +301,59 @@ def _describe_note(note: Note) -> str:
     return body if len(body) <= 80 else body[:77] + "..."
 
 
-def _conflict_details(
+@dataclass(frozen=True)
+class OtherEdit:
+    """An edit of the description that gl-rollout's write overwrote, as GitLab's note tells it."""
+
+    author: str
+    created_at: str
+    note: str
+    note_id: int
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """What an exit-4 conflict reports: the lines gl-rollout wrote, the edits its write overwrote, and
+    (when GitLab stored another text than was sent) how the stored text differs."""
+
+    wrote: tuple[LineChange, ...] = ()
+    other_edits: tuple[OtherEdit, ...] = ()
+    stored_differs: tuple[LineChange, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        details: dict[str, object] = {
+            "wrote": [c.to_dict() for c in self.wrote],
+            "other_edits": [
+                {"author": o.author, "created_at": o.created_at, "note": o.note, "note_id": o.note_id}
+                for o in self.other_edits
+            ],
+        }
+        if self.stored_differs:
+            details["stored_differs"] = [c.to_dict() for c in self.stored_differs]
+        return details
+
+
+class EditConflict(ConflictError):
+    """A ConflictError of a description write, with its `Conflict` record (also its `details`)."""
+
+    def __init__(self, message: str, hint: str | None, conflict: Conflict) -> None:
+        super().__init__(message, hint, details=conflict.to_dict())
+        self.conflict = conflict
+
+
+def conflict_of(error: ConflictError) -> Conflict | None:
+    """The record of a description conflict; None for a conflict found before anything was written."""
+    return error.conflict if isinstance(error, EditConflict) else None
+
+
+def _conflict(
     edit: DescriptionEdit, others: Sequence[Note], *, stored: Sequence[LineChange] = ()
-) -> dict[str, object]:
-    details: dict[str, object] = {
-        "wrote": [c.to_dict() for c in edit.line_changes()],
-        "other_edits": [
-            {"author": n.author, "created_at": n.created_at, "note": n.body, "note_id": n.id} for n in others
-        ],
-    }
-    if stored:
-        details["stored_differs"] = [c.to_dict() for c in stored]
-    return details
+) -> Conflict:
+    return Conflict(
+        wrote=tuple(edit.line_changes()),
+        other_edits=tuple(OtherEdit(n.author, n.created_at, n.body, n.id) for n in others),
+        stored_differs=tuple(stored),
+    )
 
 
 def is_ambiguous(error: GitLabError) -> bool:

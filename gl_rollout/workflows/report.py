@@ -11,6 +11,7 @@ The file formats live in `gl_rollout.render.report_formats`.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from gl_rollout.core.scope import Scope, is_rollout, project_of
 from gl_rollout.errors import GitLabError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.render.report_formats import plural, report_format, write_report
-from gl_rollout.result import Result
+from gl_rollout.result import FLATTEN, Result
 from gl_rollout.workflows.pool import MAX_CONCURRENCY, run_bounded
 
 
@@ -85,6 +86,15 @@ def build_report(
     return Report(scope, now, stale_days, moved_from, tuple(rows[i] for i in sorted(rows)))
 
 
+@dataclass(frozen=True)
+class ReportOutcome:
+    """The file written, its format, and the report it holds."""
+
+    path: str
+    format: str
+    report: Report = field(metadata=FLATTEN)
+
+
 def report(
     api: GitLabAPI,
     scope: Scope,
@@ -93,12 +103,11 @@ def report(
     stale_days: int = DEFAULT_STALE_DAYS,
     now: datetime | None = None,
     read_notes: bool = True,
-) -> Result:
+) -> Result[ReportOutcome]:
     """`gl-rollout report`: build the report and write it to `output` (.md, .json or .html)."""
     report_format(output)  # a bad file name fails before any request
     built = build_report(api, scope, stale_days=stale_days, now=now, read_notes=read_notes)
     fmt = write_report(built, output)
-    data = {"path": str(output), "format": fmt, **built.to_dict()}
     messages = [f"wrote {plural(len(built.rows), 'rollout')} ({built.stale_count} stale) to {output}"]
     if built.moved_from == "last-activity":
         messages.append("this token cannot read comments: 'moved' is each issue's last activity")
@@ -108,4 +117,4 @@ def report(
             f"{plural(len(odd), 'issue')} with timestamps gl-rollout cannot read "
             f"(such as {odd[0].unreadable_times[0]!r}): 'moved' counts from the newest readable one"
         )
-    return Result(command="report", data=data, messages=messages)
+    return Result("report", ReportOutcome(str(output), fmt, built), messages=messages)

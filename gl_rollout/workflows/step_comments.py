@@ -15,8 +15,7 @@ comments, while enable twice posts one).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from gl_rollout.core.checklist import StepState, parse_checklist, progress_line
 from gl_rollout.core.markers import NoteMarker, find_note_marker
@@ -25,10 +24,16 @@ from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.times import parse_time
 from gl_rollout.errors import ConflictError, RolloutError
 from gl_rollout.gitlab.api import GitLabAPI
-from gl_rollout.result import Result
-from gl_rollout.workflows.issue_edit import plan_step_edit, read_for_edit, write_description
+from gl_rollout.result import FLATTEN, OMIT_NONE, Result
+from gl_rollout.workflows.issue_edit import (
+    Conflict,
+    conflict_of,
+    plan_step_edit,
+    read_for_edit,
+    write_description,
+)
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience, post_note_once
-from gl_rollout.workflows.rollout import conflict_result, edit_data, issue_summary, issue_url, written_but
+from gl_rollout.workflows.summary import EditPreview, IssueSummary, issue_url, written_but
 
 Scope = Callable[[NoteMarker], bool]
 
@@ -46,7 +51,7 @@ class StepAction:
     still_valid: Callable[[NoteMarker, Note], bool] = field(default=lambda marker, note: True)
     # The note that already says it, when "the newest word in scope, same key" is not the rule.
     posted: Callable[[Sequence[Note]], Note | None] | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    details: object = None  # what the command itself reports (a dataclass), between the flag and the edit
     messages: tuple[str, ...] = ()
 
     @property
@@ -96,6 +101,35 @@ def existing_steps(issue: Issue, ids: Sequence[str]) -> tuple[list[str], list[st
     return present, [step_id for step_id in ids if step_id not in present]
 
 
+@dataclass(frozen=True)
+class StepChange:
+    """A step whose box the command set: its ID, its new state, its line."""
+
+    id: str
+    state: StepState
+    line: int
+
+
+@dataclass(frozen=True)
+class CommentOutcome:
+    """What a comment command (announce, enable, disable) did: the issue, the flag, the command's own
+    details, the edit (`--dry-run`'s diff and the comment), whether the comment was posted and the
+    description written, and where the comment is."""
+
+    issue: IssueSummary = field(metadata=FLATTEN)
+    flag: str
+    details: object = field(metadata=FLATTEN)
+    preview: EditPreview = field(metadata=FLATTEN)
+    steps_changed: tuple[StepChange, ...] = ()
+    posted: bool = False
+    written: bool = False
+    restored: tuple[str, ...] = ()
+    note_url: str | None = None
+    nothing_to_do: bool = False
+    progress: str | None = field(default=None, metadata=OMIT_NONE)
+    conflict: Conflict | None = field(default=None, metadata=OMIT_NONE)
+
+
 def comment_and_tick(
     api: GitLabAPI,
     ref: IssueRef,
@@ -105,7 +139,7 @@ def comment_and_tick(
     *,
     dry_run: bool,
     patience: Patience = DEFAULT_PATIENCE,
-) -> Result:
+) -> Result[CommentOutcome]:
     """Post the action's comment unless already there, then set its steps; nothing twice."""
     messages = list(action.messages)
     # Someone may have edited the description between our two reads: then start from their text.
@@ -115,56 +149,54 @@ def comment_and_tick(
     edit = plan_step_edit(issue, ticks)
     messages += _already(issue, ticks)
     posted_before = already_posted(notes, action)
-    data = issue_summary(issue)
-    data["flag"] = action.marker.flag
-    data.update(action.data)
-    data.update(edit_data(edit, dry_run=dry_run, comments=[] if posted_before else [action.body]))
-    data["steps_changed"] = [{"id": s.id, "state": s.state, "line": s.line} for s in edit.changed]
-    data["posted"] = False
-    data["written"] = False
-    data["restored"] = []
     address = issue_url(api, issue, ref.project)
-    data["note_url"] = _note_url(address, posted_before) if posted_before else None
+    outcome = CommentOutcome(
+        issue=IssueSummary.of(issue),
+        flag=action.marker.flag,
+        details=action.details,
+        preview=EditPreview.of(edit, dry_run=dry_run, comments=[] if posted_before else [action.body]),
+        steps_changed=tuple(StepChange(s.id, s.state, s.line) for s in edit.changed),
+        note_url=_note_url(address, posted_before) if posted_before else None,
+    )
     if posted_before is not None:
-        messages.append(f"the comment is already there: {data['note_url']}")
+        messages.append(f"the comment is already there: {outcome.note_url}")
     if posted_before is not None and not edit.needed:
-        data["nothing_to_do"] = True
         messages.append("nothing to do")
-        return Result(command=action.command, data=data, messages=messages)
-    data["nothing_to_do"] = False
+        return Result(action.command, replace(outcome, nothing_to_do=True), messages=messages)
     if dry_run:
         would = [] if posted_before is not None else ["would post the comment shown below"]
         would += edit.change_lines()
         if edit.needed:
             would.append(progress_line(parse_checklist(edit.new_text)))
         would.append("dry run: nothing written")
-        return Result(command=action.command, data=data, messages=[*messages, *would])
+        return Result(action.command, outcome, messages=[*messages, *would])
 
     if posted_before is None:
         landed = post_note_once(api, ref.project, ref.iid, action.body, action.marker.key, patience=patience)
         note: Note | None = landed.value
-        data["posted"] = True
-        data["note_url"] = _note_url(address, note) if note is not None else None
-        messages.append(f"posted the comment: {data['note_url'] or address}")
+        outcome = replace(
+            outcome, posted=True, note_url=_note_url(address, note) if note is not None else None
+        )
+        messages.append(f"posted the comment: {outcome.note_url or address}")
         if landed.recovered:
             messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
     if edit.needed:
         try:
             written = write_description(api, ref.project, edit, floor=floor, sleep=patience.sleep)
         except ConflictError as exc:
-            return conflict_result(action.command, exc, {**data, "written": True})
+            conflicted = replace(outcome, written=True, conflict=conflict_of(exc))
+            return Result.failure(action.command, exc, conflicted)
         except RolloutError as exc:
-            if not data["posted"]:
+            if not outcome.posted:
                 raise
-            what = f"posted the comment ({data['note_url'] or address})"
-            return Result.failure(action.command, written_but(what, exc), data=data)
-        data["written"] = True
-        data["restored"] = list(written.restored)
+            what = f"posted the comment ({outcome.note_url or address})"
+            return Result.failure(action.command, written_but(what, exc), outcome)
+        progress = progress_line(parse_checklist(written.issue.description))
+        outcome = replace(outcome, written=True, restored=tuple(written.restored), progress=progress)
         messages += edit.change_lines()
         messages += written.warnings
-        data["progress"] = progress_line(parse_checklist(written.issue.description))
-        messages.append(data["progress"])
-    return Result(command=action.command, data=data, messages=messages)
+        messages.append(progress)
+    return Result(action.command, outcome, messages=messages)
 
 
 def _leave_skipped(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from gl_rollout.core.checklist import Checklist, parse_checklist
@@ -34,7 +34,7 @@ from gl_rollout.core.system_notes import newest_id
 from gl_rollout.core.times import utc_iso
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
-from gl_rollout.result import Result
+from gl_rollout.result import FLATTEN, Result
 from gl_rollout.workflows.issue_edit import plan_step_edit, read_for_edit, require_open, write_description
 
 IssueStatus = Literal[
@@ -123,6 +123,7 @@ class IssueOutcome:
     timeline: tuple[dict[str, Any], ...] = ()
     error: str | None = None
     exit_code: int = 0
+    detail: bool = True  # the JSON keeps `steps` and `timeline` (one issue); many keep a summary
 
     @classmethod
     def of(cls, issue: Issue, status: IssueStatus) -> IssueOutcome:
@@ -141,7 +142,7 @@ class IssueOutcome:
     def failed(self) -> bool:
         return self.status == "failed"
 
-    def to_dict(self, *, detail: bool = True) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "reference": self.reference,
             "web_url": self.web_url,
@@ -165,7 +166,7 @@ class IssueOutcome:
             data["diff"] = self.diff
         if self.warnings:
             data["warnings"] = list(self.warnings)
-        if detail:
+        if self.detail:
             data["steps"] = [verdict.to_dict() for verdict in self.steps]
             data["timeline"] = list(self.timeline)
         return data
@@ -313,7 +314,17 @@ def write_step_states(
     return written.issue, written.issue.description, None, written.warnings
 
 
-def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Result:
+@dataclass(frozen=True)
+class SyncOneOutcome:
+    """`sync REF`: the issue's outcome in detail, and how the sync ran."""
+
+    issue: IssueOutcome = field(metadata=FLATTEN)
+    dry_run: bool = False
+    strict: bool = False
+    features: FeaturesSnapshot | None = None
+
+
+def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Result[SyncOneOutcome]:
     """`gl-rollout sync REF`: one read of the issue, its notes, and the writes the evidence calls for."""
     issue = api.get_issue(project, iid)
     require_open(issue)  # as check, announce, enable do; the many-issue sync lists open issues only
@@ -323,8 +334,4 @@ def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Re
             f"{issue.reference} has no rollout checklist",
             "sync works on issues with rollout steps (see `gl-rollout render`)",
         )
-    data = outcome.to_dict(detail=True)
-    data["dry_run"] = options.dry_run
-    data["strict"] = options.strict
-    data["features"] = options.features.to_dict() if options.features else None
-    return Result(command="sync", data=data)
+    return Result("sync", SyncOneOutcome(outcome, options.dry_run, options.strict, options.features))

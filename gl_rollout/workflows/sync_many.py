@@ -180,7 +180,7 @@ def sync_many(
     state_path: Path | None = None,
     concurrency: int = MAX_CONCURRENCY,
     progress: ProgressCallback | None = None,
-) -> Result:
+) -> Result[SyncManyOutcome]:
     """`gl-rollout sync --project P | --group G`: every open rollout issue, at most 8 requests at a time."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}", f"got {concurrency}")
@@ -225,34 +225,50 @@ def sync_many(
     return _many_result(scope, options, ordered, listing_error, state_path)
 
 
+@dataclass(frozen=True)
+class SyncManyOutcome:
+    """`sync --project/--group`: how it ran, how many issues were listed and are rollouts, the count of
+    each status, and each rollout's outcome in summary."""
+
+    scope: Scope
+    dry_run: bool
+    strict: bool
+    state_file: str | None
+    features: FeaturesSnapshot | None
+    listed: int
+    rollouts: int
+    counts: Mapping[str, int]
+    issues: tuple[IssueOutcome, ...]
+
+
 def _many_result(
     scope: Scope,
     options: SyncOptions,
     outcomes: list[IssueOutcome],
     listing_error: RolloutError | None,
     state_path: Path | None,
-) -> Result:
+) -> Result[SyncManyOutcome]:
     rollouts = [o for o in outcomes if o.status != "not-a-rollout"]
-    data: dict[str, Any] = {
-        "scope": scope.to_dict(),
-        "dry_run": options.dry_run,
-        "strict": options.strict,
-        "state_file": str(state_path) if state_path else None,
-        "features": options.features.to_dict() if options.features else None,
-        "listed": len(outcomes),
-        "rollouts": len(rollouts),
-        "counts": dict(Counter(o.status for o in outcomes)),
-        "issues": [o.to_dict(detail=False) for o in rollouts],
-    }
+    outcome = SyncManyOutcome(
+        scope=scope,
+        dry_run=options.dry_run,
+        strict=options.strict,
+        state_file=str(state_path) if state_path else None,
+        features=options.features,
+        listed=len(outcomes),
+        rollouts=len(rollouts),
+        counts=dict(Counter(o.status for o in outcomes)),
+        issues=tuple(replace(o, detail=False) for o in rollouts),
+    )
     if listing_error is not None:
-        return Result.failure("sync", listing_error, data=data)
+        return Result.failure("sync", listing_error, outcome)
     failed = [o for o in outcomes if o.failed]
     if failed:
         error = RolloutError(
             f"{len(failed)} of {len(rollouts)} rollout issues could not be synced",
             "each failed issue is listed with its error; the others were synced",
         )
-        result = Result.failure("sync", error, data=data)
+        result = Result.failure("sync", error, outcome)
         result.exit_code = worst_exit_code([o.exit_code for o in failed])
         return result
-    return Result(command="sync", data=data)
+    return Result("sync", outcome)
