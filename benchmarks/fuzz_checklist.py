@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris) of the checklist parser and editor and of the reference parser.
 
-Not part of the test suite (tests/test_fuzz.py runs hypothesis there). Run it by hand for as long as you
+Not part of the test suite (tests/unit/test_fuzz.py runs hypothesis there). Run it by hand for as long as you
 like; a crash is any exception other than the tool's own `RolloutError`, or an edit round trip that does
 not give back the same bytes:
 

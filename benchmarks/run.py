@@ -13,7 +13,7 @@ Sections:
 - sandbox: issue GETs per second from one client sending one request at a time;
 - requests: the HTTP requests each command makes against the sandbox (its request log), with the budget;
 - scale: the sync engineer's `benchmarks/bench_sync.py` (1,000 and 10,000 issues, 50 ms latency);
-- faults: the fault matrix table written by `tests/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
+- faults: the fault matrix table written by `tests/e2e/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FAULT_MATRIX = ROOT / "benchmarks" / "fault_matrix.md"
 BENCH_SYNC = ROOT / "benchmarks" / "bench_sync.py"
+FAULT_MATRIX_TEST = "tests/e2e/test_fault_matrix.py"
 SEED_FLAG = "product_analytics_aggregated_metrics"
 MIB = 1_048_576  # GitLab's description limit, in characters
 SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "faults")
@@ -510,10 +511,18 @@ def scale(quick: bool) -> Section:
 
 
 def faults(run_tests: bool) -> Section:
-    section = Section("Fault matrix (from tests/test_fault_matrix.py)")
+    section = Section("Fault matrix (from tests/e2e/test_fault_matrix.py)")
     if run_tests:
         subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fault_matrix.py"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/e2e/test_fault_matrix.py",
+            ],
             cwd=ROOT,
             check=False,
             stdout=subprocess.DEVNULL,
@@ -521,7 +530,7 @@ def faults(run_tests: bool) -> Section:
         )
     if not FAULT_MATRIX.exists():
         section.notes.append(
-            "not run yet: `python -m pytest tests/test_fault_matrix.py` writes benchmarks/fault_matrix.md "
+            f"not run yet: `python -m pytest {FAULT_MATRIX_TEST}` writes benchmarks/fault_matrix.md "
             "(or pass --run-fault-matrix)"
         )
         return section
@@ -577,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}"
     )
     parser.add_argument(
-        "--run-fault-matrix", action="store_true", help="rerun tests/test_fault_matrix.py first"
+        "--run-fault-matrix", action="store_true", help="rerun tests/e2e/test_fault_matrix.py first"
     )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]

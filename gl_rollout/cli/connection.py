@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gl_rollout.gitlab.api import GitLabAPI
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
+    from gl_rollout.sandbox.server import ServerThread
 
 ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
 DEFAULT_REQUESTS_PER_MINUTE = 2000.0  # GitLab.com: authenticated API requests per user
@@ -138,6 +139,56 @@ class Serving:
     control: bool
     unleash: Unleash
     control_secret: str | None
+
+
+class ServedSandbox:
+    """The sandbox listening on 127.0.0.1 (`sandbox serve`): what it serves, until `close`."""
+
+    def __init__(self, sandbox: Sandbox, server: ServerThread, serving: Serving) -> None:
+        self._sandbox = sandbox
+        self._server = server
+        self.serving = serving
+
+    def serve_forever(self) -> None:
+        """Serve until Ctrl-C (werkzeug returns then)."""
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        self._server.server.server_close()
+        self._sandbox.close()
+
+
+def serve_sandbox(db_path: Path, env: Mapping[str, str], *, port: int, control: bool) -> ServedSandbox:
+    """The sandbox of `db_path` (`open_sandbox`) listening on 127.0.0.1:`port` (0: a free one).
+
+    UsageError (exit 2) when the state file cannot be opened or the port cannot be listened on.
+    """
+    from gl_rollout.sandbox.server import ServerThread
+
+    sandbox = open_sandbox(db_path, env, control=control)
+    try:
+        server = ServerThread(sandbox.app, port)
+    except OSError as error:
+        sandbox.close()
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}",
+            "choose another --port, or --port 0 for a free one",
+        ) from None
+    sandbox.url = server.url
+    serving = Serving(
+        url=server.url,
+        api_url=f"{server.url}/api/v4",
+        project_path=sandbox.project_path,
+        project_id=sandbox.project_id,
+        second_project_path=sandbox.second_project_path,
+        group_paths=tuple(sandbox.group_paths),
+        db=str(db_path),
+        tokens=dict(sandbox.tokens),
+        control=control,
+        unleash=Unleash(sandbox.unleash_url(), sandbox.unleash_instance_id()),
+        control_secret=sandbox.control_secret,
+    )
+    return ServedSandbox(sandbox, server, serving)
 
 
 def default_sandbox_db(env: Mapping[str, str] | None = None) -> Path:

@@ -20,7 +20,8 @@ NO_SECRETS = Secrets()
 
 
 def envelope(result: Result[Any], secrets: Secrets = NO_SECRETS) -> dict[str, Any]:
-    """The one JSON document `--json` prints; its keys are a frozen contract (tests/test_envelope.py)."""
+    """The one JSON document `--json` prints; its keys are a frozen contract
+    (tests/e2e/test_envelope_contract.py)."""
     error = None
     if result.error is not None:
         error = {"code": int(result.exit_code), "message": secrets.mask(result.error.one_line())}

@@ -34,9 +34,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
-    from gl_rollout.cli.connection import Serving, Unleash, default_sandbox_db, open_sandbox
+    from gl_rollout.cli.connection import default_sandbox_db, serve_sandbox
     from gl_rollout.errors import RolloutError
-    from gl_rollout.sandbox.server import ServerThread
 
     state = state_of(ctx)
     printer = state.printer()
@@ -46,40 +45,16 @@ def serve(
             emit(Result.failure("sandbox serve", UsageError(f"port {port} is out of range")), printer)
         )
     try:
-        sandbox = open_sandbox(db_path, state.env, control=control)
+        served = serve_sandbox(db_path, state.env, port=port, control=control)
     except RolloutError as exc:
         raise typer.Exit(emit(Result.failure("sandbox serve", exc), printer)) from None
     try:
-        server = ServerThread(sandbox.app, port)
-    except OSError as error:
-        sandbox.close()
-        failure = UsageError(
-            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}",
-            "choose another --port, or --port 0 for a free one",
-        )
-        raise typer.Exit(emit(Result.failure("sandbox serve", failure), printer)) from None
-    sandbox.url = server.url
-    serving = Serving(
-        url=server.url,
-        api_url=f"{server.url}/api/v4",
-        project_path=sandbox.project_path,
-        project_id=sandbox.project_id,
-        second_project_path=sandbox.second_project_path,
-        group_paths=tuple(sandbox.group_paths),
-        db=str(db_path),
-        tokens=dict(sandbox.tokens),
-        control=control,
-        unleash=Unleash(sandbox.unleash_url(), sandbox.unleash_instance_id()),
-        control_secret=sandbox.control_secret,
-    )
-    try:
-        emit(Result("sandbox serve", serving), printer, views.sandbox_serving, state.json_file)
+        emit(Result("sandbox serve", served.serving), printer, views.sandbox_serving, state.json_file)
         printer.human.flush()
-        server.serve_forever()  # werkzeug returns from here on Ctrl-C
+        served.serve_forever()  # werkzeug returns from here on Ctrl-C
     except KeyboardInterrupt:
         pass  # Ctrl-C before serving started
     finally:
-        server.server.server_close()
-        sandbox.close()
+        served.close()
     printer.err.write("sandbox stopped; state kept in " + str(db_path) + "\n")
     raise typer.Exit(0)

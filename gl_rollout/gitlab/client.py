@@ -19,7 +19,7 @@ its exceptions), `gl_rollout.gitlab.transport` (pacing, retries, redirects, pagi
 `gl_rollout.gitlab.errors` (failures as `GitLabError`s). requests is imported by this module (the
 session) and by those two, inside functions, for its exception types.
 
-Nothing here relies on what only one GitLab does (tests/test_gitlab_variants.py runs the CLI against
+Nothing here relies on what only one GitLab does (tests/e2e/test_gitlab_variants.py runs the CLI against
 the sandbox's `quirks`): lists end when the server says so, by `Link`, `X-Next-Page` or
 `X-Total-Pages`, whichever it sends, and never loop; notes are ordered here, whatever order the server
 kept; redirects are followed by this module, on this GitLab's own address only, so the token never

@@ -23,8 +23,8 @@ from gl_rollout.core.report import report_row
 from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.render.report_formats import text_segments
 from gl_rollout.sandbox import Sandbox
+from tests.e2e.test_sync import add_marker, cli_env, seed_rollout
 from tests.helpers import CliResult, run_cli
-from tests.test_sync import add_marker, cli_env, seed_rollout
 
 DAY_MS = 86_400_000
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_CI = ROOT / ".gitlab-ci.yml"
 ROLLOUT_TEMPLATE = ROOT / "templates" / "ci" / "rollout.gitlab-ci.yml"
 README = ROOT / "README.md"

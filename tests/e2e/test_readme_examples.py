@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 DEFINITION = """\

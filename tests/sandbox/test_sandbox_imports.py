@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SANDBOX = Path(__file__).resolve().parent.parent / "gl_rollout" / "sandbox"
+SANDBOX = Path(__file__).resolve().parents[2] / "gl_rollout" / "sandbox"
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from typing import Any
 import pytest
 
 from gl_rollout.core.markers import NoteMarker, find_note_marker
-from gl_rollout.sandbox import Sandbox
+from gl_rollout.sandbox import LoggedRequest, Sandbox
+from tests.conftest import outcomes_of
 from tests.helpers import CliResult, run_cli
 
 FLAG = "product_analytics_aggregated_metrics"
@@ -37,7 +37,7 @@ SLOW = 2 * TIMEOUT
 # timeout lands within it; "commit N s after the client gave up" holds it N/60 of it past the timeout.
 SERVER_TIMEOUT = 2.0
 PERSON_LINE = "Person's edit: keep me."
-MATRIX_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "fault_matrix.md"
+MATRIX_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "fault_matrix.md"
 
 # --- the commands -------------------------------------------------------------------------------------
 
@@ -241,15 +241,19 @@ CELLS = [
 
 
 @pytest.fixture(scope="session")
-def matrix() -> Iterator[dict[tuple[str, str], str]]:
-    """Cell outcomes, written as a Markdown table when the session ends, if every cell ran.
+def matrix(request: pytest.FixtureRequest) -> dict[tuple[str, str], str]:
+    """Cell outcomes, written as a Markdown table once the whole session ends (`tests/e2e/conftest.py`:
+    under pytest-xdist each worker hands its cells to the controller, which writes the file once)."""
+    return outcomes_of(request.config)
 
-    A partial run (`-k`) leaves the last full table in place rather than replace it with gaps.
-    """
-    outcomes: dict[tuple[str, str], str] = {}
-    yield outcomes
-    if len(outcomes) == len(CELLS):
-        MATRIX_FILE.write_text(render_table(outcomes), encoding="utf-8")
+
+def write_if_complete(outcomes: dict[tuple[str, str], str]) -> bool:
+    """Write the table when every cell ran. A partial run (`-k`, or a failed worker) leaves the last full
+    table in place rather than replace it with gaps."""
+    if len(outcomes) != len(CELLS):
+        return False
+    MATRIX_FILE.write_text(render_table(outcomes), encoding="utf-8")
+    return True
 
 
 def render_table(outcomes: dict[tuple[str, str], str]) -> str:
@@ -326,13 +330,13 @@ def run(sb: Sandbox, args: list[str]) -> tuple[CliResult, int]:
 def wait_for_held_write(sb: Sandbox, command: Command) -> None:
     """The held write has been handled (its answer went nowhere): the late commit is in the sandbox."""
     method, pattern = command.write
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        held = [r for r in sb.request_log if r.method == method and re.search(pattern, r.path)]
-        if any(r.duration >= TIMEOUT for r in held):
-            return
-        time.sleep(0.02)
-    raise AssertionError("the held write was never handled")
+
+    def handled(log: list[LoggedRequest]) -> bool:
+        held = [r for r in log if r.method == method and re.search(pattern, r.path)]
+        return any(r.duration >= TIMEOUT for r in held)
+
+    if not sb.wait_for_requests(handled, timeout=10):
+        raise AssertionError("the held write was never handled")
 
 
 def describe(result: CliResult, requests: int, fault: Fault, edit_kept: bool | None) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-DATA = Path(__file__).parent / "data" / "checklists"
+DATA = Path(__file__).resolve().parents[1] / "data" / "checklists"
 ISSUE = DATA / "rollout-issue.md"
 
 

@@ -6,7 +6,7 @@ sandbox adds a little latency to every answer so that reads and writes of differ
 interleave. Checked afterwards, in the sandbox: every step each process set is set, every comment
 was posted once, and a person's text edit is in the description unless some process exited 4.
 
-`GL_ROLLOUT_TEST_ROUNDS=20 python -m pytest tests/test_concurrency.py` runs more rounds (the suite runs
+`GL_ROLLOUT_TEST_ROUNDS=20 python -m pytest tests/e2e/test_concurrency.py` runs more rounds (the suite runs
 a few, to stay under a minute).
 """
 
@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -197,9 +196,7 @@ def test_a_persons_text_edit_racing_the_writers_is_kept_or_reported(server: Sand
     def person() -> None:
         # while the processes are reading and writing: after the sandbox answered a few of them
         answered = 4 + 6 * (round_ % 4)
-        deadline = time.monotonic() + 60
-        while len(server.request_log) < answered and time.monotonic() < deadline:
-            time.sleep(0.005)
+        server.wait_for_requests(lambda log: len(log) >= answered, timeout=60)
         text = description(server, iid)
         server.edit_issue(
             None, iid, author="alice", description=text.replace("## Owners", PERSON_LINE + "\n\n## Owners", 1)

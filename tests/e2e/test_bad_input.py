@@ -21,7 +21,7 @@ import pytest
 from gl_rollout.sandbox import Sandbox
 from tests.helpers import CliResult, run_cli
 
-BAD = Path(__file__).resolve().parent / "data" / "bad"
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 FLAG = "product_analytics_aggregated_metrics"
 
 

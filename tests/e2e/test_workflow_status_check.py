@@ -16,7 +16,7 @@ DOCS = (
     "Make sure the documentation is up to date, including the flag's version history "
     "<!-- step:docs-updated -->"
 )
-CHECKLISTS = sorted((Path(__file__).parent / "data/checklists").glob("*.md"))
+CHECKLISTS = sorted((Path(__file__).resolve().parents[1] / "data/checklists").glob("*.md"))
 
 
 # --- status -----------------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.render.neutralise import neutralise, resolve_marks, resolve_slash_marks
 from gl_rollout.render.option_values import normalise_group, parse_ramp, validate_flag_name
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 TEMPLATES = DATA / "templates"
 DEFINITIONS = DATA / "definitions" / "config" / "feature_flags"
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "feature-flag-rollout-issue.txt"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "feature-flag-rollout-issue.txt"
 SEED_FLAG = "product_analytics_aggregated_metrics"
 MARKER = re.compile(r"<!-- step:([a-z0-9-]+) -->")
 

@@ -20,7 +20,7 @@ from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.workflows.pool import run_bounded
 from gl_rollout.workflows.sync_many import worst_exit_code
-from tests.test_sync import add_marker, labels_of, ref, seed_rollout, set_feature, steps_of, sync, writes
+from tests.e2e.test_sync import add_marker, labels_of, ref, seed_rollout, set_feature, steps_of, sync, writes
 
 
 def listing_requests(sb: Sandbox) -> list[str]:

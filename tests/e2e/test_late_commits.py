@@ -10,7 +10,6 @@ same fraction of it as 8 s and 30 s are of GitLab's 60 s.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -148,9 +147,7 @@ def late_by(gitlab_seconds: float) -> float:
 
 def wait_for_commit(sb: Sandbox, method: str, count: int) -> None:
     """The held request has been handled (its answer goes nowhere): the late commit is done."""
-    deadline = time.monotonic() + 10
-    while sum(r.method == method for r in sb.request_log) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
+    sb.wait_for_requests(lambda log: sum(r.method == method for r in log) >= count, timeout=10)
 
 
 def late_run(sb: Sandbox, args: list[str]) -> Any:

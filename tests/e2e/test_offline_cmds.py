@@ -13,7 +13,7 @@ from gl_rollout.core.steps import STEP_IDS
 from gl_rollout.render.issue import RenderOptions, render_issue
 from tests.helpers import run_cli
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 SEED_FLAG = "product_analytics_aggregated_metrics"
 SEED_DEFINITION = DATA / "definitions" / "config" / "feature_flags" / "beta" / f"{SEED_FLAG}.yml"
 
@@ -227,7 +227,7 @@ def test_cli_import_stays_light() -> None:
 )
 def test_ramp_given_to_a_template_without_ramp_steps_is_noted(template: str, noted: bool) -> None:
     """Audit #20: `--ramp` was silently ignored by templates that have no ramp."""
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).resolve().parents[1] / "data"
     args = [
         "render",
         "my_flag",

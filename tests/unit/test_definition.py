@@ -11,7 +11,7 @@ from gl_rollout.errors import ExitCode, UsageError
 from gl_rollout.render.definition import load_definition, write_rollout_issue_url
 from tests.helpers import run_cli
 
-DATA = Path(__file__).parent / "data" / "definitions"
+DATA = Path(__file__).resolve().parents[1] / "data" / "definitions"
 FLAGS = DATA / "config" / "feature_flags"
 INVALID = DATA / "invalid"
 NEW_URL = "https://gitlab.com/gitlab-org/gitlab/-/issues/777001"

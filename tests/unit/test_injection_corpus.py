@@ -39,7 +39,7 @@ from tests.conftest import PlainHTTP
 from tests.helpers import run_cli
 from tests.workflow_cli import env_for, user_notes
 
-INJECTION = Path(__file__).parent / "data" / "templates" / "injection.md.j2"
+INJECTION = Path(__file__).resolve().parents[1] / "data" / "templates" / "injection.md.j2"
 FLAG = "injected_flag"
 
 PAYLOADS: dict[str, str] = {

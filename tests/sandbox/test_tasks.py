@@ -16,8 +16,8 @@ from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.tasks import flipped_items, task_completion_status, task_status
 from tests.conftest import PlainHTTP
 
-DATA = Path(__file__).parent / "data" / "sandbox_tasks"
-TEMPLATES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "gitlab-templates"
+DATA = Path(__file__).resolve().parents[1] / "data" / "sandbox_tasks"
+TEMPLATES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "gitlab-templates"
 
 OUR_FIXTURES = [
     ("basic.md", 6, 3),

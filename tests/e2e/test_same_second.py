@@ -13,8 +13,8 @@ import pytest
 
 from gl_rollout.core.checklist import apply_step_states
 from gl_rollout.sandbox import Sandbox
-from tests.test_sync import seed_rollout, sync
-from tests.test_sync_many import notes_reads
+from tests.e2e.test_sync import seed_rollout, sync
+from tests.e2e.test_sync_many import notes_reads
 from tests.workflow_cli import Run, box, create, description, env_for, ref_of, run
 
 PERSON_LINE = "A person's line: keep me."

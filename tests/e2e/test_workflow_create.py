@@ -10,7 +10,7 @@ import pytest
 from gl_rollout.sandbox import Sandbox
 from tests.workflow_cli import FLAG, TITLE, create, env_for, run
 
-DEFINITIONS = Path(__file__).parent / "data/definitions/config/feature_flags"
+DEFINITIONS = Path(__file__).resolve().parents[1] / "data/definitions/config/feature_flags"
 DEFINITION = DEFINITIONS / "beta/product_analytics_aggregated_metrics.yml"
 
 

@@ -42,7 +42,7 @@ FAST_RETRY = {"GL_ROLLOUT_RETRY_BASE": "0.01", "GL_ROLLOUT_RETRY_CAP": "0.05"}
 ISSUE_GET = r"/issues/\d+$"
 PERSON_LINE = "A person's line: keep me."
 DEFINITION = (
-    Path(__file__).parent
+    Path(__file__).resolve().parents[1]
     / "data/definitions/config/feature_flags/beta/product_analytics_aggregated_metrics.yml"
 )
 

@@ -23,7 +23,7 @@ from gl_rollout.core.markers import NoteMarker
 from gl_rollout.core.model import Feature, Gate, Issue, Note
 from gl_rollout.core.stage import label_changes, rollout_stage, stage_from_labels
 
-DATA = Path(__file__).parent / "data" / "evidence"
+DATA = Path(__file__).resolve().parents[1] / "data" / "evidence"
 FLAG = "new_search_box"
 ROLLOUT = (DATA / "rollout-issue.md").read_text(encoding="utf-8")
 NO_MARKERS = (DATA / "no-markers.md").read_text(encoding="utf-8")

@@ -24,8 +24,8 @@ from gl_rollout.core.checklist import (
 from gl_rollout.core.steps import STEP_IDS, recognise
 from gl_rollout.errors import ConflictError, StepError
 
-DATA = Path(__file__).parent / "data" / "checklists"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parents[1] / "data" / "checklists"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 TEMPLATES = SHARED / "reference" / "gitlab-templates"
 SEED = SHARED / "seed" / "feature-flag-rollout-issue.txt"
 
