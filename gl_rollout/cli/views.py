@@ -229,12 +229,12 @@ def synced(result: Result[SyncOneOutcome] | Result[SyncManyOutcome], printer: Pr
 
 def _proof(evidence: Evidence | None) -> str:
     """`enabled on staging (true) by alice, 2026-03-04 10:00 UTC`: what proves a step, who, when."""
-    from gl_rollout.core.times import human_time
+    from gl_rollout.core.times import Timestamp
 
     if evidence is None:
         return "no evidence"
     who = f" by {evidence.by}" if evidence.by else ""
-    return f"{evidence.detail}{who}, {human_time(evidence.at)}"
+    return f"{evidence.detail}{who}, {Timestamp.of(evidence.at).human()}"
 
 
 def _synced_one(issue: IssueOutcome, dry_run: bool, printer: Printer) -> None:

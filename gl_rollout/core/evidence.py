@@ -13,7 +13,7 @@ Evidence comes from three places, read by `collect_evidence`:
 
 The latest piece of evidence for a step decides (`StepVerdict`), actions before checkbox changes (see
 `latest_by_step`). The timeline (`build_timeline`) is the same notes told as events, so both read
-them through one walk (`_note_facts`). Timestamps are read by `gitlab_json.parse_time`; a note whose
+them through one walk (`_note_facts`). Timestamps are read by `core.times.Timestamp`; a note whose
 timestamp cannot be read keeps its place among the others by its ID (GitLab's IDs grow with time),
 never at 1970, and `unreadable_times` names such timestamps so callers can say so. Nothing here talks
 to GitLab.
@@ -32,7 +32,7 @@ from gl_rollout.core.gates import FeatureReading, actor_gates, fully_on, partial
 from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.system_notes import checklist_note, match_step
-from gl_rollout.core.times import human_time, parse_time
+from gl_rollout.core.times import Timestamp
 
 EvidenceSource = Literal["marker", "system-note", "features-api"]
 
@@ -117,10 +117,10 @@ class TimelineEvent:
 
 
 def unreadable_times(issue: Issue | None, notes: Iterable[Note]) -> list[str]:
-    """The issue's timestamps (created, updated) and its notes' that `parse_time` cannot read, once each."""
+    """The issue's timestamps (created, updated) and its notes' that cannot be read, once each."""
     values = [issue.created_at, issue.updated_at] if issue is not None else []
     values += [note.created_at for note in notes]
-    return list(dict.fromkeys(value for value in values if parse_time(value) is None))
+    return list(dict.fromkeys(value for value in values if not Timestamp.of(value).readable))
 
 
 def note_moments(notes: Sequence[Note]) -> dict[int, datetime]:
@@ -128,11 +128,11 @@ def note_moments(notes: Sequence[Note]) -> dict[int, datetime]:
     of the readable note with the next lower ID (GitLab's IDs grow with time), so it keeps its place in
     the story instead of sorting as 1970; with no such note it comes first."""
     readable = sorted(
-        (note.id, moment) for note in notes if (moment := parse_time(note.created_at)) is not None
+        (note.id, moment) for note in notes if (moment := Timestamp.of(note.created_at).moment) is not None
     )
     moments: dict[int, datetime] = {}
     for note in notes:
-        moment = parse_time(note.created_at)
+        moment = Timestamp.of(note.created_at).moment
         if moment is None:
             before = [m for note_id, m in readable if note_id < note.id]
             moment = before[-1] if before else _EARLIEST
@@ -386,7 +386,7 @@ def build_timeline(
     checklist = checklist if checklist is not None else parse_checklist(issue.description)
     flag = flag if flag is not None else flag_of_issue(issue, notes)
     created = TimelineEvent(issue.created_at, issue.author, "created", None, "opened the rollout issue")
-    events = [(parse_time(issue.created_at) or _EARLIEST, -1, created)]
+    events = [(Timestamp.of(issue.created_at).moment or _EARLIEST, -1, created)]
     moments = note_moments(notes)
     events += [
         (
@@ -410,7 +410,7 @@ def timeline_lines(events: Sequence[TimelineEvent]) -> list[str]:
     lines = []
     for event in events:
         step = f" [{event.step}]" if event.step else ""
-        lines.append(f"{human_time(event.at)}  {event.by or '-'}  {event.kind}{step}: {event.text}")
+        lines.append(f"{Timestamp.of(event.at).human()}  {event.by or '-'}  {event.kind}{step}: {event.text}")
     return lines
 
 
@@ -420,6 +420,6 @@ def last_moved(timeline: Sequence[TimelineEvent]) -> str | None:
     Events whose timestamp cannot be read are passed over: they say nothing about when.
     """
     for event in reversed(timeline):
-        if event.kind != "features" and parse_time(event.at) is not None:
+        if event.kind != "features" and Timestamp.of(event.at).readable:
             return event.at
     return None

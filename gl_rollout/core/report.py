@@ -23,7 +23,7 @@ from gl_rollout.core.evidence import (
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.scope import Scope, is_rollout
 from gl_rollout.core.stage import STAGES, rollout_stage, stage_from_labels
-from gl_rollout.core.times import parse_time, utc_iso
+from gl_rollout.core.times import Timestamp, utc_iso
 
 DEFAULT_STALE_DAYS = 14
 MovedFrom = Literal["timeline", "last-activity"]
@@ -47,7 +47,7 @@ class ReportRow:
     moved_at: str
     days_since_moved: int | None  # None when no timestamp of the issue could be read
     stale: bool
-    unreadable_times: tuple[str, ...] = ()  # timestamps of the issue or its notes parse_time cannot read
+    unreadable_times: tuple[str, ...] = ()  # timestamps of the issue or its notes that cannot be read
 
     @property
     def percent(self) -> int:
@@ -114,7 +114,7 @@ def staleness(stage: str, moved_at: str, *, now: datetime, stale_days: int) -> t
 
     A time that cannot be read gives no number (None) and is not called stale: no guess at 1970.
     """
-    moment = parse_time(moved_at)
+    moment = Timestamp.of(moved_at).moment
     if moment is None:
         return None, False
     days = max(0, (now - moment).days)
@@ -124,7 +124,7 @@ def staleness(stage: str, moved_at: str, *, now: datetime, stale_days: int) -> t
 def first_readable(*values: str | None) -> str:
     """The first of the timestamps that can be read, else the first given (shown as written)."""
     given = [value for value in values if value]
-    return next((value for value in given if parse_time(value) is not None), given[0] if given else "")
+    return next((value for value in given if Timestamp.of(value).readable), given[0] if given else "")
 
 
 def report_row(issue: Issue, notes: list[Note] | None, *, now: datetime, stale_days: int) -> ReportRow | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from gl_rollout.core.checklist import Checklist, Step, StepState, parse_checklist
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.steps import STEP_MARKER
-from gl_rollout.core.times import parse_time, time_resolution
+from gl_rollout.core.times import Timestamp
 
 # GitLab's wording: "changed the description" (perhaps followed by more), and per checkbox "marked the
 # checklist item **X** as completed" ("task" before 15.x), matched without regard to case.
@@ -37,7 +37,6 @@ _CHECKLIST_NOTE = re.compile(
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BARE_STEP_MARKER = re.compile(r"(?<![\w-])step:([a-z0-9][a-z0-9._-]*)\s*$")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Two marks of one box this close are a write and the undoing (or redoing) of it by a writer that had
 # read the issue before: about the longest a gl-rollout read-to-write takes, far shorter than people.
 SETTLE = dt.timedelta(seconds=10)
@@ -106,12 +105,7 @@ def compare_times(a: str, b: str) -> int | None:
     Instants are compared at the coarser of the two timestamps' resolutions: a server that writes
     whole seconds cannot say which of two events in the same second came first, so they tie.
     """
-    first, second = parse_time(a), parse_time(b)
-    if first is None or second is None:
-        return None
-    step = max(time_resolution(a), time_resolution(b))
-    x, y = (first - _EPOCH) // step, (second - _EPOCH) // step
-    return (x > y) - (x < y)
+    return Timestamp.of(a).order(Timestamp.of(b))
 
 
 def _before(note: Note, moment: str) -> bool:
@@ -150,7 +144,7 @@ def edit_after_read(notes: Sequence[Note], read: Issue) -> bool:
     if any(s is None for s in said):
         # One text note is the edit we read only if that edit is the one at `updated_at`: not the
         # issue's creation (never edited, or unknown) nor a comment or other change noted first.
-        never_edited = parse_time(since) is None or compare_times(since, read.created_at) == 0
+        never_edited = not Timestamp.of(since).readable or compare_times(since, read.created_at) == 0
         return len(described) > 1 or never_edited or recent[0].id != described[0].id
     # Checklist notes agreeing with the boxes read, one per box, cannot be a later edit: it would have
     # marked a box away from the state read (or needed an earlier note that did).
@@ -313,8 +307,8 @@ def _burst_start(history: Sequence[tuple[Note, bool]], away: Note) -> tuple[Note
         return None
     index = len(upto) - 1
     while index > 0:
-        earlier = parse_time(upto[index - 1][0].created_at)
-        later = parse_time(upto[index][0].created_at)
+        earlier = Timestamp.of(upto[index - 1][0].created_at).moment
+        later = Timestamp.of(upto[index][0].created_at).moment
         if earlier is None or later is None or later - earlier > SETTLE:
             break
         index -= 1
@@ -340,7 +334,7 @@ def _follows(note: Note, mine: Collection[int], notes: Sequence[Note]) -> bool:
     if index == 0 or ordered[index - 1].id not in mine:
         return False
     previous = ordered[index - 1]
-    first, second = parse_time(previous.created_at), parse_time(note.created_at)
+    first, second = Timestamp.of(previous.created_at).moment, Timestamp.of(note.created_at).moment
     if compare_times(note.created_at, previous.created_at) == 0:
         return True
     return first is not None and second is not None and second - first <= COMPANION_DELAY

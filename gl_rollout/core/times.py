@@ -10,6 +10,7 @@ relative times (`in 2h`, `in 30m`, `in 1d`, `in 1h30m`, `in 2 hours`). A time wi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -209,15 +210,57 @@ _SPACED_OFFSET = re.compile(r"\s+([+-]\d\d:?\d\d)$")
 _FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d[.,](\d+)", re.IGNORECASE)
 
 
-def parse_time(value: str) -> dt.datetime | None:
-    """A timestamp as GitLab and other servers write it, as an aware datetime (None if unreadable).
+@dataclass(frozen=True)
+class Timestamp:
+    """A moment as a server wrote it: the text (kept, since it is shown and stored as given), the instant
+    read from it (None when unreadable), and how finely it was written (`resolution`: 1 s without
+    fractional digits, 1 ms with three, ...). Two timestamps equal at the coarser resolution of the two
+    are in an unknown order (`order` says 0)."""
 
-    Takes `2026-11-29T01:02:03.456Z`, `…03.456+00:00`, `…+01:00`, `…+0100`, no or up to nine
-    fractional digits, and Ruby's `2026-11-29 01:02:03 UTC`; a time without a zone is UTC.
-    """
+    text: str
+    moment: dt.datetime | None
+    resolution: dt.timedelta
+
+    @classmethod
+    def of(cls, text: str) -> Timestamp:
+        """`text` read once (cached: the same notes are read by several rules)."""
+        return _timestamp(text)
+
+    @property
+    def readable(self) -> bool:
+        return self.moment is not None
+
+    def order(self, other: Timestamp) -> int | None:
+        """-1, 0 or 1 as this instant is before, not known apart from, or after `other`; None if one is
+        unreadable. Compared at the coarser of the two resolutions."""
+        if self.moment is None or other.moment is None:
+            return None
+        step = max(self.resolution, other.resolution)
+        x, y = (self.moment - _EPOCH) // step, (other.moment - _EPOCH) // step
+        return (x > y) - (x < y)
+
+    def human(self) -> str:
+        """As people read it, `2026-03-04 10:00 UTC`; an unreadable one is shown as given."""
+        return format_utc(self.moment) if self.moment is not None else self.text
+
+    def utc_date(self) -> str:
+        """Its UTC date, `2026-03-04`; an unreadable one is shown as given."""
+        return self.moment.astimezone(dt.UTC).date().isoformat() if self.moment is not None else self.text
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _timestamp(value: str) -> Timestamp:
+    """Takes `2026-11-29T01:02:03.456Z`, `…03.456+00:00`, `…+01:00`, `…+0100`, no or up to nine
+    fractional digits, and Ruby's `2026-11-29 01:02:03 UTC`; a time without a zone is UTC."""
     text = value.strip()
+    fraction = _FRACTION.search(text)
+    digits = min(len(fraction.group(1)), 6) if fraction is not None else 0
+    resolution = dt.timedelta(microseconds=10 ** (6 - digits))
     if not text:
-        return None
+        return Timestamp(value, None, resolution)
     text = _ZONE_WORDS.sub("+00:00", text)
     text = _SPACED_OFFSET.sub(r"\1", text)
     fraction = _FRACTION.search(text)
@@ -226,27 +269,13 @@ def parse_time(value: str) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-def time_resolution(value: str) -> dt.timedelta:
-    """How finely a timestamp was written: 1 s without fractional digits, 1 ms with three, and so on.
-
-    Two times equal at this resolution are in an unknown order.
-    """
-    fraction = _FRACTION.search(value.strip())
-    digits = min(len(fraction.group(1)), 6) if fraction is not None else 0
-    return dt.timedelta(microseconds=10 ** (6 - digits))
+        return Timestamp(value, None, resolution)
+    return Timestamp(
+        value, moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC), resolution
+    )
 
 
 def utc_iso(moment: dt.datetime | None = None) -> str:
     """`moment` (default: now) the way GitLab writes timestamps, to the second: `2026-03-04T10:00:00Z`."""
     moment = moment if moment is not None else dt.datetime.now(dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def human_time(value: str) -> str:
-    """A timestamp as people read it, `2026-03-04 10:00 UTC`; one that cannot be read is shown as given."""
-    moment = parse_time(value)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else value

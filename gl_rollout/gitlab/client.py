@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from gl_rollout import __version__
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
-from gl_rollout.core.times import parse_time
+from gl_rollout.core.times import Timestamp
 from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab.calls import Call, StatusError
 from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
@@ -400,7 +400,7 @@ class PythonGitLab:
 
 def _note_order(note: Note) -> tuple[float, int]:
     """Notes by creation instant (whatever the timestamp's format), then by ID for equal instants."""
-    moment = parse_time(note.created_at)
+    moment = Timestamp.of(note.created_at).moment
     return (moment.timestamp() if moment is not None else 0.0, note.id)
 
 

@@ -15,12 +15,11 @@ import html
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
-from gl_rollout.core.times import parse_time, utc_iso
+from gl_rollout.core.times import Timestamp, utc_iso
 from gl_rollout.errors import UsageError
 from gl_rollout.files import write_atomic
 
@@ -147,12 +146,6 @@ def link_target(url: str) -> str | None:
     return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
 
 
-def utc_date(value: str) -> str:
-    """A timestamp's UTC date (`2026-03-04`); one that cannot be read is shown as given."""
-    moment = parse_time(value)
-    return moment.astimezone(UTC).date().isoformat() if moment is not None else value
-
-
 def _days(row: ReportRow) -> str:
     return "unknown" if row.days_since_moved is None else str(row.days_since_moved)
 
@@ -180,7 +173,7 @@ def render_markdown(report: Report) -> str:
             issue = f"[{md_text(row.reference)}]({target})" if target else md_text(row.reference)
             lines.append(
                 f"| {flag} | {row.done} of {row.total} | {md_text(row.next_step or '—')} | "
-                f"{md_text(utc_date(row.last_activity))} | {moved} | {issue} |"
+                f"{md_text(Timestamp.of(row.last_activity).utc_date())} | {moved} | {issue} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -272,7 +265,7 @@ def render_html(report: Report) -> str:
                 '<div class="meta">',
                 f'<span class="progress">{row.done} of {row.total} done</span>',
                 f'<span class="next">{next_step}</span>',
-                f"<span>last activity {esc(utc_date(row.last_activity))}</span>",
+                f"<span>last activity {esc(Timestamp.of(row.last_activity).utc_date())}</span>",
                 moved_html,
                 "</div>",
                 "</li>",

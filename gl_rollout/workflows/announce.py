@@ -22,7 +22,7 @@ from gl_rollout.core.evidence import flag_of_issue
 from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.refs import IssueRef
-from gl_rollout.core.times import Eta, describe_delta, format_utc, parse_time, utc_now
+from gl_rollout.core.times import Eta, Timestamp, describe_delta, format_utc, utc_now
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
@@ -201,4 +201,4 @@ def announce_enabled(
 
 
 def _parse_iso(text: str) -> dt.datetime | None:
-    return parse_time(text)
+    return Timestamp.of(text).moment

@@ -21,7 +21,7 @@ from gl_rollout.core.checklist import StepState, parse_checklist, progress_line
 from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.refs import IssueRef
-from gl_rollout.core.times import parse_time
+from gl_rollout.core.times import Timestamp
 from gl_rollout.errors import ConflictError, RolloutError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import FLATTEN, OMIT_NONE, Result
@@ -77,7 +77,7 @@ def newest_in_scope(notes: Sequence[Note], flag: str, scope: Scope) -> tuple[Not
 
 
 def _newest_first_key(note: Note) -> tuple[float, int]:
-    moment = parse_time(note.created_at)
+    moment = Timestamp.of(note.created_at).moment
     return (moment.timestamp() if moment else 0.0, note.id)
 
 

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from gl_rollout.core.model import Issue, IssueQuery, Note
 from gl_rollout.core.system_notes import OurWrite, Window, checklist_note, compare_times, judge_window
-from gl_rollout.core.times import parse_time
+from gl_rollout.core.times import Timestamp
 from gl_rollout.gitlab.client import PythonGitLab, connect
 from gl_rollout.gitlab.connection import Connection
 from gl_rollout.gitlab.decoding import feature_from_json, flatten_message, issue_from_json
@@ -362,7 +362,7 @@ def whole_flow(sandbox: Sandbox) -> None:
 
     timeline = cli(sandbox, "status", ref, "--timeline", "--json")
     assert timeline.code == 0, timeline.result.output
-    moments = [parse_time(event["at"]) for event in timeline.data["timeline"]]
+    moments = [Timestamp.of(event["at"]).moment for event in timeline.data["timeline"]]
     assert None not in moments
     assert moments == sorted(moments)  # type: ignore[type-var]
     synced = cli(sandbox, "sync", ref, "--json")
@@ -664,7 +664,7 @@ def test_checklist_notes_in_every_wording(body: str, step: str | None, completed
     ],
 )
 def test_timestamps_in_every_form_are_the_same_instant(text: str) -> None:
-    moment = parse_time(text)
+    moment = Timestamp.of(text).moment
     assert moment is not None
     assert moment.timestamp() == pytest.approx(1795914123.456, abs=0.001)
 
