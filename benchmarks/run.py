@@ -43,6 +43,9 @@ FAULT_MATRIX_TEST = "tests/e2e/test_fault_matrix.py"
 SEED_FLAG = "product_analytics_aggregated_metrics"
 MIB = 1_048_576  # GitLab's description limit, in characters
 SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "faults")
+# Start-up against python-gitlab's `gitlab --help`, measured side by side (issue 14: only the command that
+# runs is imported and built, and --help lists the commands from the command table).
+STARTUP_TARGETS = {"gl-rollout --help": 0.15, "gl-rollout status --file seed.md": 0.20}
 
 
 @dataclass(frozen=True)
@@ -229,10 +232,10 @@ def startup(quick: bool) -> Section:
         section.rows.append(Row(name, ms(medians[name])))
     reference = "gitlab --help (python-gitlab)"
     if reference in medians:
-        for name in ("gl-rollout --help", "gl-rollout status --file seed.md"):
+        for name, target in STARTUP_TARGETS.items():
             if name in medians:
                 section.rows.append(
-                    ratio_row(f"{name} ÷ gitlab --help", medians[name], medians[reference], 0.25)
+                    ratio_row(f"{name} ÷ gitlab --help", medians[name], medians[reference], target)
                 )
     else:
         section.notes.append("python-gitlab's `gitlab` command not found: no ratio")

@@ -345,3 +345,26 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
     else:
         sys.stderr.write(f"error: {line}\n")
     return int(ExitCode.USAGE)
+
+
+def root_help() -> str:
+    """The root help as the app renders it on `HELP_WIDTH` columns (click leaves two of them free): what
+    `root_help.txt` holds."""
+    import contextlib
+    import io
+
+    from gl_rollout.cli import HELP_WIDTH
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        typer.main.get_command(app).main(
+            args=["--help"], prog_name="gl-rollout", standalone_mode=False, terminal_width=HELP_WIDTH - 2
+        )
+    return out.getvalue()
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-root-help"]:
+    from gl_rollout.cli import ROOT_HELP
+
+    with open(ROOT_HELP, "w", encoding="utf-8") as target:
+        target.write(root_help())

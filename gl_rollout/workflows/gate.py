@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,8 @@ def required_steps(
     gate = Gate(tuple(step.id for step in required), tuple(step.id for step in missing))
     if not missing:
         return gate, None
+    import shlex  # only a gate that fails quotes a command
+
     ids = [step.id for step in missing]
     plural = len(missing) > 1
     if file:

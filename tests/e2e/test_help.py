@@ -7,7 +7,10 @@ module; every command's own help comes from its module, built alone.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,46 @@ def test_the_command_list_names_every_command_in_the_table() -> None:
     start = listed.index("Commands:")
     names = [entry.split()[0] for entry in listed[start + 1 :] if entry.startswith("  ")]
     assert names[: len(COMMANDS) + 1] == [*COMMANDS, "sandbox"]
+
+
+def test_the_stored_root_help_is_what_the_app_renders() -> None:
+    from gl_rollout.cli import ROOT_HELP
+    from gl_rollout.cli.app import root_help
+
+    stored = Path(ROOT_HELP).read_text(encoding="utf-8")
+    assert stored == root_help(), "rewrite it: python -m gl_rollout.cli.app --write-root-help"
+    assert stored == (HELP / "root.txt").read_text(encoding="utf-8")
+
+
+def started(*args: str, columns: int = 100) -> tuple[str, set[str]]:
+    """`gl-rollout ARGS` in a fresh interpreter: its stdout, and the modules it imported."""
+    script = (
+        "import sys\n"
+        f"sys.argv = ['gl-rollout', *{list(args)!r}]\n"
+        "from gl_rollout.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    return done.stdout, set(done.stderr.split())
+
+
+def test_help_on_a_usual_terminal_imports_no_typer_and_reads_the_same() -> None:
+    out, modules = started("--help")
+    assert out == (HELP / "root.txt").read_text(encoding="utf-8")
+    assert not {"typer", "click", "gl_rollout.cli.app"} & modules
+
+
+def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
+    description = tmp_path / "issue.md"
+    description.write_text("- [ ] Enable on staging <!-- step:enable-staging -->\n", encoding="utf-8")
+    out, modules = started("status", "--file", str(description))
+    assert "next: enable-staging" in out
+    assert "gl_rollout.cli.steps_cmds" in modules
+    others = {"gl_rollout.cli.offline", "gl_rollout.cli.workflow", "gl_rollout.cli.sync_cmds",
+              "gl_rollout.cli.sandbox_cmd", "gl_rollout.cli.connection"}  # fmt: skip
+    assert not others & modules
+    assert not {"gitlab", "requests", "jinja2", "rich", "gl_rollout.sandbox"} & modules
