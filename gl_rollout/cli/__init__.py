@@ -21,9 +21,14 @@ def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]
     if argv in (["--help"], ["-h"]) and _terminal_columns() >= HELP_WIDTH:
-        with open(ROOT_HELP, encoding="utf-8") as text:
-            sys.stdout.write(text.read())
-        sys.exit(0)
+        try:
+            with open(ROOT_HELP, encoding="utf-8") as text:
+                help_text = text.read()
+        except OSError:  # an installation without it: the app renders the same text
+            help_text = ""
+        if help_text:
+            sys.stdout.write(help_text)
+            sys.exit(0)
     from gl_rollout.cli.app import invoke
 
     sys.exit(invoke(argv))
