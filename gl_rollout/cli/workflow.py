@@ -7,6 +7,7 @@ and the use cases load only when a command runs, so `gl-rollout --help` stays fa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -58,7 +59,6 @@ from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
 
 if TYPE_CHECKING:
-    from gl_rollout.workflows.enable import FlagOptions
     from gl_rollout.workflows.posting import Patience
 
 app = typer.Typer()
@@ -232,23 +232,7 @@ def enable_command(
     flag: FlagOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
-    from gl_rollout.workflows.enable import FlagOptions
-
-    options = FlagOptions(
-        envs=tuple(envs or ()),
-        projects=tuple(projects or ()),
-        groups=tuple(groups or ()),
-        users=tuple(users or ()),
-        feature_group=feature_group,
-        percentage=percentage,
-        actors=actors,
-        time=time,
-        prefix=prefix,
-        flag=flag,
-        apply=apply,
-        target_url=target_url,
-    )
-    set_flag_command(ctx, "enable", ref, options, token_env=token_env, project=project, dry_run=dry_run)
+    set_flag_command(ctx, "enable", ref, locals())
 
 
 @app.command("disable", help=help_of("disable"))
@@ -269,34 +253,34 @@ def disable_command(
     flag: FlagOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
+    set_flag_command(ctx, "disable", ref, locals())
+
+
+def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping[str, Any]) -> None:
+    """`enable` and `disable`: one use case (`workflows.enable.set_flag`), true/percentage or false.
+
+    `values` are the command's parameters (`locals()`), by the names both commands give them.
+    """
     from gl_rollout.workflows.enable import FlagOptions
 
-    options = FlagOptions(
-        envs=tuple(envs or ()),
-        projects=tuple(projects or ()),
-        groups=tuple(groups or ()),
-        users=tuple(users or ()),
-        feature_group=feature_group,
-        prefix=prefix,
-        flag=flag,
-        apply=apply,
-        target_url=target_url,
-    )
-    set_flag_command(ctx, "disable", ref, options, token_env=token_env, project=project, dry_run=dry_run)
-
-
-def set_flag_command(
-    ctx: typer.Context,
-    command: str,
-    ref: str,
-    options: FlagOptions,
-    *,
-    token_env: str,
-    project: str | None,
-    dry_run: bool,
-) -> None:
-    """`enable` and `disable`: one use case (`workflows.enable.set_flag`), true/percentage or false."""
     state = state_of(ctx)
+    token_env: str = values["token_env"]
+    project: str | None = values["project"]
+    dry_run: bool = values["dry_run"]
+    options = FlagOptions(
+        envs=tuple(values["envs"] or ()),
+        projects=tuple(values["projects"] or ()),
+        groups=tuple(values["groups"] or ()),
+        users=tuple(values["users"] or ()),
+        feature_group=values["feature_group"],
+        percentage=values.get("percentage"),
+        actors=bool(values.get("actors")),
+        time=bool(values.get("time")),
+        prefix=values["prefix"],
+        flag=values["flag"],
+        apply=values["apply"],
+        target_url=values["target_url"],
+    )
 
     def use_case() -> Result[Any]:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
