@@ -127,7 +127,7 @@ def run_child(url: str, token: str, args: list[str]) -> dict[str, Any]:
 def seed(sb: Any, count: int, *, needing_tick: int) -> list[dict[str, Any]]:
     """`count` rollout issues as `gl-rollout create` writes them, already labelled with their stage;
     the first `needing_tick` get an announce-eta comment whose box is not ticked yet."""
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     template = render_issue(RenderOptions(flag="bench_flag_x"))
     issues = []
@@ -147,7 +147,7 @@ def seed(sb: Any, count: int, *, needing_tick: int) -> list[dict[str, Any]]:
 
 
 def announce(sb: Any, issue: dict[str, Any]) -> None:
-    from gl_rollout.markers import NoteMarker
+    from gl_rollout.core.markers import NoteMarker
 
     flag = issue["title"].split("`")[1]
     marker = NoteMarker("announce-eta", flag, "announce-eta", {"eta": "2026-12-01T14:00:00Z"})
@@ -187,7 +187,7 @@ def describe(counts: dict[str, int]) -> str:
 
 
 def bench_latency(count: int, rows: list[Row], notes: list[str]) -> None:
-    from gl_rollout.checklist import parse_checklist
+    from gl_rollout.core.checklist import parse_checklist
     from gl_rollout.sandbox import Sandbox
 
     ticks = count // 10

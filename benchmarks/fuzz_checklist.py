@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris) of the checklist parser and editor and of the reference parser.
 
-Not part of the test suite (tests/test_fuzz.py runs hypothesis there). Run it by hand for as long as you
+Not part of the test suite (tests/unit/test_fuzz.py runs hypothesis there). Run it by hand for as long as you
 like; a crash is any exception other than the tool's own `RolloutError`, or an edit round trip that does
 not give back the same bytes:
 
@@ -16,9 +16,9 @@ import sys
 import atheris  # type: ignore[import-not-found]
 
 with atheris.instrument_imports():
-    from gl_rollout.checklist import parse_checklist, set_step_state, split_lines
+    from gl_rollout.core.checklist import parse_checklist, set_step_state, split_lines
+    from gl_rollout.core.refs import parse_issue_ref
     from gl_rollout.errors import RolloutError
-    from gl_rollout.refs import parse_issue_ref
 
 _CANONICAL = {"todo": " ", "done": "x", "skipped": "~"}
 _OTHER = {"todo": "done", "done": "skipped", "skipped": "todo"}

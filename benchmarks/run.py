@@ -13,7 +13,7 @@ Sections:
 - sandbox: issue GETs per second from one client sending one request at a time;
 - requests: the HTTP requests each command makes against the sandbox (its request log), with the budget;
 - scale: the sync engineer's `benchmarks/bench_sync.py` (1,000 and 10,000 issues, 50 ms latency);
-- faults: the fault matrix table written by `tests/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
+- faults: the fault matrix table written by `tests/e2e/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
 """
 
 from __future__ import annotations
@@ -39,9 +39,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FAULT_MATRIX = ROOT / "benchmarks" / "fault_matrix.md"
 BENCH_SYNC = ROOT / "benchmarks" / "bench_sync.py"
+FAULT_MATRIX_TEST = "tests/e2e/test_fault_matrix.py"
 SEED_FLAG = "product_analytics_aggregated_metrics"
 MIB = 1_048_576  # GitLab's description limit, in characters
 SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "faults")
+# Start-up against python-gitlab's `gitlab --help`, measured side by side (issue 14: only the command that
+# runs is imported and built, and --help lists the commands from the command table).
+STARTUP_TARGETS = {"gl-rollout --help": 0.15, "gl-rollout status --file seed.md": 0.20}
 
 
 @dataclass(frozen=True)
@@ -228,10 +232,10 @@ def startup(quick: bool) -> Section:
         section.rows.append(Row(name, ms(medians[name])))
     reference = "gitlab --help (python-gitlab)"
     if reference in medians:
-        for name in ("gl-rollout --help", "gl-rollout status --file seed.md"):
+        for name, target in STARTUP_TARGETS.items():
             if name in medians:
                 section.rows.append(
-                    ratio_row(f"{name} ÷ gitlab --help", medians[name], medians[reference], 0.25)
+                    ratio_row(f"{name} ÷ gitlab --help", medians[name], medians[reference], target)
                 )
     else:
         section.notes.append("python-gitlab's `gitlab` command not found: no ratio")
@@ -247,7 +251,7 @@ def one_mib_description() -> str:
     Both built-in templates rendered for a few flags, then status updates: headings, prose, nested task lists,
     ChatOps commands in code blocks, `<details>` blocks and tables, as long-running rollouts collect them.
     """
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     parts: list[str] = []
     for template, flag in (("rollout", SEED_FLAG), ("rollout-detailed", "ci_pipeline_cache_v2")):
@@ -295,7 +299,7 @@ def one_mib_description() -> str:
 def parsing(quick: bool) -> Section:
     from markdown_it import MarkdownIt
 
-    from gl_rollout.checklist import apply_step_states, parse_checklist
+    from gl_rollout.core.checklist import apply_step_states, parse_checklist
 
     section = Section("Parsing a 1 MiB description (median of interleaved runs)")
     text = one_mib_description()
@@ -406,7 +410,7 @@ def run_json(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[int, 
 
 
 def requests_section(quick: bool) -> Section:
-    from gl_rollout.render import RenderOptions, render_issue
+    from gl_rollout.render.issue import RenderOptions, render_issue
 
     section = Section("HTTP requests per command, counted in the sandbox's request log")
     with sandbox_server() as (sb, url), tempfile.TemporaryDirectory() as tmp:
@@ -510,10 +514,18 @@ def scale(quick: bool) -> Section:
 
 
 def faults(run_tests: bool) -> Section:
-    section = Section("Fault matrix (from tests/test_fault_matrix.py)")
+    section = Section("Fault matrix (from tests/e2e/test_fault_matrix.py)")
     if run_tests:
         subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fault_matrix.py"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/e2e/test_fault_matrix.py",
+            ],
             cwd=ROOT,
             check=False,
             stdout=subprocess.DEVNULL,
@@ -521,7 +533,7 @@ def faults(run_tests: bool) -> Section:
         )
     if not FAULT_MATRIX.exists():
         section.notes.append(
-            "not run yet: `python -m pytest tests/test_fault_matrix.py` writes benchmarks/fault_matrix.md "
+            f"not run yet: `python -m pytest {FAULT_MATRIX_TEST}` writes benchmarks/fault_matrix.md "
             "(or pass --run-fault-matrix)"
         )
         return section
@@ -577,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}"
     )
     parser.add_argument(
-        "--run-fault-matrix", action="store_true", help="rerun tests/test_fault_matrix.py first"
+        "--run-fault-matrix", action="store_true", help="rerun tests/e2e/test_fault_matrix.py first"
     )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]

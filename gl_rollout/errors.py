@@ -7,6 +7,8 @@ Messages never contain a token (see `redact`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -80,6 +82,25 @@ class RequiredStepError(RolloutError):
     """`--require` named a step that is not done."""
 
     exit_code = ExitCode.REQUIRED
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Values never to show (tokens): the connection returns them, the printer masks them everywhere."""
+
+    values: tuple[str, ...] = ()
+
+    def __add__(self, more: Iterable[str | None]) -> Secrets:
+        """These secrets and `more` (empty and known values are skipped)."""
+        added = tuple(dict.fromkeys(v for v in more if v and v not in self.values))
+        return Secrets(self.values + added) if added else self
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values
+
+    def mask(self, text: str) -> str:
+        """`text` with every secret masked (`redact`)."""
+        return redact(text, self.values)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

@@ -1,11 +1,16 @@
-"""Shared fixtures.
+"""Shared fixtures, and the fault matrix's gathering across workers.
 
 - `sandbox`: a fresh GitLab sandbox (in-memory state) served on a free loopback port for one test.
 - `api`: plain HTTP to that sandbox with `requests`, no python-gitlab in between, for contract tests.
+- The fault matrix's cells (`tests/e2e/test_fault_matrix.py`): each process keeps the cells it ran
+  (`outcomes_of`); a pytest-xdist worker hands them to the controller when its session ends
+  (`workeroutput`), and the controller (or a run without xdist) writes the table once every worker is
+  done, so no two processes ever write `benchmarks/fault_matrix.md`.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
@@ -119,3 +124,36 @@ def https_sandbox(tmp_path: Path) -> Iterator[tuple[Sandbox, str, Path]]:
         thread.join(timeout=10)
         server.server_close()
         sb.close()
+
+
+# --- the fault matrix, across pytest-xdist workers ------------------------------------------------------
+
+_OUTCOMES = pytest.StashKey[dict[tuple[str, str], str]]()
+_WORKER_KEY = "fault_matrix"
+
+
+def outcomes_of(config: pytest.Config) -> dict[tuple[str, str], str]:
+    """This process's fault-matrix cells: (command, fault) -> outcome."""
+    return config.stash.setdefault(_OUTCOMES, {})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    outcomes = outcomes_of(config)
+    workeroutput: dict[str, Any] | None = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller writes
+        workeroutput[_WORKER_KEY] = json.dumps([[*cell, text] for cell, text in outcomes.items()])
+        return
+    if outcomes:
+        from tests.e2e.test_fault_matrix import write_if_complete
+
+        write_if_complete(outcomes)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist's controller: gather the cells a worker ran."""
+    cells = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if cells:
+        outcomes = outcomes_of(node.config)
+        outcomes.update({(command, fault): text for command, fault, text in json.loads(cells)})

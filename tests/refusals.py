@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gl_rollout.checklist import BRACKETS, Step, StepState, parse_checklist, split_lines
+from gl_rollout.core.checklist import BRACKETS, Step, StepState, parse_checklist, split_lines
 from gl_rollout.errors import UsageError
 
 _CONTAINER_CHARS = " \t>-+*0123456789.)"

@@ -1,21 +1,49 @@
-"""Command-line entry point. Commands live in the modules imported below; this only wires them."""
+"""Command-line entry point. The commands are listed in `gl_rollout.cli.commands` and built on demand.
+
+`gl-rollout --help` on a terminal of the usual width prints `root_help.txt`, the root help as the Typer
+app renders it at that width, without importing Typer at all (`tests/e2e/test_help.py` keeps the file
+equal to what the app renders; `python -m gl_rollout.cli.app --write-root-help` rewrites it).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
-from gl_rollout.cli.app import app, invoke
+__all__ = ["invoke", "main"]
 
-# Each module registers its commands on `app` when imported.
-from gl_rollout.cli import offline as _offline  # noqa: F401  isort: skip
-from gl_rollout.cli import steps_cmds as _steps_cmds  # noqa: F401  isort: skip
-from gl_rollout.cli import workflow as _workflow  # noqa: F401  isort: skip
-from gl_rollout.cli import sync_cmds as _sync_cmds  # noqa: F401  isort: skip
-from gl_rollout.cli import sandbox_cmd as _sandbox_cmd  # noqa: F401  isort: skip
-
-__all__ = ["app", "invoke", "main"]
+ROOT_HELP = os.path.join(os.path.dirname(__file__), "root_help.txt")
+HELP_WIDTH = 80  # click's widest help; narrower terminals get the app's own rendering
 
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(invoke(sys.argv[1:]))
+    argv = sys.argv[1:]
+    if argv in (["--help"], ["-h"]) and _terminal_columns() >= HELP_WIDTH:
+        try:
+            with open(ROOT_HELP, encoding="utf-8") as text:
+                help_text = text.read()
+        except OSError:  # an installation without it: the app renders the same text
+            help_text = ""
+        if help_text:
+            sys.stdout.write(help_text)
+            sys.exit(0)
+    from gl_rollout.cli.app import invoke
+
+    sys.exit(invoke(argv))
+
+
+def _terminal_columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def __getattr__(name: str) -> Any:
+    """`invoke` (run the CLI in-process, as tests do) loads Typer: only when asked for."""
+    if name == "invoke":
+        import importlib
+
+        return importlib.import_module("gl_rollout.cli.app").invoke
+    raise AttributeError(name)

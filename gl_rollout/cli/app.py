@@ -2,30 +2,76 @@
 
 Global options (`--json`, `--sandbox`, `--debug`, ...) may be written before or after the command:
 `main` moves them in front before Typer parses, so `gl-rollout status 42 --json` works.
+
+Commands are listed from the command table (`gl_rollout.cli.commands`) and built one at a time: running a
+command imports only its module and builds only its Typer command (`LazyGroup`).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
+import typer.models
 
 from gl_rollout import __version__
-from gl_rollout.errors import ExitCode, RolloutError, UsageError, redact
-from gl_rollout.output import HumanRenderer, Printer, Result, emit
+from gl_rollout.cli.commands import BY_NAME, COMMANDS
+from gl_rollout.cli.printer import HumanRenderer, Printer, emit
+from gl_rollout.errors import ExitCode, RolloutError, Secrets, UsageError
+from gl_rollout.result import Result
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done or nothing to do; 1 unexpected error; 2 bad usage or input; "
     "3 GitLab API error; 4 conflicting edit; 5 step not found or ambiguous; 6 required step not done."
 )
 
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root group: lists commands from the table, builds the one that runs (and caches it)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [command.name for command in COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in BY_NAME:
+            self.commands[cmd_name] = build_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of `--help`, from the table: no command module is imported for it."""
+        limit = formatter.width - 6 - max(len(command.name) for command in COMMANDS)
+        rows = [
+            (command.name, typer.core.TyperCommand(command.name, help=command.help).get_short_help_str(limit))
+            for command in COMMANDS
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def build_command(name: str) -> Any:
+    """The click command of one table entry, built from its module's Typer app."""
+    entry = BY_NAME[name]
+    module = importlib.import_module(entry.module)
+    if entry.group:
+        info = typer.models.TyperInfo(module.group_app, name=entry.name)
+        return typer.main.get_group_from_info(
+            info, pretty_exceptions_short=True, suggest_commands=True, rich_markup_mode=None
+        )
+    found = next(info for info in module.app.registered_commands if info.name == name)
+    return typer.main.get_command_from_info(found, pretty_exceptions_short=True, rich_markup_mode=None)
+
+
 app = typer.Typer(
     name="gl-rollout",
+    cls=LazyGroup,
     help="GitLab feature-flag rollouts: generate the rollout issue, read and tick its checklist, "
     "announce and enable, sync from evidence. Global options may also follow the command.",
     epilog=EXIT_CODES_HELP,
@@ -53,18 +99,14 @@ class AppState:
     timeout: float = 30.0
     allow_http: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    secrets: list[str] = field(default_factory=list)
+    secrets: Secrets = field(default_factory=Secrets)  # every connection's, added by `cli.connection`
 
     def printer(self) -> Printer:
-        return Printer(json_mode=self.json, secrets=tuple(self.secrets))
-
-    def add_secret(self, value: str | None) -> None:
-        if value:
-            self.secrets.append(value)
+        return Printer(json_mode=self.json, secrets=self.secrets)
 
     def warn(self, text: str) -> None:
         """A one-line warning on stderr, at once (with --json too: stdout keeps the envelope alone)."""
-        sys.stderr.write(redact(" ".join(text.split()), tuple(self.secrets)) + "\n")
+        sys.stderr.write(self.secrets.mask(" ".join(text.split())) + "\n")
 
 
 def _traceback_text() -> str:
@@ -171,7 +213,7 @@ def global_options(
 def run_command(
     ctx: typer.Context,
     command: str,
-    use_case: Callable[[], Result],
+    use_case: Callable[[], Result[Any]],
     render_human: HumanRenderer | None = None,
 ) -> None:
     """Run a use case, print its result, and exit with its code. The only place errors become text."""
@@ -188,23 +230,23 @@ def run_command(
         result = use_case()
     except RolloutError as exc:
         if state.debug:
-            printer.err.write(redact(_traceback_text(), tuple(state.secrets)))
+            printer.err.write(state.secrets.mask(_traceback_text()))
         result = Result.failure(command, exc)
     except KeyboardInterrupt:
         printer.err.write("interrupted\n")
         raise typer.Exit(130) from None
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if state.debug:
-            printer.err.write(redact(_traceback_text(), tuple(state.secrets)))
+            printer.err.write(state.secrets.mask(_traceback_text()))
         first = str(exc).splitlines()[0] if str(exc) else ""
         message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
-        result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"), data={})
+        result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"))
     printer = state.printer()  # secrets may have been learnt while running
     try:
         code = emit(result, printer, render_human, state.json_file)
     except RolloutError as exc:  # --json-file could not be written: say so, after the result itself
         emit(result, printer, render_human, None)
-        printer.err.write("error: " + redact(exc.one_line(), tuple(state.secrets)) + "\n")
+        printer.err.write("error: " + state.secrets.mask(exc.one_line()) + "\n")
         code = int(exc.exit_code)
     raise typer.Exit(code)
 
@@ -298,12 +340,31 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
     command = command_path.split(" ", 1)[1] if " " in command_path else "gl-rollout"
     line = f"{message} (see: {command_path} --help)"
     if "--json" in args:
-        result = Result.failure(command, UsageError(line))
-        emit(result, Printer(json_mode=True, secrets=tuple(state.secrets)), None, None)
+        result: Result[Any] = Result.failure(command, UsageError(line))
+        emit(result, Printer(json_mode=True, secrets=state.secrets), None, None)
     else:
         sys.stderr.write(f"error: {line}\n")
     return int(ExitCode.USAGE)
 
 
-def usage(message: str, hint: str | None = None) -> UsageError:
-    return UsageError(message, hint)
+def root_help() -> str:
+    """The root help as the app renders it on `HELP_WIDTH` columns (click leaves two of them free): what
+    `root_help.txt` holds."""
+    import contextlib
+    import io
+
+    from gl_rollout.cli import HELP_WIDTH
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        typer.main.get_command(app).main(
+            args=["--help"], prog_name="gl-rollout", standalone_mode=False, terminal_width=HELP_WIDTH - 2
+        )
+    return out.getvalue()
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-root-help"]:
+    from gl_rollout.cli import ROOT_HELP
+
+    with open(ROOT_HELP, "w", encoding="utf-8") as target:
+        target.write(root_help())

@@ -1,74 +1,205 @@
 """Options several commands share, declared once so they are spelled and explained the same everywhere.
 
-Single options are `Annotated` aliases. A group of options several commands take (the render options
-of `render` and `create`; the targets of `enable` and `disable`) is a table of parameters that
-`with_option_group` adds to each command, which then receives them built into one object.
+Each is an `Annotated` alias a command's signature names: `ref: RefArgument`, `dry_run: DryRunOption`.
+The render options (`render`, `create`) and the flag targets (`enable`, `disable`) are such aliases
+too: a command lists them as its own parameters, so Typer reads each command's signature as written,
+and `render_options(locals())` gathers the render options by name.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from gl_rollout.render.issue import RenderOptions
+
+_REF_HELP = "The rollout issue: a URL, group/project#42, or 42 with --project."
+
+RefArgument = Annotated[str, typer.Argument(metavar="REF", help=_REF_HELP, show_default=False)]
+OptionalRefArgument = Annotated[
+    str | None, typer.Argument(metavar="[REF]", help=_REF_HELP, show_default=False)
+]
 ProjectOption = Annotated[
     str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
 ]
 LabelOption = Annotated[str, typer.Option("--label", help="Only issues with this label.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would change; write nothing.")]
+FlagOption = Annotated[
+    str | None, typer.Option("--flag", help="The feature flag (default: the one the issue's title names).")
+]
+FileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--file",
+        "-f",
+        metavar="PATH",
+        help="Markdown file holding the issue description ('-' reads standard input).",
+        show_default=False,
+    ),
+]
+EnvOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        help="ChatOps environment: dev, pre, staging, staging-ref, ops, production (repeatable; "
+        "none means production).",
+    ),
+]
+ChatopsPrefixOption = Annotated[
+    str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
+]
+DEFAULT_CHATOPS_PREFIX = "/chatops run"
+ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
 
-# name -> (annotation, default): one command-line parameter of an option group.
-OptionGroup = Mapping[str, tuple[Any, Any]]
+# --- the render options of `render` and `create` ------------------------------------------------------------
 
-_P = inspect.Parameter
+FlagArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="FLAG",
+        help="Feature flag name (lowercase, digits, single underscores; '-' becomes '_'). "
+        "Optional with --definition.",
+        show_default=False,
+    ),
+]
+TemplateOption = Annotated[
+    str,
+    typer.Option("--template", "-t", help="Built-in template name (rollout, rollout-detailed) or a path."),
+]
+DefinitionOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--definition",
+        help="GitLab flag definition YAML (config/feature_flags/<type>/<name>.yml) to pre-fill from; "
+        "explicit options win.",
+    ),
+]
+GroupOption = Annotated[
+    str | None,
+    typer.Option("--group", help="Owning group, e.g. 'product analytics'; adds the ~\"group::NAME\" label."),
+]
+TeamOption = Annotated[str | None, typer.Option("--team", help="Team name (default: the group).")]
+SlackOption = Annotated[str | None, typer.Option("--slack", help="Team Slack channel, e.g. #g_my_team.")]
+OwnerOption = Annotated[
+    list[str] | None, typer.Option("--owner", help="DRI / person to reach out to (repeatable).")
+]
+BetaProjectOption = Annotated[
+    list[str] | None,
+    typer.Option("--beta-project", help="Project path to enable first (repeatable, or comma list)."),
+]
+BetaGroupOption = Annotated[
+    list[str] | None,
+    typer.Option("--beta-group", help="Group path to enable first (repeatable, or comma list)."),
+]
+MilestoneOption = Annotated[str | None, typer.Option("--milestone", help="Milestone, e.g. 17.2.")]
+FeatureIssueOption = Annotated[str | None, typer.Option("--feature-issue", help="URL of the feature issue.")]
+IntroducedByOption = Annotated[
+    str | None, typer.Option("--introduced-by", help="URL of the merge request that added the flag.")
+]
+FlagTypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--type", help="Flag type: gitlab_com_derisk, wip, beta, ops, experiment, worker, undefined."
+    ),
+]
+ExpectOption = Annotated[str | None, typer.Option("--expect", help="What are we expecting to happen?")]
+RisksOption = Annotated[str | None, typer.Option("--risks", help="What might happen if this goes wrong?")]
+MonitorOption = Annotated[
+    str | None, typer.Option("--monitor", help="What can we monitor to detect problems?")
+]
+VarOption = Annotated[
+    list[str] | None, typer.Option("--var", help="Extra template variable KEY=VALUE (repeatable).")
+]
+RampOption = Annotated[
+    str | None,
+    typer.Option("--ramp", help="Production percentages for rollout-detailed (default 1,10,25,50,75,100)."),
+]
 
 
-def _resolved(parameter: inspect.Parameter, func: Callable[..., Any]) -> inspect.Parameter:
-    """The parameter with its string annotation evaluated, as Typer needs it.
-
-    The group's own parameter is skipped by the caller, so a command may import its type under
-    TYPE_CHECKING only.
+def render_options(values: Mapping[str, Any]) -> RenderOptions:
+    """RenderOptions from a command's parameters (`locals()`), by the names above: `flag`, `template`,
+    `definition`, `group`, `team`, `slack`, `owner`, `beta_project`, `beta_group`, `milestone`,
+    `feature_issue`, `introduced_by`, `flag_type`, `expect`, `risks`, `monitor`, `var`, `chatops_prefix`,
+    `ramp`. Never raises: `render_issue` validates. An empty --template, --chatops-prefix or --ramp means
+    the default, as if it were not given.
     """
-    if not isinstance(parameter.annotation, str):
-        return parameter
-    # The same evaluation `inspect.signature(eval_str=True)` does, one parameter at a time.
-    annotation = eval(parameter.annotation, getattr(func, "__globals__", {}))  # noqa: S307
-    return parameter.replace(annotation=annotation)
+    from gl_rollout.render.issue import RenderOptions
+
+    defaults = RenderOptions()
+
+    def many(name: str) -> tuple[str, ...]:
+        return tuple(values.get(name) or ())
+
+    return RenderOptions(
+        flag=values.get("flag"),
+        template=values.get("template") or defaults.template,
+        group=values.get("group"),
+        team=values.get("team"),
+        slack=values.get("slack"),
+        owners=many("owner"),
+        beta_projects=many("beta_project"),
+        beta_groups=many("beta_group"),
+        milestone=values.get("milestone"),
+        feature_issue_url=values.get("feature_issue"),
+        introduced_by_url=values.get("introduced_by"),
+        flag_type=values.get("flag_type"),
+        expect=values.get("expect"),
+        risks=values.get("risks"),
+        monitor=values.get("monitor"),
+        variables=many("var"),
+        chatops_prefix=values.get("chatops_prefix") or defaults.chatops_prefix,
+        ramp=values.get("ramp") or defaults.ramp,
+        definition=values.get("definition"),
+    )
 
 
-def with_option_group(
-    group: OptionGroup, build: Callable[[dict[str, Any]], Any], *, into: str, leading: int = 0
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a Typer command the options of `group`; it receives `build(values)` as its parameter `into`.
+# --- whom `enable` and `disable` set the flag for, and where ------------------------------------------------
 
-    The first `leading` parameters of the group (positional arguments, like FLAG) come right after
-    `ctx`, the command's own parameters next, the rest of the group last: that is the order of --help.
-    """
+ApplyOption = Annotated[
+    bool,
+    typer.Option(
+        "--apply",
+        help="Also set the flag through the Features API of --target-url (admin token from "
+        "GITLAB_ADMIN_TOKEN or --target-token-env); with --sandbox, the sandbox itself.",
+    ),
+]
+TargetUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target-url",
+        help="GitLab instance whose Features API --apply uses (default: --url); https://, or "
+        "http:// to localhost only unless --allow-http.",
+    ),
+]
+TargetTokenEnvOption = Annotated[
+    str,
+    typer.Option("--target-token-env", metavar="VAR", help="Variable holding the admin token for --apply."),
+]
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        own = [_resolved(p, func) for p in inspect.signature(func).parameters.values() if p.name != into]
-        head = [p for p in own if p.name == "ctx"]
-        rest = [
-            p.replace(kind=_P.KEYWORD_ONLY) if p.kind == _P.POSITIONAL_OR_KEYWORD else p
-            for p in own
-            if p.name != "ctx"
-        ]
-        added = [
-            _P(name, _P.KEYWORD_ONLY, annotation=annotation, default=default)
-            for name, (annotation, default) in group.items()
-        ]
-        lead = [p.replace(kind=_P.POSITIONAL_OR_KEYWORD) for p in added[:leading]]
-        parameters = [*head, *lead, *rest, *added[leading:]]
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            values = {name: kwargs.pop(name) for name in group if name in kwargs}
-            return func(*args, **{into: build(values)}, **kwargs)
+def _actor_help(what: str) -> dict[str, str]:
+    """The actor options' help for `enable` and `disable`, worded for each verb."""
+    return {verb: f"{verb} for {what}" for verb in ("Enable", "Disable")}
 
-        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        return wrapper
 
-    return decorate
+_PROJECT_ACTOR = _actor_help("this project path (repeatable; an empty value is refused).")
+_GROUP_ACTOR = _actor_help("this group path (repeatable; an empty value is refused).")
+_USER = _actor_help("this username (repeatable; an empty value is refused).")
+_FEATURE_GROUP = _actor_help("this feature group, e.g. gitlab_team_members (not empty).")
+
+EnableProjectActors = Annotated[
+    list[str] | None, typer.Option("--project-actor", help=_PROJECT_ACTOR["Enable"])
+]
+EnableGroupActors = Annotated[list[str] | None, typer.Option("--group-actor", help=_GROUP_ACTOR["Enable"])]
+EnableUsers = Annotated[list[str] | None, typer.Option("--user", help=_USER["Enable"])]
+EnableFeatureGroup = Annotated[str | None, typer.Option("--feature-group", help=_FEATURE_GROUP["Enable"])]
+DisableProjectActors = Annotated[
+    list[str] | None, typer.Option("--project-actor", help=_PROJECT_ACTOR["Disable"])
+]
+DisableGroupActors = Annotated[list[str] | None, typer.Option("--group-actor", help=_GROUP_ACTOR["Disable"])]
+DisableUsers = Annotated[list[str] | None, typer.Option("--user", help=_USER["Disable"])]
+DisableFeatureGroup = Annotated[str | None, typer.Option("--feature-group", help=_FEATURE_GROUP["Disable"])]

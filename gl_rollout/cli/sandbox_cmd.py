@@ -7,44 +7,17 @@ from typing import Annotated
 
 import typer
 
-from gl_rollout.cli.app import app, state_of
+from gl_rollout.cli import views
+from gl_rollout.cli.app import state_of
+from gl_rollout.cli.commands import help_of
+from gl_rollout.cli.printer import emit
 from gl_rollout.errors import UsageError
-from gl_rollout.output import Printer, Result, emit
+from gl_rollout.result import Result
 
-sandbox_app = typer.Typer(
-    name="sandbox",
-    help="The embedded GitLab sandbox: a local GitLab REST emulator to try gl-rollout without an account.",
-    no_args_is_help=True,
-)
-app.add_typer(sandbox_app, name="sandbox")
+group_app = typer.Typer(name="sandbox", help=help_of("sandbox"), no_args_is_help=True)
 
 
-def _render_banner(result: Result, printer: Printer) -> None:
-    data = result.data
-    tokens = data["tokens"]
-    lines = [
-        f"GitLab sandbox serving at {data['url']}  (REST API: {data['api_url']})",
-        f"project: {data['project_path']} (id {data['project_id']}); also {data['second_project_path']}",
-        f"groups:  {', '.join(data['group_paths'])}",
-        f"state:   {data['db']}",
-        "tokens:  admin      " + tokens["admin"],
-        "         developer  " + tokens["developer"],
-        "         reporter   " + tokens["reporter"] + "  (read_api scope: read-only)",
-        "         job        " + tokens["job"] + "  (CI job token: may only read issues)",
-        f"unleash: {data['unleash']['url']}  instance ID {data['unleash']['instance_id']}"
-        "  (app name = environment)",
-        f"try:     GITLAB_URL={data['url']} GITLAB_TOKEN={tokens['developer']} gl-rollout ...",
-    ]
-    if data.get("control"):
-        lines.append(f"control: {data['url']}/-/sandbox/ (faults, rate limit, request log)")
-        secret = data["control_secret"]
-        lines.append(f"         each control request needs the header Sandbox-Secret: {secret}")
-    lines.append("Press Ctrl-C to stop.")
-    for line in lines:
-        printer.line(line)
-
-
-@sandbox_app.command("serve")
+@group_app.command("serve")
 def serve(
     ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8929,
@@ -61,9 +34,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the sandbox on 127.0.0.1 only; print its URL, project and tokens; state survives restarts."""
-    from gl_rollout.config import default_sandbox_db, open_sandbox
+    from gl_rollout.cli.connection import default_sandbox_db, serve_sandbox
     from gl_rollout.errors import RolloutError
-    from gl_rollout.sandbox.server import ServerThread
 
     state = state_of(ctx)
     printer = state.printer()
@@ -73,41 +45,16 @@ def serve(
             emit(Result.failure("sandbox serve", UsageError(f"port {port} is out of range")), printer)
         )
     try:
-        sandbox = open_sandbox(db_path, state.env, control=control)
+        served = serve_sandbox(db_path, state.env, port=port, control=control)
     except RolloutError as exc:
         raise typer.Exit(emit(Result.failure("sandbox serve", exc), printer)) from None
     try:
-        server = ServerThread(sandbox.app, port)
-    except OSError as error:
-        sandbox.close()
-        failure = UsageError(
-            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}",
-            "choose another --port, or --port 0 for a free one",
-        )
-        raise typer.Exit(emit(Result.failure("sandbox serve", failure), printer)) from None
-    sandbox.url = server.url
-    data = {
-        "url": server.url,
-        "api_url": f"{server.url}/api/v4",
-        "project_path": sandbox.project_path,
-        "project_id": sandbox.project_id,
-        "second_project_path": sandbox.second_project_path,
-        "group_paths": list(sandbox.group_paths),
-        "db": str(db_path),
-        "tokens": dict(sandbox.tokens),
-        "control": control,
-        # What an application's Unleash client is given for the seeded project's feature flags.
-        "unleash": {"url": sandbox.unleash_url(), "instance_id": sandbox.unleash_instance_id()},
-        "control_secret": sandbox.control_secret,
-    }
-    try:
-        emit(Result("sandbox serve", data=data), printer, _render_banner, state.json_file)
+        emit(Result("sandbox serve", served.serving), printer, views.sandbox_serving, state.json_file)
         printer.human.flush()
-        server.serve_forever()  # werkzeug returns from here on Ctrl-C
+        served.serve_forever()  # werkzeug returns from here on Ctrl-C
     except KeyboardInterrupt:
         pass  # Ctrl-C before serving started
     finally:
-        server.server.server_close()
-        sandbox.close()
+        served.close()
     printer.err.write("sandbox stopped; state kept in " + str(db_path) + "\n")
     raise typer.Exit(0)

@@ -21,7 +21,7 @@ timestamp formats, system note wording, missing Issue fields, redirects, ...): s
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,11 @@ class Sandbox:
 
     def clear_log(self) -> None:
         self._log.clear()
+
+    def wait_for_requests(self, done: Callable[[list[LoggedRequest]], bool], timeout: float = 10.0) -> bool:
+        """Wait until the request log satisfies `done` (woken by each logged request, no polling), at most
+        `timeout` seconds; whether it does. For tests waiting on a request the server is still handling."""
+        return self._log.wait_for(done, timeout)
 
     # ---- state helpers for tests and benchmarks -----------------------------------------------
     def _project(self, project: str | int | None) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
+from gl_rollout.sandbox import routes
 from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
 from gl_rollout.sandbox.guard import (
     MAX_BODY_BYTES,
@@ -33,54 +33,16 @@ from gl_rollout.sandbox.guard import (
 )
 from gl_rollout.sandbox.http import Ctx, parse_params
 from gl_rollout.sandbox.quirks import Quirks, html_error_page
+from gl_rollout.sandbox.router import Router
 from gl_rollout.sandbox.service import ApiError
 from gl_rollout.sandbox.store import Store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-Handler = Callable[[Ctx], "Reply"]
 API_PREFIX = "/api/v4"
 CONTROL_PREFIX = "/-/sandbox"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass
-class Reply:
-    """A handler's answer: status, JSON-able body (None for no body), extra headers."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    job_token_allowed: bool = False
-
-
-class Router:
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def add(self, method: str, template: str, handler: Handler, *, job_token_allowed: bool = False) -> None:
-        """`template` like `/projects/:id/issues/:issue_iid`; a `:name` is one raw path segment."""
-        regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", template)
-        self.routes.append(Route(method, re.compile(f"^{regex}$"), handler, job_token_allowed))
-
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        allowed: list[str] = []
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if not found:
-                continue
-            if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route, {k: unquote(v) for k, v in found.groupdict().items()}, []
-            allowed.append(route.method)
-        return None, {}, allowed
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -146,8 +108,6 @@ class SandboxApp:
         control: bool = False,
         quirks: Quirks | None = None,
     ) -> None:
-        from gl_rollout.sandbox import routes  # registers handlers; import here to avoid a cycle
-
         self.store = store
         self.faults = faults
         self.quirks = quirks if quirks is not None else Quirks()
@@ -280,7 +240,7 @@ class SandboxApp:
         base_url = self.base_url or own_base_url(request.environ)
         try:
             if router is self.control_router:
-                from gl_rollout.sandbox.control import check_secret, json_params
+                from gl_rollout.sandbox.control import check_secret, json_params  # control mode only
 
                 check_secret(request, self.control_secret)
                 params = json_params(request)

@@ -29,20 +29,22 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.faults import RateLimiter
 from gl_rollout.sandbox.http import Ctx
 from gl_rollout.sandbox.json_body import parse_json_body
 from gl_rollout.sandbox.quirks import knob_names
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError, param_error
 from gl_rollout.sandbox.store import DEMO_TOKENS, PROJECT_PATH, SECOND_PROJECT_PATH
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request
 
-    from gl_rollout.sandbox.app import Router, SandboxApp
+    from gl_rollout.sandbox.faults import Faults, RequestLog
+    from gl_rollout.sandbox.quirks import Quirks
+    from gl_rollout.sandbox.router import Router
 
 SECRET_HEADER = "Sandbox-Secret"
 MAX_PATTERN_LENGTH = 200
@@ -171,7 +173,16 @@ def _transform(ctx: Ctx) -> Callable[[str], str]:
     raise param_error("replace, description, append are missing, exactly one parameter must be provided")
 
 
-def register(router: Router, app: SandboxApp) -> None:
+class ControlledApp(Protocol):
+    """What the control routes change on the running application (`gl_rollout.sandbox.app.SandboxApp`)."""
+
+    faults: Faults
+    log: RequestLog
+    quirks: Quirks
+    limiter: RateLimiter | None
+
+
+def register(router: Router, app: ControlledApp) -> None:
     def add_fault(ctx: Ctx) -> Reply:
         kind = ctx.choice("kind", ("fail", "delay", "drop", "edit", "latency"))
         method = ctx.string("method", "*") or "*"

@@ -205,11 +205,18 @@ class RateLimiter:
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def add(self, entry: LoggedRequest) -> None:
         with self._lock:
             self.entries.append(entry)
+            self._lock.notify_all()
+
+    def wait_for(self, done: Callable[[list[LoggedRequest]], bool], timeout: float) -> bool:
+        """Block until `done(entries)` holds (checked at each new entry) or `timeout` seconds pass; the
+        result of `done` at the end. For tests that wait on a request another thread is still serving."""
+        with self._lock:
+            return self._lock.wait_for(lambda: done(list(self.entries)), timeout)
 
     def snapshot(self) -> list[LoggedRequest]:
         with self._lock:

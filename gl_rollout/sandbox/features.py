@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import require_admin
 from gl_rollout.sandbox.http import Ctx, offset_page
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError, param_error
 
 if TYPE_CHECKING:
-    from gl_rollout.sandbox.app import Router
+    from gl_rollout.sandbox.router import Router
 
 ACTOR_PARAMS = ("feature_group", "user", "group", "namespace", "project", "repository")
 # Flipper groups GitLab registers; a flag enabled for one shows `{"key": "groups", "value": [name]}`.

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Any
 
 from gl_rollout.sandbox import entities
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import can_see_issue, find_group, find_project, require_user
 from gl_rollout.sandbox.http import Ctx, keyset_page, offset_page
 from gl_rollout.sandbox.issue_routes import time_param
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import param_error
 from gl_rollout.sandbox.store import Row, decode_list
 

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 from gl_rollout.sandbox import entities, service
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import can_edit_issue, can_see_issue, find_project, forbidden, require_user
 from gl_rollout.sandbox.http import Ctx
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError, message_error, param_error
 from gl_rollout.sandbox.store import Row
 from gl_rollout.sandbox.tasks import flipped_items

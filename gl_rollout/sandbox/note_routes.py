@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from gl_rollout.sandbox import entities, service
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
 from gl_rollout.sandbox.issue_routes import find_issue, time_param
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import message_error, param_error
 from gl_rollout.sandbox.store import Row
 

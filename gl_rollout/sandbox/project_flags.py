@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gl_rollout.sandbox import flag_model, user_lists
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
 from gl_rollout.sandbox.flag_params import grape_string
 from gl_rollout.sandbox.flag_store import (
@@ -32,11 +31,12 @@ from gl_rollout.sandbox.flag_store import (
     user_list_entity,
 )
 from gl_rollout.sandbox.http import Ctx, offset_page
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError
 from gl_rollout.sandbox.store import DEVELOPER, Row
 
 if TYPE_CHECKING:
-    from gl_rollout.sandbox.app import Router
+    from gl_rollout.sandbox.router import Router
 
 
 def register(router: Router) -> None:

@@ -19,12 +19,12 @@ from gl_rollout.sandbox import (
     project_flags,
     unleash,
 )
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.auth import find_group, find_project, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
+from gl_rollout.sandbox.router import Reply
 
 if TYPE_CHECKING:
-    from gl_rollout.sandbox.app import Router
+    from gl_rollout.sandbox.router import Router
 
 VERSION = "17.11.0"
 REVISION = "5andb0x"

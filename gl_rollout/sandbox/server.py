@@ -59,9 +59,12 @@ class BoundedServer(ThreadedWSGIServer):
         try:
             worker.start()
         except BaseException:
-            with self._workers_lock:
-                self._workers.pop(worker, None)
-            self._slots.release()
+            # Ctrl-C may land while start() waits for a thread that did start: that one gives its slot
+            # back itself (releasing it here too raised "Semaphore released too many times").
+            if worker.ident is None:
+                with self._workers_lock:
+                    self._workers.pop(worker, None)
+                self._slots.release()
             raise
 
     def _serve_one(self, request: Any, client_address: Any) -> None:

@@ -24,14 +24,14 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from gl_rollout.sandbox.app import Reply
 from gl_rollout.sandbox.flag_store import strategies_of
+from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError
 from gl_rollout.sandbox.store import Row, Store
 
 if TYPE_CHECKING:
-    from gl_rollout.sandbox.app import Router
     from gl_rollout.sandbox.http import Ctx
+    from gl_rollout.sandbox.router import Router
 
 UNLEASH_API_VERSION = 1
 TOKEN_PREFIX = "glffct-"

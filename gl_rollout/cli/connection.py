@@ -1,0 +1,350 @@
+"""Opening a GitLab client as the global options say: a real GitLab, or the embedded sandbox.
+
+Where the URL, the token and the project come from is `gl_rollout.gitlab.connection`; this module connects
+(`gl_rollout.gitlab.client`, imported when a client is opened), starts or opens the sandbox (the only
+module outside `gl_rollout.sandbox` that imports it), and hands every connection's `Secrets` to the
+options the printer masks with, and its warnings to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from gl_rollout.core.refs import IssueRef, parse_issue_ref
+from gl_rollout.errors import GitLabError, Secrets, UsageError
+from gl_rollout.gitlab.connection import (
+    Connection,
+    ConnectionOptions,
+    admin_connection,
+    find_project,
+    normalise_project,
+    resolve_connection,
+    retry_from_env,
+)
+
+if TYPE_CHECKING:
+    from gl_rollout.gitlab.api import GitLabAPI
+    from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
+    from gl_rollout.sandbox import Sandbox
+    from gl_rollout.sandbox.server import ServerThread
+
+ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
+DEFAULT_REQUESTS_PER_MINUTE = 2000.0  # GitLab.com: authenticated API requests per user
+DEFAULT_NOTES_PER_MINUTE = 60.0  # GitLab.com: note creation on issues
+
+
+class ClientOptions(ConnectionOptions, Protocol):
+    """Options `open_client` also needs: sandbox mode, the per-request timeout, and the secrets the
+    printer masks (each connection's are added to them)."""
+
+    secrets: Secrets
+
+    def warn(self, text: str) -> None: ...
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def sandbox_db(self) -> Path | None: ...
+    @property
+    def timeout(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Client:
+    """A connected GitLab API plus what the command line said about the project and issue.
+
+    `project_path` and `issue_ref` are already defaulted (`CI_PROJECT_PATH`, or the sandbox's seeded
+    project in `--sandbox` mode); `project` and `issue` raise UsageError when the command needs one
+    and none was given.
+    """
+
+    api: GitLabAPI
+    connection: Connection
+    project_path: str | None
+    issue_ref: IssueRef | None
+    sandbox_admin_token: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    options: ClientOptions | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def project(self) -> str:
+        if self.project_path is None:
+            raise UsageError(
+                "no project: pass --project or set CI_PROJECT_PATH", "for example --project group/project"
+            )
+        return self.project_path
+
+    @property
+    def issue(self) -> IssueRef:
+        if self.issue_ref is None:
+            raise UsageError("no issue reference given", "for example group/project#42")
+        return self.issue_ref
+
+    def admin_api(
+        self,
+        target_url: str | None = None,
+        token_env: str = ADMIN_TOKEN_ENV,
+        *,
+        source: str = "--target-url",
+    ) -> GitLabAPI:
+        """A second client for the Features API, with an administrator's token from `token_env`.
+
+        In sandbox mode the target is the sandbox itself and its seeded admin token is used.
+        `target_url` (named `source` in errors) defaults to this client's URL. The CA bundle is shared.
+        """
+        from gl_rollout.gitlab.client import connect
+
+        if self.sandbox_admin_token is not None:
+            conn = Connection(
+                url=self.connection.url,
+                token_kind="private",
+                token=self.sandbox_admin_token,
+                source="the sandbox",
+                url_source="the sandbox",
+            )
+            return connect(conn, self.timeout)
+        if self.options is None:
+            raise UsageError(f"no environment to read {token_env} from")
+        conn = learn(
+            self.options,
+            admin_connection(self.options, self.connection, target_url, token_env, source=source),
+        )
+        return connect(conn, self.timeout)
+
+
+@dataclass(frozen=True)
+class Unleash:
+    """What an application's Unleash client is given for the seeded project's feature flags."""
+
+    url: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A sandbox being served (`sandbox serve`): where, its seeded project and groups, its state file,
+    its tokens, and the control path's secret."""
+
+    url: str
+    api_url: str
+    project_path: str
+    project_id: int
+    second_project_path: str
+    group_paths: tuple[str, ...]
+    db: str
+    tokens: Mapping[str, str]
+    control: bool
+    unleash: Unleash
+    control_secret: str | None
+
+
+class ServedSandbox:
+    """The sandbox listening on 127.0.0.1 (`sandbox serve`): what it serves, until `close`."""
+
+    def __init__(self, sandbox: Sandbox, server: ServerThread, serving: Serving) -> None:
+        self._sandbox = sandbox
+        self._server = server
+        self.serving = serving
+
+    def serve_forever(self) -> None:
+        """Serve until Ctrl-C (werkzeug returns then)."""
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        self._server.server.server_close()
+        self._sandbox.close()
+
+
+def serve_sandbox(db_path: Path, env: Mapping[str, str], *, port: int, control: bool) -> ServedSandbox:
+    """The sandbox of `db_path` (`open_sandbox`) listening on 127.0.0.1:`port` (0: a free one).
+
+    UsageError (exit 2) when the state file cannot be opened or the port cannot be listened on.
+    """
+    from gl_rollout.sandbox.server import ServerThread
+
+    sandbox = open_sandbox(db_path, env, control=control)
+    try:
+        server = ServerThread(sandbox.app, port)
+    except OSError as error:
+        sandbox.close()
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}",
+            "choose another --port, or --port 0 for a free one",
+        ) from None
+    sandbox.url = server.url
+    serving = Serving(
+        url=server.url,
+        api_url=f"{server.url}/api/v4",
+        project_path=sandbox.project_path,
+        project_id=sandbox.project_id,
+        second_project_path=sandbox.second_project_path,
+        group_paths=tuple(sandbox.group_paths),
+        db=str(db_path),
+        tokens=dict(sandbox.tokens),
+        control=control,
+        unleash=Unleash(sandbox.unleash_url(), sandbox.unleash_instance_id()),
+        control_secret=sandbox.control_secret,
+    )
+    return ServedSandbox(sandbox, server, serving)
+
+
+def default_sandbox_db(env: Mapping[str, str] | None = None) -> Path:
+    """`--sandbox-db` default: `sandbox.sqlite3` in the user's state folder for gl-rollout.
+
+    On Linux and the BSDs that is `$XDG_STATE_HOME/gl-rollout` or `~/.local/state/gl-rollout`, read
+    from the injected environment `env` (as platformdirs would from the real one); elsewhere, or
+    without `env`, platformdirs decides.
+    """
+    import sys
+
+    if env is not None and sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        state_home = env.get("XDG_STATE_HOME", "").strip()
+        if state_home and Path(state_home).is_absolute():
+            return Path(state_home) / "gl-rollout" / "sandbox.sqlite3"
+        if env.get("HOME"):
+            return Path(env["HOME"]) / ".local" / "state" / "gl-rollout" / "sandbox.sqlite3"
+    import platformdirs
+
+    return Path(platformdirs.user_state_path("gl-rollout")) / "sandbox.sqlite3"
+
+
+@contextlib.contextmanager
+def open_client(
+    options: ClientOptions,
+    *,
+    need_write: bool,
+    project: str | None = None,
+    ref: str | None = None,
+    retry: RetryPolicy | None = None,
+    requests_per_minute: float | RateLimiter | None = DEFAULT_REQUESTS_PER_MINUTE,
+    notes_per_minute: float | RateLimiter | None = DEFAULT_NOTES_PER_MINUTE,
+) -> Iterator[Client]:
+    """Connect as the options say (or start the embedded sandbox) and close everything afterwards.
+
+    `project` is the `--project` option, `ref` the issue reference as typed. With `need_write`, a
+    missing token or a `CI_JOB_TOKEN` is refused before any request is sent, since GitLab would
+    refuse the write anyway after the reads were spent. Pass `requests_per_minute=None` to lift the
+    client-side pacing (the benchmark does).
+    """
+    from gl_rollout.gitlab.client import connect
+
+    retry = retry if retry is not None else retry_from_env(options.env)
+
+    def connected(conn: Connection) -> GitLabAPI:
+        return connect(
+            conn,
+            options.timeout,
+            retry=retry,
+            requests_per_minute=requests_per_minute,
+            notes_per_minute=notes_per_minute,
+        )
+
+    if options.sandbox:
+        with _sandbox_client(options, project=project, ref=ref) as (conn, project_path, issue_ref, admin):
+            yield Client(connected(conn), conn, project_path, issue_ref, admin, options.timeout, options)
+        return
+
+    project_path = find_project(project, options.env)
+    issue_ref = parse_issue_ref(ref, project_path) if ref is not None else None
+    conn = learn(options, resolve_connection(options, ref_url=issue_ref.host if issue_ref else None))
+    if issue_ref is not None:
+        issue_ref = issue_ref.relative_to(conn.url)
+    if need_write:
+        require_write_token(conn)
+    yield Client(connected(conn), conn, project_path, issue_ref, None, options.timeout, options)
+
+
+def learn(options: ClientOptions, conn: Connection) -> Connection:
+    """The connection, once its token is among the secrets the printer masks and its warnings are out."""
+    options.secrets += conn.secrets.values
+    for warning in conn.warnings:
+        options.warn(warning)
+    return conn
+
+
+def require_write_token(conn: Connection) -> None:
+    """Refuse a write up front when the token cannot do it (none at all, or a CI job token)."""
+    if conn.token is None:
+        raise UsageError(
+            f"no GitLab token for {conn.url}",
+            "set GITLAB_TOKEN to a personal/project access token with the api scope",
+        )
+    if conn.token_kind == "job":
+        raise GitLabError(
+            "CI_JOB_TOKEN can read issues but not write them",
+            "set GITLAB_TOKEN to a project access token with the api scope",
+        )
+
+
+def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = False) -> Sandbox:
+    """The embedded sandbox on `path` (`--sandbox-db`; else the user's state folder), created when new.
+
+    UsageError (exit 2) for a folder, a file that is not the sandbox's database, a file another process
+    keeps locked, or a path where no file can be made; such a file is never changed.
+    """
+    import sqlite3
+
+    from gl_rollout.sandbox import Sandbox
+    from gl_rollout.sandbox.store import NotASandboxDatabase, SandboxDatabaseLocked
+
+    db_path = path if path is not None else default_sandbox_db(env)
+    name = f"--sandbox-db {db_path}" if path is not None else f"the sandbox database {db_path}"
+    if db_path.is_dir():
+        raise UsageError(f"{name} is a folder", f"name a file, e.g. {db_path / 'sandbox.sqlite3'}")
+    folder = next((p for p in db_path.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise UsageError(f"cannot open {name}: {folder} is a file, not a folder", "choose another path")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        return Sandbox(db_path=db_path, control=control)
+    except SandboxDatabaseLocked:
+        raise UsageError(
+            f"{name} is locked by another process",
+            "wait for that process to finish (or stop it) and run again, or name another file",
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc) if isinstance(exc, NotASandboxDatabase) else "not an SQLite database"
+        raise UsageError(
+            f"{name} is not a sandbox database ({reason})",
+            "name a new file, or one that an earlier --sandbox run made",
+        ) from None
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot open {name}: {why}", "choose a path in a folder you can write") from None
+
+
+@contextlib.contextmanager
+def _sandbox_client(
+    options: ClientOptions, *, project: str | None, ref: str | None
+) -> Iterator[tuple[Connection, str | None, IssueRef | None, str]]:
+    """Start the embedded sandbox on a loopback port, persistent in `--sandbox-db`, and stop it after."""
+    if options.url:
+        hint = "drop one of them" if options.sandbox_db is None else "--sandbox-db means --sandbox: drop one"
+        raise UsageError("--sandbox and --url exclude each other", hint)
+    sandbox = open_sandbox(options.sandbox_db, options.env)
+    try:
+        yield from _serve_sandbox(sandbox, options, project=project, ref=ref)
+    finally:
+        sandbox.close()
+
+
+def _serve_sandbox(
+    sandbox: Sandbox, options: ClientOptions, *, project: str | None, ref: str | None
+) -> Iterator[tuple[Connection, str | None, IssueRef | None, str]]:
+    # CI_PROJECT_PATH names a project of the real GitLab, so the sandbox's own project is the default.
+    project_path = normalise_project(project) if project else sandbox.project_path
+    # An issue URL printed by an earlier sandbox run names an old port: only its path matters.
+    issue_ref = parse_issue_ref(ref, project_path) if ref is not None else None
+    if issue_ref is not None and issue_ref.host is not None:
+        issue_ref = IssueRef(issue_ref.project, issue_ref.iid, None)
+    developer = sandbox.tokens["developer"]
+    admin = sandbox.tokens["admin"]
+    options.secrets += (developer, admin)
+    with sandbox.serve() as url:
+        conn = Connection(
+            url=url, token_kind="private", token=developer, source="the sandbox", url_source="the sandbox"
+        )
+        yield conn, project_path, issue_ref, admin

@@ -1,0 +1,120 @@
+"""Issue references as people paste them: a URL, `group/project#42`, or `42` with a project.
+
+Rule for a URL's host: the issue URL names the GitLab to talk to only when no URL was configured
+(`--url`, `GITLAB_URL`, `GITLAB_HOST`, `CI_SERVER_URL` or a python-gitlab config section); when one
+was, the issue URL must be on that host, else `gl_rollout.gitlab.connection.resolve_connection` stops with a
+usage error rather than send the token somewhere the user did not name. In `--sandbox` mode only
+the URL's path counts, because each sandbox run listens on a new port.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from gl_rollout.core.urls import without_credentials
+from gl_rollout.errors import UsageError
+
+EXAMPLES = (
+    "https://gitlab.com/group/project/-/issues/42, group/project#42, or 42 with --project group/project"
+)
+
+# GitLab path segments: letters, digits, `_`, `-`, `.`, never starting with `-` (so `/-/` is no segment).
+_SEGMENT = r"[\w.][\w.\-]*"
+_PROJECT = rf"{_SEGMENT}(?:/{_SEGMENT})+"
+_FULL_REF = re.compile(rf"(?P<project>{_PROJECT})#(?P<iid>\d+)")
+_BARE_REF = re.compile(r"#?(?P<iid>\d+)")
+# `/-/issues/42` and `/-/work_items/42`, and the pre-`/-/` form `/issues/42` GitLab still redirects.
+_URL_PATH = re.compile(rf"/(?P<project>{_PROJECT}?)(?:/-)?/(?:issues|work_items)/(?P<iid>\d+)(?:/.*)?")
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    """A project (path or numeric ID) and an issue IID; `host` is `scheme://host[:port]` of a URL ref."""
+
+    project: str
+    iid: int
+    host: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.project}#{self.iid}"
+
+    def relative_to(self, base_url: str) -> IssueRef:
+        """Drop the base URL's path prefix (GitLab under a relative URL root) from the project path."""
+        prefix = urlsplit(base_url).path.strip("/")
+        if self.host is None or not prefix or not self.project.startswith(prefix + "/"):
+            return self
+        return IssueRef(self.project[len(prefix) + 1 :], self.iid, self.host)
+
+
+def check_path(path: str, text: str, what: str = "a project path") -> str:
+    """Refuse `.` and `..` segments: GitLab has no such paths, and a server or proxy might resolve
+    them to another project or endpoint."""
+    if any(segment in {".", ".."} for segment in path.split("/")):
+        raise UsageError(
+            f"{text.strip()!r}: {what} cannot have a '.' or '..' segment",
+            "give the full path as GitLab shows it, like group/subgroup/project",
+        )
+    return path
+
+
+def parse_issue_ref(text: str, project: str | None = None) -> IssueRef:
+    """Parse a reference; `project` (from --project or CI_PROJECT_PATH) completes a bare `42`/`#42`.
+
+    A full reference names its own project and wins over `project`. Bad input raises UsageError
+    with examples of every accepted form.
+    """
+    ref = text.strip()
+    if "://" in ref:
+        return _parse_url(ref, text)
+    match = _FULL_REF.fullmatch(ref)
+    if match:
+        return IssueRef(check_path(match["project"], text), _iid(match["iid"], text))
+    match = _BARE_REF.fullmatch(ref)
+    if match:
+        if project is None:
+            raise UsageError(
+                f"issue {ref} needs a project",
+                "pass --project group/project, or a reference like group/project#42",
+            )
+        return IssueRef(project, _iid(match["iid"], text))
+    raise _bad(text)
+
+
+def _parse_url(ref: str, text: str) -> IssueRef:
+    try:
+        parts = urlsplit(ref)
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
+    except ValueError:
+        raise _bad(text) from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise _bad(text)
+    if "@" in parts.netloc:
+        raise UsageError(
+            "the issue URL holds credentials", "paste the URL without them; the token goes in GITLAB_TOKEN"
+        )
+    match = _URL_PATH.fullmatch(parts.path.rstrip("/"))
+    if not match:
+        raise _bad(text)
+    project = check_path(match["project"], text)
+    if project.startswith("groups/"):
+        raise UsageError(
+            f"{text.strip()} is a group-level work item, not a project issue",
+            "rollout issues live in a project: use the issue's project URL",
+        )
+    host = urlunsplit((parts.scheme, parts.netloc.lower(), "", "", ""))
+    return IssueRef(project, _iid(match["iid"], text), host)
+
+
+MAX_IID = 2**31 - 1  # GitLab stores IIDs as 32-bit integers
+
+
+def _iid(value: str, text: str) -> int:
+    if len(value) > len(str(MAX_IID)) or not 0 < int(value) <= MAX_IID:
+        raise _bad(text)
+    return int(value)
+
+
+def _bad(text: str) -> UsageError:
+    return UsageError(f"not an issue reference: {without_credentials(text)!r}", f"use {EXAMPLES}")

@@ -1,0 +1,64 @@
+"""What the use cases need from GitLab: a small Protocol over the values of `gl_rollout.core.model`.
+
+`gl_rollout.gitlab.client` implements `GitLabAPI` with python-gitlab; nothing else imports python-gitlab.
+Every method is one HTTP request unless its docstring says otherwise, so request budgets can be
+reasoned about from the use case alone. Failures raise `gl_rollout.errors.GitLabError` (exit 3),
+never python-gitlab or requests exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
+
+
+class GitLabAPI(Protocol):
+    """The only face of GitLab the use cases see. One method, one request, unless noted."""
+
+    url: str
+
+    def current_user(self) -> User: ...
+
+    def get_issue(self, project: str, iid: int) -> Issue: ...
+
+    def list_issues(self, query: IssueQuery) -> Iterator[Issue]:
+        """All matching issues, page after page (one request per page of `per_page`)."""
+        ...
+
+    def create_issue(self, project: str, fields: Mapping[str, Any]) -> Issue:
+        """POST once, never retried blindly: an ambiguous failure raises `GitLabError` with
+        `details["ambiguous"] = True` so the caller can look for what landed before retrying."""
+        ...
+
+    def update_issue(self, project: str, iid: int, fields: Mapping[str, Any]) -> Issue:
+        """PUT exactly `fields` (e.g. only `description`, or `add_labels`/`remove_labels`)."""
+        ...
+
+    def list_notes(
+        self, project: str, iid: int, *, sort: str = "asc", per_page: int = 100, max_pages: int | None = None
+    ) -> list[Note]:
+        """Notes of an issue, system notes included; one request per page."""
+        ...
+
+    def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
+        """POST once (ambiguous failures as for `create_issue`). None when GitLab answered 202
+        (the body was only quick actions and no note was stored)."""
+        ...
+
+    def find_user_ids(self, usernames: list[str]) -> dict[str, int]: ...
+
+    def find_milestone_id(self, project: str, title: str) -> int | None: ...
+
+    def list_features(self) -> list[Feature]: ...
+
+    def set_feature(self, name: str, params: Mapping[str, Any]) -> Feature:
+        """POST /features/:name with `value` and the other parameters as given."""
+        ...
+
+    def delete_feature(self, name: str) -> None: ...
+
+    def request_count(self) -> int:
+        """Requests sent so far by this client (for budgets and --debug)."""
+        ...

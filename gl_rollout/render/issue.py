@@ -1,0 +1,261 @@
+"""Render the rollout issue: options and the flag's definition become template variables, a Jinja
+template (`gl_rollout.render.templating`) turns them into the description, and the result is checked
+against GitLab's limits.
+
+Every value a template prints with `{{ ... }}` is neutralised (`gl_rollout.render.neutralise`), so text from
+options, definitions or `--var` can neither run a quick action, mass-mention, break out of a code span
+nor hide steps in an HTML comment; text the template author writes outside `{{ ... }}` is kept as
+written. A template names the issue title with a top-level `{% set title %}`; without one, the title
+is ``[Feature flag] Rollout of `<flag>` ``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Unpack
+
+from gl_rollout.core import chatops
+from gl_rollout.errors import UsageError
+from gl_rollout.render.neutralise import inert_title
+from gl_rollout.render.option_values import (
+    check_url,
+    normalise_group,
+    normalise_owner,
+    normalise_slack,
+    parse_ramp,
+    split_items,
+    validate_flag_name,
+)
+from gl_rollout.render.templating import DEFAULT_TEMPLATE, reads_ramp, render_template, resolve_template
+
+DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
+FEATURE_FLAG_LABEL = "feature flag"
+MAX_TITLE = 255  # GitLab refuses longer issue titles
+MAX_DESCRIPTION = 1_048_576  # GitLab's description limit, in characters
+
+# Names a template can use; `--var` may not reuse them.
+TEMPLATE_VARIABLES: dict[str, str] = {
+    "flag": "the feature flag name (validated, lowercase with underscores)",
+    "description": "the definition's description, or none",
+    "group": "the group name without the group:: prefix, or none",
+    "group_label": "the scoped group label (group::NAME), or none",
+    "team": "the team name (defaults to the group name)",
+    "slack": "the team's Slack channel, starting with #, or none",
+    "owners": "the DRIs / people to reach out to (list)",
+    "beta_projects": "projects to enable the flag for first (list)",
+    "beta_groups": "groups to enable the flag for first (list)",
+    "milestone": "the milestone, or none",
+    "feature_issue_url": "the feature issue URL, or none",
+    "introduced_by_url": "the merge request that introduced the flag, or none",
+    "rollout_issue_url": "the definition's rollout_issue_url, or none",
+    "flag_type": "the flag type (gitlab_com_derisk, beta, ops, ...), or none",
+    "default_enabled": "the definition's default_enabled, or none",
+    "expect": "what we expect to happen, or none",
+    "risks": "what might go wrong, or none",
+    "monitor": "what to monitor to detect problems, or none",
+    "chatops_prefix": "the ChatOps prefix, /chatops run by default",
+    "ramp": "the production percentages, 1, 10, 25, 50, 75, 100 by default (list)",
+    "cmd": "ready ChatOps commands: staging, non_production, production, beta (list), ramp (list of "
+    "{percent, command}), disable_production, disable_staging, disable_non_production, delete",
+    "labels": "the labels the issue gets (list)",
+    "vars": "every --var key=value (mapping); each key is also a variable of its own",
+    "title": "set it at top level to name the issue title",
+}
+
+_VAR_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Every option that shapes the rollout issue, as given on the command line; `render` and `create` use it.
+
+    Building one never fails: `render_issue` validates every field and raises UsageError.
+    """
+
+    flag: str | None = None
+    template: str = DEFAULT_TEMPLATE
+    group: str | None = None
+    team: str | None = None
+    slack: str | None = None
+    owners: tuple[str, ...] = ()
+    beta_projects: tuple[str, ...] = ()
+    beta_groups: tuple[str, ...] = ()
+    milestone: str | None = None
+    feature_issue_url: str | None = None
+    introduced_by_url: str | None = None
+    flag_type: str | None = None
+    expect: str | None = None
+    risks: str | None = None
+    monitor: str | None = None
+    variables: tuple[str, ...] = ()  # `key=value`, as `--var` takes them
+    chatops_prefix: str = chatops.DEFAULT_PREFIX
+    ramp: str | tuple[int, ...] = DEFAULT_RAMP  # `1,10,50,100` as `--ramp` takes it, or the numbers
+    definition: Path | None = None
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """The issue to create: title, description (ends with the label quick actions) and its labels."""
+
+    title: str
+    description: str
+    labels: tuple[str, ...]
+    flag: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+
+def parse_var(text: str) -> tuple[str, str]:
+    """`key=value` for `--var`; the key must be a template identifier and not a built-in variable."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not _VAR_KEY_RE.match(key):
+        raise UsageError(f"invalid --var {text!r}", "write --var key=value with a key like release_post")
+    if key in TEMPLATE_VARIABLES:
+        raise UsageError(f"--var {key} would hide the built-in variable {key!r}", "use the dedicated option")
+    return key, value
+
+
+def _text(value: str | None) -> str | None:
+    """The value stripped, or None when it is missing or blank."""
+    return value.strip() if value is not None and value.strip() else None
+
+
+def _chatops_commands(
+    flag: str,
+    prefix: str,
+    ramp: tuple[int, ...],
+    beta_projects: tuple[str, ...],
+    beta_groups: tuple[str, ...],
+) -> dict[str, Any]:
+    """The ready ChatOps commands a template shows as `cmd.*` (see TEMPLATE_VARIABLES)."""
+
+    def feature_set(value: bool | int, **request: Unpack[chatops.FeatureSetRequest]) -> str:
+        return chatops.feature_set_command(flag, value, prefix=prefix, **request)
+
+    beta: list[str] = []
+    if beta_projects:
+        beta.append(feature_set(True, projects=beta_projects))
+    if beta_groups:
+        beta.append(feature_set(True, groups=beta_groups))
+    return {
+        "staging": feature_set(True, envs=["staging"]),
+        "non_production": feature_set(True, envs=chatops.NON_PRODUCTION),
+        "production": feature_set(True),
+        "beta": tuple(beta),
+        "ramp": tuple({"percent": p, "command": feature_set(p, actors=True)} for p in ramp if p < 100),
+        "disable_production": feature_set(False),
+        "disable_staging": feature_set(False, envs=["staging"]),
+        "disable_non_production": feature_set(False, envs=chatops.NON_PRODUCTION),
+        "delete": chatops.feature_delete_command(flag, envs=chatops.EVERYWHERE, prefix=prefix),
+    }
+
+
+def build_variables(options: RenderOptions) -> tuple[dict[str, Any], list[str]]:
+    """The template variables for `options`, merged over the definition; returns (variables, notes)."""
+    from gl_rollout.render.definition import check_flag_type, load_definition
+
+    notes: list[str] = []
+    definition = load_definition(options.definition) if options.definition else None
+    if definition is not None:
+        notes.extend(definition.notes)
+    raw_flag = options.flag if options.flag else (definition.name if definition else None)
+    if not raw_flag:
+        raise UsageError("no feature flag name given", "pass FLAG or --definition FILE")
+    flag, flag_notes = validate_flag_name(raw_flag)
+    notes.extend(flag_notes)
+    if definition is not None and flag != definition.name:
+        notes.append(f"note: rendering {flag!r}, although the definition names {definition.name!r}")
+
+    def pick(explicit: str | None, from_definition: str | None) -> str | None:
+        """The option when given (even blank), else the definition's value."""
+        return _text(explicit if explicit not in (None, "") else from_definition)
+
+    group_text = pick(options.group, definition.group if definition else None)
+    group, group_label = normalise_group(group_text) if group_text else (None, None)
+    team = _text(options.team) or (group[0].upper() + group[1:] if group else None)
+    slack = normalise_slack(options.slack) if options.slack and options.slack.strip() else None
+    owners = tuple(normalise_owner(o) for o in options.owners if o.strip())
+    milestone = pick(options.milestone, definition.milestone if definition else None)
+    if milestone is not None and "\n" in milestone:
+        raise UsageError("the milestone must be one line", "give a milestone like 17.2")
+
+    feature_issue = pick(options.feature_issue_url, definition.feature_issue_url if definition else None)
+    introduced_by = pick(options.introduced_by_url, definition.introduced_by_url if definition else None)
+    feature_issue = check_url(feature_issue, "feature issue URL") if feature_issue else None
+    introduced_by = check_url(introduced_by, "introduced-by merge request URL") if introduced_by else None
+
+    flag_type = pick(options.flag_type, definition.type if definition else None)
+    if flag_type is not None and options.flag_type:
+        notes.extend(check_flag_type(flag_type))
+
+    prefix = chatops.check_prefix(options.chatops_prefix)
+    ramp = parse_ramp(options.ramp)
+    beta_projects = split_items(options.beta_projects)
+    beta_groups = split_items(options.beta_groups)
+    try:
+        commands = _chatops_commands(flag, prefix, ramp, beta_projects, beta_groups)
+    except UsageError as exc:
+        beta_options = {"project": "--beta-project", "group": "--beta-group"}
+        raise chatops.renamed_actor_error(exc, beta_options) from None
+    free = dict(parse_var(text) for text in options.variables)
+
+    variables: dict[str, Any] = {
+        **free,
+        "flag": flag,
+        "description": definition.description.strip() if definition and definition.description else None,
+        "group": group,
+        "group_label": group_label,
+        "team": team,
+        "slack": slack,
+        "owners": owners,
+        "beta_projects": beta_projects,
+        "beta_groups": beta_groups,
+        "milestone": milestone,
+        "feature_issue_url": feature_issue,
+        "introduced_by_url": introduced_by,
+        "rollout_issue_url": definition.rollout_issue_url if definition else None,
+        "flag_type": flag_type,
+        "default_enabled": definition.default_enabled if definition else None,
+        "expect": _text(options.expect),
+        "risks": _text(options.risks),
+        "monitor": _text(options.monitor),
+        "chatops_prefix": prefix,
+        "ramp": ramp,
+        "cmd": commands,
+        "labels": (FEATURE_FLAG_LABEL,) + ((group_label,) if group_label else ()),
+        "vars": dict(free),
+    }
+    return variables, notes
+
+
+def render_issue(options: RenderOptions) -> RenderedIssue:
+    """Render the rollout issue: title, description and labels, every inserted value neutralised."""
+    variables, notes = build_variables(options)
+    ref = resolve_template(options.template)
+    description, title = render_template(ref, variables)
+    if variables["ramp"] != parse_ramp(DEFAULT_RAMP) and not reads_ramp(ref):
+        given = ",".join(str(percent) for percent in variables["ramp"])
+        notes.append(
+            f"note: --ramp {given} is not used: {ref.display} has no ramp steps "
+            "(the rollout-detailed template has them)"
+        )
+    flag = str(variables["flag"])
+    title = inert_title(title) if title is not None else f"[Feature flag] Rollout of `{flag}`"
+    if not title:
+        raise UsageError(f"{ref.display}: the template sets an empty title", "set title to some text")
+    if len(title) > MAX_TITLE:
+        raise UsageError(f"the title is {len(title)} characters long", f"GitLab allows at most {MAX_TITLE}")
+    if len(description) > MAX_DESCRIPTION:
+        raise UsageError(
+            f"the description is {len(description)} characters long",
+            f"GitLab allows at most {MAX_DESCRIPTION}",
+        )
+    return RenderedIssue(
+        title=title,
+        description=description,
+        labels=tuple(variables["labels"]),
+        flag=flag,
+        notes=tuple(notes),
+    )

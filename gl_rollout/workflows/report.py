@@ -1,0 +1,120 @@
+"""Use case `report`: every open rollout issue of a project or group, written as Markdown, JSON or HTML.
+
+Per issue: flag, stage, `N of M` done, next step, last activity, days since the rollout moved (stale
+after `stale_days`), link. "Moved" is the newest step event of the issue's timeline (a checkbox
+checked or unchecked, a gl-rollout announce/enable/disable comment), else its creation; it needs the
+issue's notes (one request per issue, 8 at a time). A token that may list issues but not read notes
+(`CI_JOB_TOKEN`) gets the issue's last activity (`updated_at`) instead, and the report says so.
+The file formats live in `gl_rollout.render.report_formats`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.model import Issue, Note
+from gl_rollout.core.report import (
+    DEFAULT_STALE_DAYS,
+    MovedFrom,
+    Report,
+    ReportRow,
+    moved_at_last_activity,
+    report_row,
+)
+from gl_rollout.core.scope import Scope, is_rollout, project_of
+from gl_rollout.errors import GitLabError, UsageError
+from gl_rollout.gitlab.api import GitLabAPI
+from gl_rollout.render.report_formats import plural, report_format, write_report
+from gl_rollout.result import FLATTEN, Result
+from gl_rollout.workflows.pool import MAX_CONCURRENCY, run_bounded
+
+
+def build_report(
+    api: GitLabAPI,
+    scope: Scope,
+    *,
+    stale_days: int = DEFAULT_STALE_DAYS,
+    now: datetime | None = None,
+    concurrency: int = MAX_CONCURRENCY,
+    read_notes: bool = True,
+) -> Report:
+    """List the scope's open issues (100 a page) and read each rollout's notes, 8 requests at a time.
+
+    `read_notes=False` (a CI job token, which GitLab does not let read notes) costs only the list pages.
+    """
+    if stale_days < 1:
+        raise UsageError("--stale-days must be at least 1", f"got {stale_days}")
+    now = now or datetime.now(UTC)
+    rows: dict[int, ReportRow] = {}
+    notes_readable = threading.Event()
+    if read_notes:
+        notes_readable.set()
+    failures: list[BaseException] = []
+
+    def work(issue: Issue) -> ReportRow | None:
+        try:
+            notes: list[Note] | None = None
+            if notes_readable.is_set() and is_rollout(parse_checklist(issue.description)):
+                try:
+                    notes = api.list_notes(project_of(issue), issue.iid)
+                except GitLabError as exc:
+                    # CI_JOB_TOKEN may list issues but not read their notes: fall back for every issue.
+                    if exc.status not in (401, 403):
+                        raise
+                    notes_readable.clear()
+            return report_row(issue, notes, now=now, stale_days=stale_days)
+        except Exception as exc:  # re-raised below, once the other workers have stopped
+            failures.append(exc)
+            return None
+
+    def done(index: int, row: ReportRow | None) -> None:
+        if row is not None:
+            rows[index] = row
+
+    run_bounded(api.list_issues(scope.query()), work, concurrency=concurrency, on_done=done)
+    if failures:
+        raise failures[0]
+    moved_from: MovedFrom = "timeline"
+    if not notes_readable.is_set():
+        # Rows built before the fallback used notes; rebuild them all the same way for one meaning.
+        moved_from = "last-activity"
+        rows = {i: moved_at_last_activity(row, now, stale_days) for i, row in rows.items()}
+    return Report(scope, now, stale_days, moved_from, tuple(rows[i] for i in sorted(rows)))
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """The file written, its format, and the report it holds."""
+
+    path: str
+    format: str
+    report: Report = field(metadata=FLATTEN)
+
+
+def report(
+    api: GitLabAPI,
+    scope: Scope,
+    output: Path,
+    *,
+    stale_days: int = DEFAULT_STALE_DAYS,
+    now: datetime | None = None,
+    read_notes: bool = True,
+) -> Result[ReportOutcome]:
+    """`gl-rollout report`: build the report and write it to `output` (.md, .json or .html)."""
+    report_format(output)  # a bad file name fails before any request
+    built = build_report(api, scope, stale_days=stale_days, now=now, read_notes=read_notes)
+    fmt = write_report(built, output)
+    messages = [f"wrote {plural(len(built.rows), 'rollout')} ({built.stale_count} stale) to {output}"]
+    if built.moved_from == "last-activity":
+        messages.append("this token cannot read comments: 'moved' is each issue's last activity")
+    odd = [row for row in built.rows if row.unreadable_times]
+    if odd:
+        messages.append(
+            f"{plural(len(odd), 'issue')} with timestamps gl-rollout cannot read "
+            f"(such as {odd[0].unreadable_times[0]!r}): 'moved' counts from the newest readable one"
+        )
+    return Result("report", ReportOutcome(str(output), fmt, built), messages=messages)

@@ -1,0 +1,106 @@
+"""Use case `status`: a rollout issue's checklist (one GET), or a Markdown file's, and the `--require` gate.
+
+The steps, GitLab's progress counts and the next step; with an issue also its identity, GitLab's own
+count for a cross-check and, with `timeline`, what happened when (one more GET, of the notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gl_rollout.core.checklist import Checklist, parse_checklist, progress_line
+from gl_rollout.errors import RolloutError
+from gl_rollout.files import read_text_input
+from gl_rollout.result import FLATTEN, OMIT_NONE, Result
+from gl_rollout.workflows.gate import Gate, required_steps
+from gl_rollout.workflows.summary import IssueSummary
+
+if TYPE_CHECKING:
+    from gl_rollout.core.evidence import TimelineEvent
+    from gl_rollout.core.model import Issue
+    from gl_rollout.core.refs import IssueRef
+    from gl_rollout.gitlab.api import GitLabAPI
+
+
+@dataclass(frozen=True)
+class TaskCompletion:
+    """GitLab's own count of the description's task items (`task_completion_status`)."""
+
+    count: int | None
+    completed_count: int | None
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    """The checklist of an issue (with `issue`) or of a file, and the gate when `--require` was given."""
+
+    issue: IssueSummary | None = field(default=None, metadata=FLATTEN)
+    checklist: Checklist = field(default_factory=lambda: Checklist.of(()), metadata=FLATTEN)
+    progress: str = ""
+    task_completion_status: TaskCompletion | None = field(default=None, metadata=OMIT_NONE)
+    timeline: tuple[TimelineEvent, ...] | None = field(default=None, metadata=OMIT_NONE)
+    gate: Gate | None = field(default=None, metadata=FLATTEN)
+
+
+def gitlab_count_note(issue: Issue, checklist: Checklist) -> str | None:
+    """A remark when GitLab counts the boxes differently (its regex and its rendering can disagree)."""
+    if issue.task_count is None or issue.task_completed is None:
+        return None
+    if (issue.task_count, issue.task_completed) == (checklist.total, checklist.done):
+        return None
+    return (
+        f"GitLab counts {issue.task_completed} of {issue.task_count}: its count and its rendering "
+        "disagree on this description, and gl-rollout follows the rendering"
+    )
+
+
+def status(
+    api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeline: bool = False
+) -> Result[StatusOutcome]:
+    """One GET: the steps, the progress line and the next step; `require` gates on steps being done.
+
+    `timeline` adds one GET of the notes: what happened when (`gl_rollout.core.evidence.build_timeline`).
+    """
+    issue = api.get_issue(ref.project, ref.iid)
+    checklist = parse_checklist(issue.description)
+    messages: list[str] = []
+    remark = gitlab_count_note(issue, checklist)
+    if remark:
+        messages.append(remark)
+    events = None
+    if timeline:
+        from gl_rollout.core.evidence import build_timeline  # only --timeline reads the notes
+
+        notes = api.list_notes(ref.project, ref.iid, sort="asc", per_page=100)
+        events = tuple(build_timeline(issue, notes, checklist=checklist))
+    gate, error = required_steps(checklist, require, issue.reference or str(ref))
+    outcome = StatusOutcome(
+        issue=IssueSummary.of(issue),
+        checklist=checklist,
+        progress=progress_line(checklist),
+        task_completion_status=TaskCompletion(issue.task_count, issue.task_completed),
+        timeline=events,
+        gate=gate,
+    )
+    return _gated(outcome, messages, error)
+
+
+def status_of_file(path: str, require: Sequence[str] = ()) -> Result[StatusOutcome]:
+    """The steps of a Markdown file, GitLab's progress counts and the next step to do; with `require`,
+    the pipeline gate (exit 6 when a named step is not done). The file is read once: it may be stdin.
+    """
+    checklist = parse_checklist(read_text_input(path))
+    gate, error = required_steps(checklist, require, path, file=True)
+    outcome = StatusOutcome(checklist=checklist, progress=progress_line(checklist), gate=gate)
+    return _gated(outcome, [], error)
+
+
+def _gated(outcome: StatusOutcome, messages: list[str], error: RolloutError | None) -> Result[StatusOutcome]:
+    """The result, failed with exit 6 (its data kept) when the gate found a step not done."""
+    if error is not None:
+        result = Result.failure("status", error, outcome)
+        result.messages = messages
+        return result
+    return Result("status", outcome, messages=messages)

@@ -1,0 +1,216 @@
+"""An in-memory GitLab behind the `GitLabAPI` Protocol, for use-case tests without HTTP.
+
+It keeps issues, notes and feature flags in dictionaries and answers as GitLab does where the use cases
+depend on it: every description edit leaves GitLab's system notes ("marked the checklist item **X** as
+completed|incomplete" per box that flipped, else "changed the description"), note IDs and timestamps
+only grow (a clock injected as a counter: each write is 10 ms after the last), and every method is one
+request (one per page for lists), counted in `requests`. `before_next_update` runs an edit of "another
+person" right before the next PUT, as `Faults.edit_before_next_write` does in the sandbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.model import Feature, Gate, Issue, IssueQuery, Note, User
+from gl_rollout.errors import GitLabError
+
+START = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class _Stored:
+    issue: Issue
+    notes: list[Note] = field(default_factory=list)
+
+
+class FakeGitLab:
+    """A GitLab in memory: projects by path, issues by (project, iid). See the module docstring."""
+
+    def __init__(
+        self, url: str = "https://gitlab.example", *, user: str = "dev", admin: bool = False
+    ) -> None:
+        self.url = url
+        self.user = user
+        self.admin = admin
+        self.requests: list[str] = []
+        self.features: dict[str, Feature] = {}
+        self.before_next_update: Callable[[], None] | None = None
+        self._issues: dict[tuple[str, int], _Stored] = {}
+        self._ticks = 0
+        self._ids = 0
+        self.milestones = {"17.0": 1}
+        self.users = {"dev": 2, "alice": 3}
+
+    # --- the clock and IDs ---------------------------------------------------------------------------------
+
+    def now(self) -> str:
+        """The next moment, 10 ms after the last one, as GitLab writes it."""
+        self._ticks += 1
+        moment = START + dt.timedelta(milliseconds=10 * self._ticks)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _stored(self, project: str, iid: int) -> _Stored:
+        try:
+            return self._issues[(project, iid)]
+        except KeyError:
+            raise GitLabError(f"project {project} or its issue #{iid} not found (404)", status=404) from None
+
+    # --- what tests read and do directly -------------------------------------------------------------------
+
+    def issue(self, project: str, iid: int) -> Issue:
+        return self._stored(project, iid).issue
+
+    def notes_of(self, project: str, iid: int) -> list[Note]:
+        return list(self._stored(project, iid).notes)
+
+    def edit(self, project: str, iid: int, description: str, author: str = "alice") -> Issue:
+        """Another person edits the description (in GitLab's web UI): system notes as GitLab writes them."""
+        stored = self._stored(project, iid)
+        old = stored.issue.description
+        stored.issue = replace(stored.issue, description=description, updated_at=self.now())
+        self._note_edit(stored, old, description, author)
+        return stored.issue
+
+    def _note_edit(self, stored: _Stored, old: str, new: str, author: str) -> None:
+        """GitLab's notes for an edit: one per task item that flipped (items paired in order, as GitLab
+        pairs them), or "changed the description" when no box flipped or the items no longer pair up."""
+        before, after = parse_checklist(old).steps, parse_checklist(new).steps
+        flips = []
+        if [s.state == "skipped" for s in before] == [s.state == "skipped" for s in after]:
+            for was, step in zip(before, after, strict=True):
+                if was.state != step.state:
+                    item = step.source.split("]", 1)[1].strip()
+                    status = "completed" if step.state == "done" else "incomplete"
+                    flips.append(f"marked the checklist item **{item}** as {status}")
+        if not flips and old != new:
+            flips = ["changed the description"]
+        for body in flips:
+            stored.notes.append(Note(self._next_id(), body, author, self.now(), system=True))
+
+    # --- GitLabAPI -----------------------------------------------------------------------------------------
+
+    def current_user(self) -> User:
+        self.requests.append("GET /user")
+        return User(1 if self.admin else 2, self.user, is_admin=self.admin)
+
+    def get_issue(self, project: str, iid: int) -> Issue:
+        self.requests.append(f"GET issue {iid}")
+        return self._stored(project, iid).issue
+
+    def list_issues(self, query: IssueQuery) -> Iterator[Issue]:
+        found = [
+            stored.issue
+            for (project, _), stored in sorted(self._issues.items())
+            if (query.project is None or project == query.project)
+            and (query.group is None or project.startswith(query.group + "/"))
+            and stored.issue.state == query.state
+            and all(label in stored.issue.labels for label in query.labels)
+            and (query.search is None or query.search in stored.issue.title + stored.issue.description)
+            and (not query.iids or stored.issue.iid in query.iids)
+        ]
+        found.sort(key=lambda issue: issue.updated_at, reverse=query.sort == "desc")
+        page = 0
+        while True:
+            self.requests.append(f"GET issues page {page + 1}")
+            batch = found[page * query.per_page : (page + 1) * query.per_page]
+            yield from batch
+            page += 1
+            if page * query.per_page >= len(found):
+                return
+
+    def create_issue(self, project: str, fields: Mapping[str, Any]) -> Issue:
+        self.requests.append("POST issue")
+        iid = 1 + max((i for p, i in self._issues if p == project), default=0)
+        labels = fields.get("labels", ())
+        labels = tuple(labels.split(",") if isinstance(labels, str) else labels)
+        now = self.now()
+        issue = Issue(
+            id=self._next_id(), iid=iid, project_id=42, title=str(fields["title"]),
+            description=str(fields.get("description", "")), state="opened", labels=labels,
+            web_url=f"{self.url}/{project}/-/issues/{iid}", reference=f"{project}#{iid}",
+            created_at=now, updated_at=now, author=self.user,
+        )  # fmt: skip
+        self._issues[(project, iid)] = _Stored(issue)
+        return issue
+
+    def update_issue(self, project: str, iid: int, fields: Mapping[str, Any]) -> Issue:
+        if self.before_next_update is not None:
+            person, self.before_next_update = self.before_next_update, None
+            person()
+        self.requests.append(f"PUT issue {iid}")
+        stored = self._stored(project, iid)
+        old = stored.issue
+        labels = list(old.labels)
+        for name in _names(fields.get("remove_labels")):
+            labels = [label for label in labels if label != name]
+        labels += [name for name in _names(fields.get("add_labels")) if name not in labels]
+        description = str(fields.get("description", old.description))
+        # GitLab saves first, then writes the edit's system notes: they come right after `updated_at`.
+        stored.issue = replace(old, description=description, labels=tuple(labels), updated_at=self.now())
+        self._note_edit(stored, old.description, description, self.user)
+        return stored.issue
+
+    def list_notes(
+        self, project: str, iid: int, *, sort: str = "asc", per_page: int = 100, max_pages: int | None = None
+    ) -> list[Note]:
+        notes = sorted(self._stored(project, iid).notes, key=lambda n: n.id, reverse=sort == "desc")
+        pages = max(1, -(-len(notes) // per_page))
+        if max_pages is not None:
+            pages = min(pages, max_pages)
+        self.requests.extend(f"GET notes page {n + 1}" for n in range(pages))
+        return notes[: pages * per_page]
+
+    def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
+        self.requests.append("POST note")
+        stored = self._stored(project, iid)
+        note = Note(self._next_id(), body, self.user, self.now(), internal=internal)
+        stored.notes.append(note)
+        stored.issue = replace(stored.issue, updated_at=note.created_at)
+        return note
+
+    def find_user_ids(self, usernames: list[str]) -> dict[str, int]:
+        self.requests.extend("GET /users" for _ in usernames)
+        return {name: self.users[name] for name in usernames if name in self.users}
+
+    def find_milestone_id(self, project: str, title: str) -> int | None:
+        self.requests.append("GET milestones")
+        return self.milestones.get(title)
+
+    def list_features(self) -> list[Feature]:
+        self.requests.append("GET /features")
+        return list(self.features.values())
+
+    def set_feature(self, name: str, params: Mapping[str, Any]) -> Feature:
+        self.requests.append(f"POST /features/{name}")
+        value = params.get("value")
+        actors = [str(params[key]) for key in ("project", "group", "user") if params.get(key)]
+        if actors:
+            gates: tuple[Gate, ...] = (Gate("boolean", False), Gate("actors", actors))
+        elif value in (True, "true"):
+            gates = (Gate("boolean", True),)
+        else:
+            gates = (Gate("boolean", False),)
+        self.features[name] = Feature(name, "on" if value in (True, "true") else "conditional", gates)
+        return self.features[name]
+
+    def delete_feature(self, name: str) -> None:
+        self.requests.append(f"DELETE /features/{name}")
+        self.features.pop(name, None)
+
+    def request_count(self) -> int:
+        return len(self.requests)
+
+
+def _names(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [name for name in value.split(",") if name]
+    return [str(name) for name in value or ()]
