@@ -48,8 +48,9 @@ also {iid, web_url, reference, title, state, task_completion_status}.""",
         "gl_rollout.cli.steps_cmds",
         """Tick steps: set them done ([x]), or todo with --undo, or skipped with --skip.
 
-With REF: a fresh read of the issue, a one-line edit per step, a write of the description only, and
-a check of what GitLab stored (at most 3 requests); a concurrent edit by someone else is exit 4.
+With REF: a read of the issue and its notes, a one-line edit per step, a write of the description
+only, and a check of what GitLab stored (4 requests); a box someone else ticked meanwhile is set
+again, a text edit that would be lost is exit 4.
 With --file: prints the new text, or rewrites the file with --in-place.
 Only the bracket on each step's line changes. A step already in that state is left alone (exit 0).""",
     ),
