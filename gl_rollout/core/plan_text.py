@@ -184,6 +184,23 @@ def with_hidden_copy(description: str, plan: Plan) -> str:
     return newline.join(lines)
 
 
+def refreshed_hidden_copy(description: str, known_environments: Collection[str] | None = None) -> str:
+    """`description` with its one hidden copy rewritten from the visible plan when a person's edit made it
+    stale; otherwise unchanged. For commands that write the issue anyway (a tick): a plan that cannot be
+    read, no copy or several, are left as they are for the command that follows the plan to report, and
+    the line count never changes (box edits rely on it)."""
+    if len(_HIDDEN_RE.findall(description)) != 1:
+        return description
+    try:
+        reading = read_plan(description, known_environments)
+    except UsageError:
+        return description
+    if reading.plan is None or not reading.stale:
+        return description
+    refreshed = with_hidden_copy(description, reading.plan)
+    return refreshed if refreshed.count("\n") == description.count("\n") else description
+
+
 # --- reading the visible section -------------------------------------------------------------
 
 

@@ -87,3 +87,21 @@ def test_create_dry_run_shows_the_plan_and_writes_nothing(sandbox: Sandbox) -> N
     assert "## Rollout plan" in done.result.output
     assert not done.writes()
     assert sandbox.count_issues() == 0
+
+
+def test_a_persons_table_edit_wins_and_the_next_tick_rewrites_the_hidden_copy(sandbox: Sandbox) -> None:
+    iid = create(sandbox, "--template", "rollout-detailed")["iid"]
+    stored = str(sandbox.get_issue(None, iid)["description"])
+    edited = stored.replace("| production | 50% | 15m | |", "| production | 50% | 2h | |", 1)
+    assert edited != stored
+    sandbox.edit_issue(None, iid, description=edited)  # alice, in GitLab's editor
+    assert read_plan(edited, ENVIRONMENTS).stale
+    assert run(sandbox, "check", f"{sandbox.project_path}#{iid}", "enable-staging").code == 0
+    after = str(sandbox.get_issue(None, iid)["description"])
+    reading = read_plan(after, ENVIRONMENTS)
+    assert not reading.stale
+    assert reading.plan is not None
+    step = reading.plan.step("production-50")
+    assert step is not None
+    assert step.wait == dt.timedelta(hours=2)
+    assert "| production | 50% | 2h | |" in after  # the person's row is kept as they wrote it
