@@ -16,6 +16,7 @@ from gl_rollout.cli.app import run_command
 from gl_rollout.cli.commands import help_of
 from gl_rollout.cli.options import (
     DEFAULT_CHATOPS_PREFIX,
+    ApproverOption,
     BetaGroupOption,
     BetaProjectOption,
     ChatopsPrefixOption,
@@ -25,7 +26,9 @@ from gl_rollout.cli.options import (
     FlagArgument,
     FlagTypeOption,
     GroupOption,
+    HoldOption,
     IntroducedByOption,
+    MaxJumpOption,
     MilestoneOption,
     MonitorOption,
     OwnerOption,
@@ -35,6 +38,7 @@ from gl_rollout.cli.options import (
     TeamOption,
     TemplateOption,
     VarOption,
+    WaitOption,
     render_options,
 )
 
@@ -72,6 +76,10 @@ def render_command(
     var: VarOption = None,
     chatops_prefix: ChatopsPrefixOption = DEFAULT_CHATOPS_PREFIX,
     ramp: RampOption = None,
+    wait: WaitOption = None,
+    hold: HoldOption = None,
+    max_jump: MaxJumpOption = None,
+    approver: ApproverOption = None,
 ) -> None:
     from gl_rollout.workflows.render import render
 

@@ -118,14 +118,39 @@ RampOption = Annotated[
     str | None,
     typer.Option("--ramp", help="Production percentages for rollout-detailed (default 1,10,25,50,75,100)."),
 ]
+WaitOption = Annotated[
+    str | None,
+    typer.Option("--wait", help="Rollout plan: least time after each step, e.g. 15m (the default), 1h30m."),
+]
+HoldOption = Annotated[
+    str | None,
+    typer.Option("--hold", help="Rollout plan: least time at the last step before cleanup (default 1d)."),
+]
+MaxJumpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-jump",
+        metavar="POINTS",
+        help="Rollout plan: largest rise between two production steps (default 50; 'none').",
+    ),
+]
+ApproverOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--approver",
+        metavar="[STEP=]USER",
+        help="Rollout plan: who may approve every production step, or STEP (production-50, staging) "
+        "only (repeatable; USER,USER).",
+    ),
+]
 
 
 def render_options(values: Mapping[str, Any]) -> RenderOptions:
     """RenderOptions from a command's parameters (`locals()`), by the names above: `flag`, `template`,
     `definition`, `group`, `team`, `slack`, `owner`, `beta_project`, `beta_group`, `milestone`,
     `feature_issue`, `introduced_by`, `flag_type`, `expect`, `risks`, `monitor`, `var`, `chatops_prefix`,
-    `ramp`. Never raises: `render_issue` validates. An empty --template, --chatops-prefix or --ramp means
-    the default, as if it were not given.
+    `ramp`, `wait`, `hold`, `max_jump`, `approver`. Never raises: `render_issue` validates. An empty
+    --template, --chatops-prefix or --ramp means the default, as if it were not given.
     """
     from gl_rollout.render.issue import RenderOptions
 
@@ -154,6 +179,10 @@ def render_options(values: Mapping[str, Any]) -> RenderOptions:
         chatops_prefix=values.get("chatops_prefix") or defaults.chatops_prefix,
         ramp=values.get("ramp") or defaults.ramp,
         definition=values.get("definition"),
+        wait=values.get("wait"),
+        hold=values.get("hold"),
+        max_jump=values.get("max_jump"),
+        approvers=many("approver"),
     )
 
 

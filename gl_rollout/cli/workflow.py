@@ -19,6 +19,7 @@ from gl_rollout.cli.options import (
     ADMIN_TOKEN_ENV,
     DEFAULT_CHATOPS_PREFIX,
     ApplyOption,
+    ApproverOption,
     BetaGroupOption,
     BetaProjectOption,
     ChatopsPrefixOption,
@@ -39,7 +40,9 @@ from gl_rollout.cli.options import (
     FlagOption,
     FlagTypeOption,
     GroupOption,
+    HoldOption,
     IntroducedByOption,
+    MaxJumpOption,
     MilestoneOption,
     MonitorOption,
     OwnerOption,
@@ -53,6 +56,7 @@ from gl_rollout.cli.options import (
     TeamOption,
     TemplateOption,
     VarOption,
+    WaitOption,
     render_options,
 )
 from gl_rollout.errors import UsageError
@@ -116,6 +120,10 @@ def create_command(
     var: VarOption = None,
     chatops_prefix: ChatopsPrefixOption = DEFAULT_CHATOPS_PREFIX,
     ramp: RampOption = None,
+    wait: WaitOption = None,
+    hold: HoldOption = None,
+    max_jump: MaxJumpOption = None,
+    approver: ApproverOption = None,
 ) -> None:
     options = render_options(locals())
     state = state_of(ctx)

@@ -75,6 +75,7 @@ class IssueQuery:
     search_in: str | None = None  # "title", "description" or "title,description"
     iids: tuple[int, ...] = ()
     updated_after: str | None = None
+    issue_type: str | None = None  # "incident", "issue", "test_case", "task"
     order_by: str = "updated_at"
     sort: str = "desc"
     per_page: int = 100

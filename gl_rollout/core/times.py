@@ -1,5 +1,7 @@
 """Time, in one place: timestamps as GitLab writes them (read at their resolution, written back the
-same way, shown to people in UTC), and `--eta` values (parsed and said back in UTC).
+same way, shown to people in UTC), `--eta` values (parsed and said back in UTC), durations (`15m`,
+`1h30m`, `1d`: a plan's waits), GitLab's clock (the `Date` header of its answers) and the `Clock` a
+decision takes "now" from.
 
 `--eta` accepts ISO 8601 with a zone (`2026-12-01T14:00:00Z`, `2026-12-01T14:00+02:00`), the same with a
 space and a zone word (`2026-12-01 14:00 UTC`, `... GMT`, `... +0200`, `... Europe/Berlin`), and
@@ -13,6 +15,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gl_rollout.errors import UsageError
@@ -279,3 +282,95 @@ def utc_iso(moment: dt.datetime | None = None) -> str:
     """`moment` (default: now) the way GitLab writes timestamps, to the second: `2026-03-04T10:00:00Z`."""
     moment = moment if moment is not None else dt.datetime.now(dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def http_date(text: str) -> Timestamp:
+    """The `Date` header of an HTTP answer (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's IMF-fixdate, or
+    the obsolete forms it lists) as a Timestamp of 1 s resolution; unreadable text gives an unreadable one."""
+    from email.utils import parsedate_to_datetime
+
+    value = text.strip()
+    try:
+        moment: dt.datetime | None = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        moment = None
+    if moment is not None and moment.tzinfo is None:  # "-0000": a time in UTC, its zone unknown
+        moment = moment.replace(tzinfo=dt.UTC)
+    return Timestamp(value, moment.astimezone(dt.UTC) if moment else None, dt.timedelta(seconds=1))
+
+
+def timestamp_at(moment: dt.datetime) -> Timestamp:
+    """A Timestamp for an instant the tool computed (a step's earliest time), written as GitLab writes."""
+    return Timestamp(utc_iso(moment), moment.astimezone(dt.UTC), dt.timedelta(seconds=1))
+
+
+# --- durations -------------------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"^(?:\d+\s*[a-z]+\s*)+$")
+
+
+def parse_duration(text: str, what: str = "duration") -> dt.timedelta:
+    """`15m`, `1h30m`, `1d`, `2 hours`, `1w`, or `0` (no wait) as a timedelta; UsageError otherwise.
+
+    Units are m, h, d and w (and their words); a number alone other than 0 is refused, since `15` could
+    mean minutes or hours.
+    """
+    given = " ".join(text.split()).lower()
+    if given in ("0", "none", "no wait"):
+        return dt.timedelta(0)
+    hint = f"write the {what} with units, like 15m, 1h30m or 1d"
+    if not _DURATION.match(given):
+        raise UsageError(f"{text.strip()!r} is not a {what}", hint)
+    total = 0
+    for number, word in _RELATIVE_PART.findall(given):
+        unit = _UNIT_WORDS.get(word)
+        if unit is None:
+            raise UsageError(f"unknown time unit {word!r} in the {what} {text.strip()!r}", hint)
+        if len(number) > 6:
+            raise UsageError(f"the {what} {text.strip()!r} is out of range", "give at most a few weeks")
+        total += _UNIT_SECONDS[unit] * int(number)
+    if total > 366 * 86400:
+        raise UsageError(f"the {what} {text.strip()!r} is longer than a year", "give at most a few weeks")
+    return dt.timedelta(seconds=total)
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    """The short form `parse_duration` reads back: `15m`, `1h30m`, `1d`, `2w`, `0`."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0"
+    parts = []
+    for unit in ("w", "d", "h", "m"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    if seconds:
+        parts.append(f"{seconds}s")
+    return "".join(parts)
+
+
+# --- the clock decisions take "now" from ---------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Where "now" comes from. A rollout's waits are measured against GitLab's clock (the `Date` of its
+    answers, `gl_rollout.gitlab.clock.ServerClock`), never this machine's; tests use `FixedClock`."""
+
+    def now(self) -> Timestamp: ...
+
+
+class FixedClock:
+    """A clock that says what it is told, and moves only when told (`advance`)."""
+
+    def __init__(self, moment: dt.datetime | str) -> None:
+        when = Timestamp.of(moment).moment if isinstance(moment, str) else moment
+        if when is None or when.tzinfo is None:
+            raise ValueError(f"FixedClock needs an aware instant, not {moment!r}")
+        self._moment = when.astimezone(dt.UTC)
+
+    def now(self) -> Timestamp:
+        return timestamp_at(self._moment)
+
+    def advance(self, seconds: float) -> None:
+        self._moment += dt.timedelta(seconds=seconds)

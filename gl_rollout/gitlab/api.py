@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
+from gl_rollout.core.times import Timestamp
 
 
 class GitLabAPI(Protocol):
@@ -58,6 +60,15 @@ class GitLabAPI(Protocol):
         ...
 
     def delete_feature(self, name: str) -> None: ...
+
+    def list_freeze_periods(self, project: str) -> list[FreezePeriod]:
+        """The project's deploy freezes (`GET /projects/:id/freeze_periods`, Reporter role; one request
+        per page of 100)."""
+        ...
+
+    def server_time(self) -> Timestamp | None:
+        """GitLab's clock: the `Date` header of the last answer read, None before any. No request."""
+        ...
 
     def request_count(self) -> int:
         """Requests sent so far by this client (for budgets and --debug)."""

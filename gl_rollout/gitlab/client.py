@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gl_rollout import __version__
+from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
-from gl_rollout.core.times import Timestamp
+from gl_rollout.core.times import Timestamp, http_date
 from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab.calls import Call, StatusError
 from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
@@ -141,6 +142,7 @@ class PythonGitLab:
             notes_limiter=notes_limiter,
         )
         self._local = threading.local()
+        self._last_date: str | None = None
         gl.session.hooks["response"].append(self._remember_response)
 
     # --- Protocol ------------------------------------------------------------------------------
@@ -189,6 +191,8 @@ class PythonGitLab:
             params["iids[]"] = list(query.iids)
         if query.updated_after:
             params["updated_after"] = query.updated_after
+        if query.issue_type:
+            params["issue_type"] = query.issue_type
         call = Call(
             "get",
             path,
@@ -333,6 +337,38 @@ class PythonGitLab:
         )
         self._http.send(call)
 
+    def list_freeze_periods(self, project: str) -> list[FreezePeriod]:
+        call = Call(
+            "get",
+            f"/projects/{_id(project)}/freeze_periods",
+            f"list the deploy freezes of {project}",
+            f"project {project}",
+            fix=PROJECT_FIX + " (reading deploy freezes needs the Reporter role)",
+            project=project,
+        )
+        periods: list[FreezePeriod] = []
+        for page in self._http.pages(call, 100, None):
+            for item in page:
+                try:
+                    periods.append(
+                        FreezePeriod(
+                            freeze_start=str(item["freeze_start"]),
+                            freeze_end=str(item["freeze_end"]),
+                            cron_timezone=str(item.get("cron_timezone") or "UTC"),
+                            id=int(item["id"]) if item.get("id") is not None else None,
+                        )
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise self._unreadable(
+                        f"GitLab's answer to {call.what} lacks a freeze period field ({exc})", call
+                    ) from None
+        return periods
+
+    def server_time(self) -> Timestamp | None:
+        """The `Date` header of the last answer this client read (GitLab's clock; no request)."""
+        text = self._last_date
+        return http_date(text) if text else None
+
     def request_count(self) -> int:
         return self._http.request_count()
 
@@ -342,6 +378,9 @@ class PythonGitLab:
         # python-gitlab's exceptions drop the headers (Retry-After, Location) and the URL asked.
         self._local.headers = response.headers
         self._local.url = response.url
+        date = response.headers.get("Date")
+        if date:  # any thread's latest answer: the server's clock moves the same for all of them
+            self._last_date = date
 
     def _send_once(self, call: Call) -> requests.Response:
         """One request, python-gitlab's retries off; its HTTP errors become `StatusError`s."""

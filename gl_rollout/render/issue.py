@@ -11,6 +11,7 @@ is ``[Feature flag] Rollout of `<flag>` ``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Unpack
 
 from gl_rollout.core import chatops
 from gl_rollout.errors import UsageError
-from gl_rollout.render.neutralise import inert_title
+from gl_rollout.render.neutralise import Trusted, inert_title
 from gl_rollout.render.option_values import (
     check_url,
     normalise_group,
@@ -28,7 +29,13 @@ from gl_rollout.render.option_values import (
     split_items,
     validate_flag_name,
 )
-from gl_rollout.render.templating import DEFAULT_TEMPLATE, reads_ramp, render_template, resolve_template
+from gl_rollout.render.templating import (
+    DEFAULT_TEMPLATE,
+    reads_plan,
+    reads_ramp,
+    render_template,
+    resolve_template,
+)
 
 DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
 FEATURE_FLAG_LABEL = "feature flag"
@@ -60,6 +67,9 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "cmd": "ready ChatOps commands: staging, non_production, production, beta (list), ramp (list of "
     "{percent, command}), disable_production, disable_staging, disable_non_production, delete",
     "labels": "the labels the issue gets (list)",
+    "plan": "the rollout plan (--ramp, --wait, --hold, --max-jump, --approver): section (its Markdown "
+    "section with the hidden copy, printed as is), steps (list of {id, environment, percent, target, wait, "
+    "approvers}), hold, max_jump, environments",
     "vars": "every --var key=value (mapping); each key is also a variable of its own",
     "title": "set it at top level to name the issue title",
 }
@@ -93,6 +103,10 @@ class RenderOptions:
     chatops_prefix: str = chatops.DEFAULT_PREFIX
     ramp: str | tuple[int, ...] = DEFAULT_RAMP  # `1,10,50,100` as `--ramp` takes it, or the numbers
     definition: Path | None = None
+    wait: str | None = None  # `--wait 15m`: the least time after each step of the plan
+    hold: str | None = None  # `--hold 1d`: the least time at the last step before cleanup
+    max_jump: str | None = None  # `--max-jump 25`, or `none`
+    approvers: tuple[str, ...] = ()  # `--approver [SCOPE=]USER[,USER...]`, as given
 
 
 @dataclass(frozen=True)
@@ -152,8 +166,78 @@ def _chatops_commands(
     }
 
 
-def build_variables(options: RenderOptions) -> tuple[dict[str, Any], list[str]]:
-    """The template variables for `options`, merged over the definition; returns (variables, notes)."""
+@dataclass(frozen=True)
+class PlanChoices:
+    """The plan options, read (durations, the max jump, approvers' spelling) but not yet held to the
+    plan's rules, which apply only when a template shows the plan."""
+
+    wait: dt.timedelta
+    hold: dt.timedelta
+    max_jump: int | None
+    approvers: tuple[str, ...]
+    given: tuple[str, ...]  # the options given, as `--wait 1h`, for the note when no template uses them
+
+
+def plan_choices(options: RenderOptions) -> PlanChoices:
+    """`--wait`, `--hold`, `--max-jump` and `--approver` read; UsageError for a value that is none."""
+    from gl_rollout.core import plans
+    from gl_rollout.core.times import parse_duration
+
+    def duration(option: str, text: str) -> dt.timedelta:
+        try:
+            return parse_duration(text)
+        except UsageError:
+            raise UsageError(
+                f"invalid {option} {text!r}", "give a duration such as 15m, 1h30m or 1d"
+            ) from None
+
+    given = []
+    wait, hold = plans.DEFAULT_WAIT, plans.DEFAULT_HOLD
+    max_jump: int | None = plans.DEFAULT_MAX_JUMP
+    if options.wait is not None and options.wait.strip():
+        wait = duration("--wait", options.wait)
+        given.append(f"--wait {options.wait.strip()}")
+    if options.hold is not None and options.hold.strip():
+        hold = duration("--hold", options.hold)
+        given.append(f"--hold {options.hold.strip()}")
+    if options.max_jump is not None and options.max_jump.strip():
+        text = options.max_jump.strip().lower()
+        if text in ("none", "any"):
+            max_jump = None
+        elif text.isdigit() and 1 <= int(text) <= 100:
+            max_jump = int(text)
+        else:
+            raise UsageError(
+                f"invalid --max-jump {options.max_jump!r}", "give 1 to 100 percentage points, or none"
+            )
+        given.append(f"--max-jump {options.max_jump.strip()}")
+    for text in options.approvers:
+        plans.parse_approver_option(text)
+        given.append(f"--approver {text}")
+    return PlanChoices(wait, hold, max_jump, tuple(options.approvers), tuple(given))
+
+
+def plan_variable(ramp: tuple[int, ...], choices: PlanChoices) -> dict[str, Any]:
+    """The template variable `plan` (see TEMPLATE_VARIABLES); PlanError (exit 2) for a plan that breaks
+    a rule, such as a ramp rising by more than the max jump."""
+    from gl_rollout.core.plan_text import plan_section
+    from gl_rollout.core.plans import build_plan
+
+    plan = build_plan(
+        ramp,
+        wait=choices.wait,
+        hold=choices.hold,
+        max_jump=choices.max_jump,
+        approvers=choices.approvers,
+        known_environments=chatops.ENVIRONMENTS,
+    )
+    return {**plan.to_data(), "section": Trusted(plan_section(plan))}
+
+
+def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """The template variables for `options`, merged over the definition; returns (variables, notes).
+
+    `plan` is None unless `with_plan` (a template that shows no plan is not held to the plan's rules)."""
     from gl_rollout.render.definition import check_flag_type, load_definition
 
     notes: list[str] = []
@@ -200,6 +284,7 @@ def build_variables(options: RenderOptions) -> tuple[dict[str, Any], list[str]]:
         beta_options = {"project": "--beta-project", "group": "--beta-group"}
         raise chatops.renamed_actor_error(exc, beta_options) from None
     free = dict(parse_var(text) for text in options.variables)
+    choices = plan_choices(options)
 
     variables: dict[str, Any] = {
         **free,
@@ -226,14 +311,22 @@ def build_variables(options: RenderOptions) -> tuple[dict[str, Any], list[str]]:
         "cmd": commands,
         "labels": (FEATURE_FLAG_LABEL,) + ((group_label,) if group_label else ()),
         "vars": dict(free),
+        "plan": plan_variable(ramp, choices) if with_plan else None,
     }
     return variables, notes
 
 
 def render_issue(options: RenderOptions) -> RenderedIssue:
     """Render the rollout issue: title, description and labels, every inserted value neutralised."""
-    variables, notes = build_variables(options)
     ref = resolve_template(options.template)
+    with_plan = reads_plan(ref)
+    variables, notes = build_variables(options, with_plan=with_plan)
+    unused = plan_choices(options).given
+    if unused and not with_plan:
+        notes.append(
+            f"note: {' '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used: {ref.display} has no "
+            "rollout plan (the rollout-detailed template has one)"
+        )
     description, title = render_template(ref, variables)
     if variables["ramp"] != parse_ramp(DEFAULT_RAMP) and not reads_ramp(ref):
         given = ",".join(str(percent) for percent in variables["ramp"])

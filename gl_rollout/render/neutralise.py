@@ -116,8 +116,18 @@ def neutralise(value: str) -> str:
     return (_NEWLINE_MARK + "\n").join(lines)
 
 
+class Trusted(str):
+    """Markdown gl-rollout wrote itself from validated values (the rollout plan's section, with its
+    hidden copy): `finalize` prints it as it is. A template cannot make one: what it computes from it
+    (`~`, filters, methods) is a plain `str` again, and neutralised."""
+
+    __slots__ = ()
+
+
 def finalize(value: Any) -> str:
-    """Jinja `finalize`: every `{{ ... }}` output goes through `neutralise`."""
+    """Jinja `finalize`: every `{{ ... }}` output goes through `neutralise` (but `Trusted` text)."""
+    if type(value) is Trusted:
+        return strip_marks(str(value))
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -258,12 +258,24 @@ def render_template(
 
 
 def reads_ramp(ref: TemplateRef) -> bool:
-    """Whether the template, or one it includes, imports or extends, reads `ramp` or `cmd.ramp`.
+    """Whether the template, or one it includes, imports or extends, reads `ramp`, `cmd.ramp` or
+    `plan` (the rollout plan is built from the ramp).
 
     So `--ramp` given to a template without ramp steps (the default `rollout`) is reported rather than
     silently ignored. When it cannot tell (a template name computed while rendering, `cmd` used as a
     whole), the answer is True: no remark rather than a wrong one.
     """
+    return _any_tree(ref, lambda tree: _tree_reads_ramp(tree) or _tree_reads(tree, "plan"))
+
+
+def reads_plan(ref: TemplateRef) -> bool:
+    """Whether the template, or one it includes, imports or extends, reads `plan` (True when unsure)."""
+    return _any_tree(ref, lambda tree: _tree_reads(tree, "plan"))
+
+
+def _any_tree(ref: TemplateRef, test: Any) -> bool:
+    """Whether `test` holds for the parsed template or any it includes, imports or extends; True when
+    one cannot be read or named before rendering."""
     from jinja2 import meta
 
     env, _ = _environment(ref)
@@ -279,13 +291,19 @@ def reads_ramp(ref: TemplateRef) -> bool:
             tree = env.parse(source)
         except Exception:  # unreadable now: say nothing rather than guess
             return True
-        if _tree_reads_ramp(tree):
+        if test(tree):
             return True
         for child in meta.find_referenced_templates(tree):
             if child is None:
                 return True
             pending.append(child)
     return False
+
+
+def _tree_reads(tree: Any, variable: str) -> bool:
+    from jinja2 import nodes
+
+    return any(n.name == variable and n.ctx == "load" for n in tree.find_all(nodes.Name))
 
 
 def _tree_reads_ramp(tree: Any) -> bool:

@@ -13,6 +13,12 @@ Project feature flags (`/projects/:id/feature_flags`, user lists) and GitLab's U
 (`sb.unleash_url()`, `sb.unleash_instance_id()`) are there too; `sb.project_feature_flags_limit` is the
 plan limit on flags per project.
 
+Its clock (`sb.now()`) is this machine's until `sb.advance_clock(seconds)` moves it forward: every
+timestamp it writes and the `Date` header of its answers follow it. Deploy freezes
+(`/projects/:id/freeze_periods`, `sb.add_freeze_period("0 23 * * 5", "0 7 * * 1", "Europe/Berlin")`) and
+incidents (issues of type `incident`, `sb.add_incident("DB down", ["severity::1"])`) are there for the
+ramp runner's guards.
+
 By default it answers as current GitLab does; `Sandbox(quirks={...})` or `sb.quirks.<name> = ...`
 switches on the habits of other GitLab versions, proxies and implementations (pagination headers,
 timestamp formats, system note wording, missing Issue fields, redirects, ...): see
@@ -21,6 +27,7 @@ timestamp formats, system note wording, missing Issue fields, redirects, ...): s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -311,6 +318,53 @@ class Sandbox:
 
         row = self._project(project)
         return user_list_entity(create_user_list(self.store, row, name, user_xids), row)
+
+    # ---- the clock, deploy freezes, incidents (issue 15) --------------------------------------
+    def now(self) -> dt.datetime:
+        """The sandbox clock: what its `Date` header says and its next timestamp will be (UTC)."""
+        return dt.datetime.fromtimestamp(self.store.clock_ms() / 1000, tz=dt.UTC)
+
+    def advance_clock(self, seconds: float) -> dt.datetime:
+        """Move the sandbox clock forward by `seconds` (never back); returns the new `now()`."""
+        self.store.advance_clock(seconds)
+        return self.now()
+
+    def add_freeze_period(
+        self,
+        freeze_start: str,
+        freeze_end: str,
+        cron_timezone: str = "UTC",
+        project: str | int | None = None,
+    ) -> dict[str, Any]:
+        """A deploy freeze as a Maintainer would create it (ValueError for what GitLab would refuse)."""
+        from gl_rollout.sandbox import freeze_periods
+
+        freeze_periods.check_values(freeze_start, freeze_end, cron_timezone)
+        row = freeze_periods.add_freeze_period(
+            self.store,
+            self._project(project)["id"],
+            freeze_start=freeze_start,
+            freeze_end=freeze_end,
+            cron_timezone=cron_timezone,
+        )
+        return freeze_periods.freeze_period_entity(row)
+
+    def add_incident(
+        self,
+        title: str = "Incident",
+        labels: Sequence[str] = ("severity::2",),
+        project: str | int | None = None,
+        *,
+        closed: bool = False,
+        author: str = "developer",
+    ) -> dict[str, Any]:
+        """An incident (an issue of type `incident`) with `labels`, open unless `closed`; its entity."""
+        for label in labels:
+            self.create_label(label, project)
+        fields: dict[str, Any] = {"issue_type": "incident"}
+        if closed:
+            fields["state_event"] = "close"
+        return self.create_issue(project, title, "", labels, author, **fields)
 
     def count_issues(
         self, project: str | int | None = None, state: str | None = None, title: str | None = None

@@ -166,6 +166,10 @@ class SandboxApp:
             log(response.status_code)
         return response(environ, start_response)
 
+    def clock_seconds(self) -> float:
+        """The sandbox clock, for the `Date` header the server writes (`server.QuietHandler`)."""
+        return self.store.clock_ms() / 1000
+
     def _respond(self, request: Request, method: str, raw_path: str) -> Response:
         if raw_path.startswith(CONTROL_PREFIX) and self.control:
             return self._dispatch(

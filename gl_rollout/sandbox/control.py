@@ -11,6 +11,9 @@
 - `POST /-/sandbox/rate_limit` `{"limit": 100, "period": 60}` (`{"limit": null}` lifts it).
 - `GET /-/sandbox/log` is the request log; `DELETE /-/sandbox/log` clears it.
 - `GET /-/sandbox/info`: url, project paths, tokens.
+- `POST /-/sandbox/clock` `{"advance_seconds": 900}` moves the sandbox clock forward (every timestamp it
+  writes and its `Date` header follow it; it never goes back); `GET /-/sandbox/clock` tells its time:
+  `{"now": "2026-12-07T00:15:00.000Z", "offset_seconds": 900.0}`.
 - `POST /-/sandbox/quirks` `{"pagination": "link_only", ...}` switches on other servers' habits
   (`gl_rollout.sandbox.quirks.Quirks`); `GET /-/sandbox/quirks` shows them.
 
@@ -182,6 +185,13 @@ class ControlledApp(Protocol):
     limiter: RateLimiter | None
 
 
+def clock_state(ctx: Ctx) -> dict[str, Any]:
+    from gl_rollout.sandbox.entities import iso_time
+
+    now = ctx.store.clock_ms()
+    return {"now": iso_time(now), "offset_seconds": ctx.store.clock_offset_ms / 1000}
+
+
 def register(router: Router, app: ControlledApp) -> None:
     def add_fault(ctx: Ctx) -> Reply:
         kind = ctx.choice("kind", ("fail", "delay", "drop", "edit", "latency"))
@@ -262,6 +272,22 @@ def register(router: Router, app: ControlledApp) -> None:
     router.add("GET", "/log", get_log)
     router.add("DELETE", "/log", clear_log)
     router.add("GET", "/info", info)
+
+    def get_clock(ctx: Ctx) -> Reply:
+        return Reply(200, clock_state(ctx))
+
+    def advance_clock(ctx: Ctx) -> Reply:
+        raw = ctx.params.get("advance_seconds")
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise param_error("advance_seconds is missing or not a number of seconds")
+        try:
+            ctx.store.advance_clock(float(raw))
+        except (ValueError, OverflowError) as error:
+            raise param_error(str(error)) from None
+        return Reply(200, clock_state(ctx))
+
+    router.add("GET", "/clock", get_clock)
+    router.add("POST", "/clock", advance_clock)
 
     def set_quirks(ctx: Ctx) -> Reply:
         try:

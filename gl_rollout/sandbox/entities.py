@@ -212,7 +212,7 @@ def issue_entity(
         else None,
         "assignees": assignees,
         "author": user_basic(author, base_url),
-        "type": "ISSUE",
+        "type": str(issue["issue_type"]).upper(),  # the work item type: ISSUE, INCIDENT, TEST_CASE, TASK
         "assignee": assignees[0] if assignees else None,
         "user_notes_count": store.user_notes_count(issue["id"]),
         "merge_requests_count": 0,

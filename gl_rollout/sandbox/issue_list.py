@@ -11,7 +11,7 @@ from gl_rollout.sandbox.auth import can_see_issue, find_group, find_project, req
 from gl_rollout.sandbox.http import Ctx, keyset_page, offset_page
 from gl_rollout.sandbox.issue_routes import time_param
 from gl_rollout.sandbox.router import Reply
-from gl_rollout.sandbox.service import param_error
+from gl_rollout.sandbox.service import param_error, store_today
 from gl_rollout.sandbox.store import Row, decode_list
 
 ISSUE_ORDER_BY = (
@@ -75,7 +75,7 @@ def _filter_issues(ctx: Ctx, project_ids: list[int]) -> tuple[list[Row], str]:
     if confidential is not None:
         sql.append("AND confidential = ?")
         args.append(int(confidential))
-    issue_type = ctx.string("issue_type")
+    issue_type = ctx.choice("issue_type", ISSUE_TYPES)  # Grape: 400 for a type GitLab does not have
     if issue_type is not None:
         sql.append("AND issue_type = ?")
         args.append(issue_type)
@@ -157,7 +157,7 @@ def _positive_filters(ctx: Ctx, row: Row, prefix: str, *, any_of: bool = False) 
             matched = current is not None and current["title"] == milestone
         if not matched:
             return False
-    if not _due_filter(ctx.string("due_date"), row["due_date"]):
+    if not _due_filter(ctx.string("due_date"), row["due_date"], store_today(ctx.store)):
         return False
     assignee_username = ctx.csv_list("assignee_username")
     if assignee_username:
@@ -175,7 +175,7 @@ def _positive_filters(ctx: Ctx, row: Row, prefix: str, *, any_of: bool = False) 
     return True
 
 
-def _due_filter(wanted: str | None, due: str | None) -> bool:
+def _due_filter(wanted: str | None, due: str | None, today: dt.date) -> bool:
     """The list's `due_date` filter: 0 (none), any, today, tomorrow, overdue, week, month."""
     if wanted is None:
         return True
@@ -183,7 +183,6 @@ def _due_filter(wanted: str | None, due: str | None) -> bool:
         return due is None
     if due is None:
         return False
-    today = dt.datetime.now(dt.UTC).date()
     day = dt.date.fromisoformat(due)
     if wanted == "any":
         return True

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from gl_rollout.sandbox import (
     entities,
     features,
+    freeze_periods,
     issue_list,
     issue_routes,
     note_routes,
@@ -54,6 +55,7 @@ def register(router: Router) -> None:
     features.register(router)
     project_flags.register(router)
     unleash.register(router)
+    freeze_periods.register(router)
 
 
 # ---- instance -------------------------------------------------------------------------------------

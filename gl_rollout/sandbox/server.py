@@ -23,7 +23,17 @@ IDLE_TIMEOUT = 10.0
 MAX_CONNECTIONS = 128
 
 
-class QuietHandler(WSGIRequestHandler):
+class ClockHandler(WSGIRequestHandler):
+    """Writes the `Date` header by the sandbox clock (moved by `Sandbox.advance_clock`)."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        clock = getattr(getattr(self.server, "app", None), "clock_seconds", None)
+        if timestamp is None and callable(clock):
+            timestamp = clock()
+        return super().date_time_string(timestamp)
+
+
+class QuietHandler(ClockHandler):
     """No per-request lines on stderr: the sandbox keeps its own request log."""
 
     def log(self, type: str, message: str, *args: Any) -> None:
@@ -118,7 +128,7 @@ class ServerThread:
         if idle_timeout <= 0 or max_connections < 1:
             raise ValueError("idle_timeout must be above 0 and max_connections at least 1")
         # Every socket of a connection gets this timeout (socketserver's StreamRequestHandler.timeout).
-        base = QuietHandler if quiet else WSGIRequestHandler
+        base = QuietHandler if quiet else ClockHandler
         handler = type("SandboxHandler", (base,), {"timeout": idle_timeout})
         # Bind here rather than in werkzeug, which prints and exits the process when the port is taken;
         # an OSError lets the caller say what went wrong.

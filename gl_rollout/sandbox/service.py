@@ -104,6 +104,11 @@ def _existing_labels(store: Store, project: Row, arg: str) -> list[Row]:
     return found
 
 
+def store_today(store: Store) -> dt.date:
+    """Today's date (UTC) on the sandbox clock."""
+    return dt.datetime.fromtimestamp(store.clock_ms() / 1000, tz=dt.UTC).date()
+
+
 def apply_commands(
     store: Store, project: Row, actor: Row, commands: list[quickactions.Command], changes: Changes
 ) -> None:
@@ -160,7 +165,7 @@ def apply_commands(
             changes.commands_changes["assignee_ids"] = []
             changes.summary.append("Removed assignees.")
         elif name == "due":
-            due = quickactions.parse_due(arg)
+            due = quickactions.parse_due(arg, store_today(store))
             if due is not None:
                 changes.values["due_date"] = due.isoformat()
                 changes.commands_changes["due_date"] = due.isoformat()

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS ff_user_lists (
   user_xids TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   UNIQUE (project_id, iid));
 CREATE TABLE IF NOT EXISTS ff_clients (project_id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS freeze_periods (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, freeze_start TEXT NOT NULL, freeze_end TEXT NOT NULL,
+  cron_timezone TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.
@@ -171,6 +174,7 @@ class Store:
         self.lock = threading.RLock()
         self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self._last_ms = 0
+        self._clock_offset_ms = 0  # how far the sandbox's clock runs ahead of this machine's (advance_clock)
         self._user_cache: dict[int, Row] = {}
         try:
             self._open(persistent=db_path is not None)
@@ -199,6 +203,8 @@ class Store:
             if seeded is None:
                 _seed(self.db, self.now_ms())
                 self.db.execute("INSERT INTO meta (key, value) VALUES ('seeded', '1')")
+            offset = self.db.execute("SELECT value FROM meta WHERE key = 'clock_offset_ms'").fetchone()
+            self._clock_offset_ms = int(offset[0]) if offset is not None else 0
 
     def meta(self, key: str) -> str | None:
         """A value kept beside the state (sandbox settings, id sequences), so a served file keeps it."""
@@ -232,11 +238,28 @@ class Store:
             self.db.execute("COMMIT")
 
     def now_ms(self) -> int:
-        """Wall-clock milliseconds, strictly increasing across calls."""
+        """The sandbox clock's milliseconds, strictly increasing across calls."""
         with self.lock:
-            now = int(time.time() * 1000)
-            self._last_ms = max(now, self._last_ms + 1)
+            self._last_ms = max(self.clock_ms(), self._last_ms + 1)
             return self._last_ms
+
+    def clock_ms(self) -> int:
+        """The sandbox clock (this machine's, moved forward by `advance_clock`), for the `Date` header."""
+        return int(time.time() * 1000) + self._clock_offset_ms
+
+    @property
+    def clock_offset_ms(self) -> int:
+        return self._clock_offset_ms
+
+    def advance_clock(self, seconds: float) -> int:
+        """Move the sandbox clock forward (never back: stored times stay in order); returns its new ms.
+        Kept in `meta`, so a sandbox served from a file keeps its clock."""
+        if not 0 <= seconds <= 10 * 366 * 86400:
+            raise ValueError("the sandbox clock only moves forward: give 0 to 10 years of seconds")
+        with self.lock:
+            self._clock_offset_ms += round(seconds * 1000)
+            self.set_meta("clock_offset_ms", str(self._clock_offset_ms))
+            return self.clock_ms()
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         with self.lock:

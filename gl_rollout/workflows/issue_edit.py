@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gl_rollout.core.chatops import ENVIRONMENTS
 from gl_rollout.core.checklist import Step, StepState, apply_step_states, parse_checklist, split_lines
 from gl_rollout.core.model import Issue, Note
+from gl_rollout.core.plan_text import refreshed_hidden_copy
 from gl_rollout.core.system_notes import OurWrite, Reverted, edit_after_read, judge_window, newest_id
 from gl_rollout.errors import ConflictError, GitLabError, StepError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
@@ -108,6 +110,8 @@ def plan_step_edit(issue: Issue, changes: Sequence[tuple[Sequence[str], StepStat
         for line in sorted(changed)
         if line in final and (line not in before or before[line].state != final[line].state)
     ]
+    if kept:  # a write happens anyway: bring the plan's hidden copy up to a person's edit of the table
+        text = refreshed_hidden_copy(text, ENVIRONMENTS)
     return DescriptionEdit(issue=issue, new_text=text, changed=tuple(kept))
 
 

@@ -641,3 +641,107 @@ def test_bounded_operations_still_work_as_jinja_does(tmp_path: Path) -> None:
     )
     body, _ = render_template(resolve_template(str(template)), {"flag": "f"})
     assert body == "1024 ababab 1, 2, 1, 2 00042    7 a+b x, y   x  | p/q a1b 0, 1, 2"
+
+
+# --- the rollout plan (issue 15) ------------------------------------------------------------------------
+
+
+def test_the_default_template_shows_no_plan() -> None:
+    d = _render().description
+    assert "Rollout plan" not in d
+    assert "gl-rollout:plan" not in d
+
+
+def test_the_detailed_template_shows_the_plan_that_reads_back() -> None:
+    from gl_rollout.core.chatops import ENVIRONMENTS
+    from gl_rollout.core.plan_text import read_plan
+    from gl_rollout.core.plans import build_plan
+
+    d = _render(template="rollout-detailed").description
+    reading = read_plan(d, ENVIRONMENTS)
+    assert reading.plan == build_plan()
+    assert not reading.stale
+    # the plan comes before the steps, and adds no box
+    assert d.index("## Rollout plan") < d.index("## Rollout steps")
+    assert len(parse_checklist(d).steps) == 29
+
+
+def test_plan_options_reach_the_plan() -> None:
+    import datetime as dt
+
+    from gl_rollout.core.plan_text import read_plan
+
+    d = _render(
+        template="rollout-detailed",
+        ramp="5,30,60,100",
+        wait="1h",
+        hold="2d",
+        max_jump="40",
+        approvers=("alice", "production-on=bob"),
+    ).description
+    plan = read_plan(d).plan
+    assert plan is not None
+    assert [(s.id, s.wait, s.approvers) for s in plan.steps] == [
+        ("staging-100", dt.timedelta(hours=1), ()),
+        ("production-5", dt.timedelta(hours=1), ("alice",)),
+        ("production-30", dt.timedelta(hours=1), ("alice",)),
+        ("production-60", dt.timedelta(hours=1), ("alice",)),
+        ("production-100", dt.timedelta(days=2), ("alice", "bob")),
+    ]
+    assert plan.max_jump == 40
+    assert "| production | on | 2d | @alice, @bob |" in d
+
+
+def test_a_custom_template_can_place_and_walk_the_plan(tmp_path: Path) -> None:
+    from gl_rollout.core.plan_text import read_plan
+
+    template = tmp_path / "plan.md.j2"
+    template.write_text(
+        "# Ours\n\n{{ plan.section }}\n## Steps\n\n"
+        "{% for step in plan.steps %}- [ ] {{ step.environment }} {{ step.target }}, "
+        "then wait {{ step.wait }} <!-- step:{{ step.id }} -->\n{% endfor %}",
+        encoding="utf-8",
+    )
+    d = _render(template=str(template), ramp="50,100").description
+    assert read_plan(d).plan is not None
+    assert [s.id for s in parse_checklist(d).steps] == ["staging-100", "production-50", "production-100"]
+    assert "- [ ] production on, then wait 1d <!-- step:production-100 -->" in d
+
+
+def test_only_the_plan_section_itself_is_printed_as_is(tmp_path: Path) -> None:
+    """A template cannot borrow the plan's pass: text it builds from the section is a value again."""
+    template = tmp_path / "borrow.md.j2"
+    template.write_text(
+        '{{ "<!-- hidden\\n- [ ] injected" ~ plan.section }}\n'
+        '{{ plan.section | replace("Rollout", "/close") }}\n',
+        encoding="utf-8",
+    )
+    d = _render(template=str(template)).description
+    assert "<!-- hidden" not in d
+    assert "&lt;!-- hidden" in d
+    assert not parse_checklist(d).steps
+    assert "\n/close" not in d
+
+
+def test_plan_options_a_template_does_not_use_are_noted() -> None:
+    issue = _render(wait="1h", approvers=("alice",))
+    assert issue.notes == (
+        "note: --wait 1h --approver alice are not used: templates/rollout.md.j2 has no rollout plan "
+        "(the rollout-detailed template has one)",
+    )
+    assert _render(template="rollout-detailed", wait="1h").notes == ()
+
+
+def test_a_template_without_the_plan_is_not_held_to_its_rules() -> None:
+    """`--ramp 1,100` with the default template is noted as unused, never refused for its jump."""
+    issue = _render(ramp="1,100")
+    assert issue.notes == (
+        "note: --ramp 1,100 is not used: templates/rollout.md.j2 has no ramp steps "
+        "(the rollout-detailed template has them)",
+    )
+    with pytest.raises(UsageError, match="more than the max jump of 50"):
+        _render(template="rollout-detailed", ramp="1,100")
+    assert (
+        "| production | on |"
+        in _render(template="rollout-detailed", ramp="1,100", max_jump="none").description
+    )

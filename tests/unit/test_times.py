@@ -89,3 +89,69 @@ def test_how_far_away(seconds: int, words: str) -> None:
 def test_format_utc_converts_other_zones() -> None:
     moment = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert format_utc(moment) == "2026-12-01 12:00 UTC"
+
+
+# --- durations, GitLab's Date header, the clock ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds", "short"),
+    [
+        ("15m", 900, "15m"),
+        ("1h30m", 5400, "1h30m"),
+        ("1d", 86400, "1d"),
+        ("90 minutes", 5400, "1h30m"),
+        ("2 hours", 7200, "2h"),
+        ("1w", 7 * 86400, "1w"),
+        ("1d 2h", 93600, "1d2h"),
+        ("0", 0, "0"),
+    ],
+)
+def test_durations_read_and_written_back(given: str, seconds: int, short: str) -> None:
+    from gl_rollout.core.times import format_duration, parse_duration
+
+    delta = parse_duration(given)
+    assert delta == dt.timedelta(seconds=seconds)
+    assert format_duration(delta) == short
+    assert parse_duration(short) == delta
+
+
+@pytest.mark.parametrize("given", ["15", "", "soon", "15x", "-5m", "1.5h", "m15", "400d", "9999999m"])
+def test_what_is_not_a_duration_is_refused(given: str) -> None:
+    from gl_rollout.core.times import parse_duration
+
+    with pytest.raises(UsageError) as caught:
+        parse_duration(given, "wait")
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "wait" in caught.value.one_line()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Tue, 01 Dec 2026 10:00:05 GMT", "Tuesday, 01-Dec-26 10:00:05 GMT", "Tue Dec  1 10:00:05 2026"],
+)
+def test_the_date_header_in_every_form_http_allows(header: str) -> None:
+    from gl_rollout.core.times import http_date
+
+    stamp = http_date(header)
+    assert stamp.moment == dt.datetime(2026, 12, 1, 10, 0, 5, tzinfo=dt.UTC)
+    assert stamp.resolution == dt.timedelta(seconds=1)
+
+
+def test_an_unreadable_date_header_is_unreadable_not_1970() -> None:
+    from gl_rollout.core.times import http_date
+
+    assert not http_date("yesterday-ish").readable
+    assert not http_date("").readable
+
+
+def test_a_fixed_clock_moves_only_when_told() -> None:
+    from gl_rollout.core.times import FixedClock
+
+    clock = FixedClock("2026-12-01T10:00:00Z")
+    assert clock.now().text == "2026-12-01T10:00:00Z"
+    assert clock.now() == clock.now()
+    clock.advance(15 * 60)
+    assert clock.now().moment == dt.datetime(2026, 12, 1, 10, 15, tzinfo=dt.UTC)
+    with pytest.raises(ValueError, match="aware"):
+        FixedClock(dt.datetime(2026, 12, 1, 10, 0))

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gl_rollout.core.checklist import parse_checklist
+from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Gate, Issue, IssueQuery, Note, User
+from gl_rollout.core.times import Timestamp, timestamp_at
 from gl_rollout.errors import GitLabError
 
 START = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)
@@ -45,6 +47,7 @@ class FakeGitLab:
         self._ids = 0
         self.milestones = {"17.0": 1}
         self.users = {"dev": 2, "alice": 3}
+        self.freeze_periods: dict[str, list[FreezePeriod]] = {}
 
     # --- the clock and IDs ---------------------------------------------------------------------------------
 
@@ -116,6 +119,7 @@ class FakeGitLab:
             and all(label in stored.issue.labels for label in query.labels)
             and (query.search is None or query.search in stored.issue.title + stored.issue.description)
             and (not query.iids or stored.issue.iid in query.iids)
+            and (query.issue_type is None or stored.issue.raw.get("issue_type", "issue") == query.issue_type)
         ]
         found.sort(key=lambda issue: issue.updated_at, reverse=query.sort == "desc")
         page = 0
@@ -205,6 +209,16 @@ class FakeGitLab:
     def delete_feature(self, name: str) -> None:
         self.requests.append(f"DELETE /features/{name}")
         self.features.pop(name, None)
+
+    def list_freeze_periods(self, project: str) -> list[FreezePeriod]:
+        self.requests.append(f"GET freeze_periods {project}")
+        return list(self.freeze_periods.get(project, []))
+
+    def server_time(self) -> Timestamp | None:
+        """The fake's clock as its last answer would date it (no request)."""
+        if not self._ticks:
+            return None
+        return timestamp_at(START + dt.timedelta(milliseconds=10 * self._ticks))
 
     def request_count(self) -> int:
         return len(self.requests)

@@ -291,3 +291,35 @@ def test_an_untick_that_only_undid_a_fresh_tick_is_not_set_again() -> None:
     later = [note(1, -60_000, marked("Enable on staging")), *notes[1:]]
     judged = judge_window(later, 1, ours(read, {"announce-eta": "done"}, 1_000))
     assert [(r.step_id, r.state) for r in judged.reverted] == [("enable-staging", "todo")]
+
+
+# --- the rollout plan's hidden copy (issue 15) -------------------------------------------------------
+
+
+def _with_plan() -> str:
+    from gl_rollout.core.plan_text import plan_section
+    from gl_rollout.core.plans import build_plan
+
+    return plan_section(build_plan((10, 50, 100))) + "\n## Steps\n\n" + DESCRIPTION.replace("\r\n", "\n")
+
+
+def test_a_tick_rewrites_the_hidden_copy_a_persons_table_edit_made_stale() -> None:
+    from gl_rollout.core.plan_text import read_plan
+
+    edited = _with_plan().replace("| production | 50% | 15m | |", "| production | 50% | 1h | |")
+    assert read_plan(edited).stale
+    edit = plan_step_edit(issue(0, description=edited), [(["enable-staging"], "done")])
+    reading = read_plan(edit.new_text)
+    assert not reading.stale
+    assert reading.plan is not None
+    assert reading.plan.steps[2].wait == dt.timedelta(hours=1)
+    changed = [c.line for c in line_changes(edited, edit.new_text)]
+    assert len(changed) == 2  # the box and the hidden copy's line, nothing else
+
+
+def test_no_tick_no_write_and_a_malformed_plan_is_left_for_the_runner() -> None:
+    edited = _with_plan().replace("| production | 50% | 15m | |", "| production | 50% | 1h | |")
+    assert not plan_step_edit(issue(0, description=edited), [(["test-staging"], "done")]).needed
+    broken = _with_plan().replace("| production | 50% | 15m | |", "| production | lots | 15m | |")
+    edit = plan_step_edit(issue(0, description=broken), [(["enable-staging"], "done")])
+    assert [c.before[:5] for c in line_changes(broken, edit.new_text)] == ["- [ ]"]  # only the box
