@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from gl_rollout.sandbox import (
     entities,
+    environments,
     features,
     issue_list,
     issue_routes,
@@ -53,6 +54,7 @@ def register(router: Router) -> None:
     router.add("GET", "/issues", issue_list.list_own_issues)
     features.register(router)
     project_flags.register(router)
+    environments.register(router)
     unleash.register(router)
 
 
