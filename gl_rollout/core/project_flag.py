@@ -139,6 +139,23 @@ def check_environment(env: str, option: str = "--env") -> str:
     return text
 
 
+def check_project_path(value: str, option: str = "--flag-project") -> str:
+    """A project's full path (`group/project`) or numeric ID; UsageError otherwise."""
+    text = value.strip().strip("/")
+    parts = text.split("/")
+    if not text or not (
+        text.isdigit()
+        or (
+            len(parts) >= 2 and all(re.fullmatch(r"[\w.][\w.\-]*", p) and p not in (".", "..") for p in parts)
+        )
+    ):
+        raise UsageError(
+            f"{option} {value!r} is not a project path or ID",
+            "use the full path like group/project, or its ID",
+        )
+    return text
+
+
 def check_stickiness(value: str) -> str:
     if value not in STICKINESS:
         raise UsageError(f"invalid --stickiness {value!r}", f"use one of {', '.join(STICKINESS)}")
