@@ -88,7 +88,11 @@ step back to todo. --apply also sets it through the Features API.""",
         """The main job, end to end, against the embedded sandbox (no account needed): create the rollout
 issue for product_analytics_aggregated_metrics, status, announce --eta "in 2h", enable --env staging --apply,
 check test-staging, status again, then print the issue. Safe to run again: it reports what exists.
-State persists in the sandbox database (--sandbox-db FILE to choose).""",
+State persists in the sandbox database (--sandbox-db FILE to choose).
+
+With --flag-backend project: the project feature flag new-checkout instead, created with the issue,
+turned on in staging, ramped to 10, 25, 50 and 100% of production, and then what an application's
+Unleash client sees of it in each environment.""",
     ),
     Command(
         "sync",

@@ -357,7 +357,7 @@ def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping
 
 
 @app.command("demo", help=help_of("demo"))
-def demo_command(ctx: typer.Context) -> None:
+def demo_command(ctx: typer.Context, flag_backend: FlagBackendOption = "instance") -> None:
     state = state_of(ctx)
 
     def use_case() -> Result[Any]:
@@ -365,8 +365,23 @@ def demo_command(ctx: typer.Context) -> None:
         from gl_rollout.cli.connection import open_client
         from gl_rollout.workflows.demo import run_demo
 
+        if flag_backend not in ("instance", "project"):
+            raise UsageError(f"invalid --flag-backend {flag_backend!r}", "use instance or project")
         state.sandbox = True
         with open_client(state, need_write=True) as client:
+            if flag_backend == "project":
+                from gl_rollout.gitlab.unleash import fetch_unleash_features
+                from gl_rollout.workflows.demo_project import run_project_demo
+
+                unleash = client.unleash
+                assert unleash is not None  # the sandbox serves it
+
+                def served(env: str) -> Any:
+                    return fetch_unleash_features(
+                        unleash.url, unleash.instance_id, env, timeout=state.timeout
+                    )
+
+                return run_project_demo(client.api, client.project, served, patience=waiting)
             return run_demo(client.api, client.project, client.admin_api, patience=waiting)
 
     run_command(ctx, "demo", use_case, views.demo)

@@ -14,6 +14,7 @@ the flag's GET, two issue searches, the issue and its notes (5), and writes noth
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.core.markers import NoteMarker, intent_key
@@ -51,9 +52,13 @@ def flag_description(issue_url: str) -> str:
 
 
 def _ours(flag: ProjectFlag, issue_urls: list[str]) -> bool:
-    return flag.description is not None and any(
-        flag.description == flag_description(url) for url in issue_urls
-    )
+    """The flag's description names one of these issues (by path: a GitLab reached at another address,
+    such as the sandbox on another port, is the same GitLab)."""
+    described = flag.description or ""
+    if not described.startswith(flag_description("")):
+        return False
+    named = urlsplit(described[len(flag_description("")) :].strip()).path.rstrip("/")
+    return bool(named) and any(urlsplit(url).path.rstrip("/") == named for url in issue_urls)
 
 
 def create_with_flag(
