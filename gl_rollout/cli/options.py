@@ -68,7 +68,11 @@ FlagArgument = Annotated[
 ]
 TemplateOption = Annotated[
     str,
-    typer.Option("--template", "-t", help="Built-in template name (rollout, rollout-detailed) or a path."),
+    typer.Option(
+        "--template",
+        "-t",
+        help="Built-in template name (rollout, rollout-detailed, project-flag) or a path.",
+    ),
 ]
 DefinitionOption = Annotated[
     Path | None,

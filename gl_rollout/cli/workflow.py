@@ -242,7 +242,8 @@ def enable_command(
     ctx: typer.Context,
     ref: RefArgument,
     percentage: Annotated[
-        int | None, typer.Option("--percentage", help="Percentage 0-100 (needs --actors or --time).")
+        int | None,
+        typer.Option("--percentage", help="Percentage 0-100 (GitLab's own flags: with --actors or --time)."),
     ] = None,
     actors: Annotated[
         bool, typer.Option("--actors", help="The percentage is of actors (recommended).")
