@@ -3,8 +3,8 @@
 GitLab's Unleash API (`/api/v4/feature_flags/unleash/:project_id/client/features`) answers with each
 flag's `enabled` and the strategies of the client's environment; an application's Unleash SDK then
 decides per request. `demo --flag-backend project` shows that view without an SDK (`UnleashClient` is a
-test dependency only), and `tests/unit/test_unleash_eval.py` checks this evaluator against the real SDK
-on thousands of user ids.
+test dependency only), and `tests/e2e/test_project_flags.py` checks this evaluator against the real SDK
+user by user, for each strategy and stickiness it reads, on what the sandbox's Unleash API serves.
 
 The rules, from Unleash's strategy documentation:
 - `default`: on for everyone;
