@@ -325,3 +325,41 @@ def test_demo_with_the_project_backend_ends_with_the_unleash_view(tmp_path: Path
     )
     assert second.code == 0, second.output
     assert "nothing to do" in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--environments", ","), "--environments names none"),
+        (("--environments", "staging,staging"), "one environment twice"),
+        (("--ramp", "50,25"), "rise strictly"),
+        (("--ramp", "10,150"), "from 1 to 100"),
+        (("--stickiness", "bogus"), "use one of default, userId, sessionId, random"),
+        (("--flag-project", "../x"), "is not a project path or ID"),
+        (("--template", "rollout-detailed"), "for instance flags"),
+    ],
+)
+def test_render_refuses_bad_project_flag_options_in_one_line(args: tuple[str, ...], fragment: str) -> None:
+    refused = run_cli(["render", FLAG, "--flag-backend", "project", *args])
+    assert refused.code == 2, refused.output
+    assert fragment in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert refused.stdout == ""
+
+
+def test_project_flag_options_need_the_project_backend() -> None:
+    refused = run_cli(["render", "my_flag", "--stickiness", "userId"])
+    assert refused.code == 2, refused.output
+    assert "--flag-backend project" in refused.stderr
+
+
+def test_templates_lists_the_project_flag_template_with_its_steps() -> None:
+    listed = run_cli(["templates"])
+    assert listed.code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("project-flag:"))
+    assert lines[at + 1].strip() == (
+        "12 steps: create-flag, enable-staging, test-staging, docs-updated, announce-eta, ramp-10, ramp-25, "
+        "ramp-50, enable-production, announce-enabled, remove-flag, cleanup"
+    )
+    assert any(line.startswith("  stickiness:") for line in lines)
