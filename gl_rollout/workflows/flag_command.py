@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from gl_rollout.core import chatops
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import find_rollout_flag
 from gl_rollout.errors import UsageError
@@ -33,6 +34,7 @@ def instance_only(options: FlagOptions) -> list[str]:
         "--feature-group": options.feature_group is not None,
         "--actors": options.actors,
         "--time": options.time,
+        "--chatops-prefix": options.prefix != chatops.DEFAULT_PREFIX,
     }
     return [name for name, present in given.items() if present]
 

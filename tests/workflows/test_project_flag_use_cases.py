@@ -263,14 +263,16 @@ def test_a_reporter_token_is_exit_3_and_nothing_is_commented_or_ticked() -> None
     assert box(api, ref, "enable-staging") == "[ ]"
 
 
-def test_options_of_the_other_kind_of_flag_are_refused() -> None:
+@pytest.mark.parametrize(
+    ("instance", "option"),
+    [(FlagOptions(apply=True), "--apply"), (FlagOptions(prefix="/chatops gitlab run"), "--chatops-prefix")],
+)
+def test_options_of_the_other_kind_of_flag_are_refused(instance: FlagOptions, option: str) -> None:
     api = FakeGitLab()
     ref = new_rollout(api)
     api.requests.clear()
-    with pytest.raises(RolloutError, match="--apply does not apply"):
-        set_flag_of_issue(
-            api, ref, FlagOptions(apply=True), ProjectFlagOptions(), enable=True, patience=NO_WAIT
-        )
+    with pytest.raises(RolloutError, match=f"{option} does not apply"):
+        set_flag_of_issue(api, ref, instance, ProjectFlagOptions(), enable=True, patience=NO_WAIT)
     assert writes(api) == []
 
 
