@@ -471,8 +471,29 @@ def requests_section(quick: bool) -> Section:
             ["sync", "--project", project, "--state", str(state)],
             math.ceil((count + 1) / 100),
         )
+
+        # A project-flag rollout (issue 11): each step is the instance backend's 5 requests plus at most
+        # one GET of the flag and one PUT of it; a step already so is the issue, its notes and the flag.
+        flagged = measure(
+            "create --flag-backend project --create-flag",
+            ["create", "new-checkout", "--project", project, "--flag-backend", "project", "--create-flag"],
+            9,
+        )
+        if flagged is not None:
+            data = flagged.get("data", {})
+            flag_ref = f"{project}#{data.get('iid')}"
+            measure("project flag: enable --env staging", ["enable", flag_ref, "--env", "staging"], 7)
+            measure("project flag: enable --percentage 25", ["enable", flag_ref, "--percentage", "25"], 7)
+            measure(
+                "project flag: enable --percentage 25 again (nothing to do)",
+                ["enable", flag_ref, "--percentage", "25"],
+                3,
+            )
+            measure("project flag: disable --env staging", ["disable", flag_ref, "--env", "staging"], 7)
+            measure("project flag: disable (the flag inactive)", ["disable", flag_ref], 7)
     section.notes.append(
-        "budgets from the workflow and sync issues; `create again` is the duplicate lookup alone"
+        "budgets from the workflow and sync issues; `create again` is the duplicate lookup alone; a "
+        "project flag's step: at most one GET and one PUT of the flag beyond the instance backend's 5"
     )
     return section
 

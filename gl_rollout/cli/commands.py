@@ -60,7 +60,10 @@ Only the bracket on each step's line changes. A step already in that state is le
         """Create the rollout issue for FLAG in --project, unless an open one exists (then report it, exit 0).
 
 Labels: "feature flag" and the group's label, plus --label. --milestone also sets the issue's milestone
-(it must exist). With --json: {iid, web_url, reference, created}.""",
+(it must exist). With --json: {iid, web_url, reference, created}.
+
+With --flag-backend project --create-flag: also the project feature flag (inactive, no strategy) when
+the project has none; a flag of that name made for something else is refused unless --adopt-flag.""",
     ),
     Command(
         "announce",
@@ -74,13 +77,21 @@ then tick announce-eta / announce-enabled. Running it again posts nothing.""",
         """Comment the exact ChatOps `feature set` command on the rollout issue and tick the step it
 completes: enable-staging (staging), enable-beta (actors on production), enable-production (everyone on
 production), ramp-N (N% of actors, when the issue has that step). --apply also sets it through the
-Features API.""",
+Features API.
+
+A project-flag rollout (created with --flag-backend project) sets its project feature flag through
+GitLab's API instead, with the same token: --env E turns it on for everyone in E, --percentage N sets
+a flexibleRollout of N% (in the last environment unless --env), --user-list NAME adds the list's
+users; then the comment and the tick. One GET of the flag and at most one PUT.""",
     ),
     Command(
         "disable",
         "gl_rollout.cli.workflow",
         """Roll back: comment `feature set FLAG false ...` on the rollout issue and set the matching enable
-step back to todo. --apply also sets it through the Features API.""",
+step back to todo. --apply also sets it through the Features API.
+
+A project-flag rollout: --env E takes E's scopes off the flag's strategies; without --env the flag is
+set inactive (off everywhere).""",
     ),
     Command(
         "demo",
@@ -88,7 +99,11 @@ step back to todo. --apply also sets it through the Features API.""",
         """The main job, end to end, against the embedded sandbox (no account needed): create the rollout
 issue for product_analytics_aggregated_metrics, status, announce --eta "in 2h", enable --env staging --apply,
 check test-staging, status again, then print the issue. Safe to run again: it reports what exists.
-State persists in the sandbox database (--sandbox-db FILE to choose).""",
+State persists in the sandbox database (--sandbox-db FILE to choose).
+
+With --flag-backend project: the project feature flag new-checkout instead, created with the issue,
+turned on in staging, ramped to 10, 25, 50 and 100% of production, and then what an application's
+Unleash client sees of it in each environment.""",
     ),
     Command(
         "sync",

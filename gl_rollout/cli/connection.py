@@ -68,6 +68,7 @@ class Client:
     sandbox_admin_token: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     options: ClientOptions | None = field(default=None, repr=False, compare=False)
+    unleash: Unleash | None = None  # the sandbox's Unleash API for its seeded project (--sandbox only)
 
     @property
     def project(self) -> str:
@@ -243,8 +244,16 @@ def open_client(
         )
 
     if options.sandbox:
-        with _sandbox_client(options, project=project, ref=ref) as (conn, project_path, issue_ref, admin):
-            yield Client(connected(conn), conn, project_path, issue_ref, admin, options.timeout, options)
+        with _sandbox_client(options, project=project, ref=ref) as (
+            conn,
+            project_path,
+            issue_ref,
+            admin,
+            unleash,
+        ):
+            yield Client(
+                connected(conn), conn, project_path, issue_ref, admin, options.timeout, options, unleash
+            )
         return
 
     project_path = find_project(project, options.env)
@@ -319,7 +328,7 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
 @contextlib.contextmanager
 def _sandbox_client(
     options: ClientOptions, *, project: str | None, ref: str | None
-) -> Iterator[tuple[Connection, str | None, IssueRef | None, str]]:
+) -> Iterator[tuple[Connection, str | None, IssueRef | None, str, Unleash]]:
     """Start the embedded sandbox on a loopback port, persistent in `--sandbox-db`, and stop it after."""
     if options.url:
         hint = "drop one of them" if options.sandbox_db is None else "--sandbox-db means --sandbox: drop one"
@@ -333,7 +342,7 @@ def _sandbox_client(
 
 def _serve_sandbox(
     sandbox: Sandbox, options: ClientOptions, *, project: str | None, ref: str | None
-) -> Iterator[tuple[Connection, str | None, IssueRef | None, str]]:
+) -> Iterator[tuple[Connection, str | None, IssueRef | None, str, Unleash]]:
     # CI_PROJECT_PATH names a project of the real GitLab, so the sandbox's own project is the default.
     project_path = normalise_project(project) if project else sandbox.project_path
     # An issue URL printed by an earlier sandbox run names an old port: only its path matters.
@@ -347,4 +356,5 @@ def _serve_sandbox(
         conn = Connection(
             url=url, token_kind="private", token=developer, source="the sandbox", url_source="the sandbox"
         )
-        yield conn, project_path, issue_ref, admin
+        unleash = Unleash(sandbox.unleash_url(), sandbox.unleash_instance_id())
+        yield conn, project_path, issue_ref, admin, unleash

@@ -46,7 +46,7 @@ EnvOption = Annotated[
     typer.Option(
         "--env",
         help="ChatOps environment: dev, pre, staging, staging-ref, ops, production (repeatable; "
-        "none means production).",
+        "none means production). A project flag: one of its environments (none: the last).",
     ),
 ]
 ChatopsPrefixOption = Annotated[
@@ -68,7 +68,11 @@ FlagArgument = Annotated[
 ]
 TemplateOption = Annotated[
     str,
-    typer.Option("--template", "-t", help="Built-in template name (rollout, rollout-detailed) or a path."),
+    typer.Option(
+        "--template",
+        "-t",
+        help="Built-in template name (rollout, rollout-detailed, project-flag) or a path.",
+    ),
 ]
 DefinitionOption = Annotated[
     Path | None,
@@ -116,7 +120,43 @@ VarOption = Annotated[
 ]
 RampOption = Annotated[
     str | None,
-    typer.Option("--ramp", help="Production percentages for rollout-detailed (default 1,10,25,50,75,100)."),
+    typer.Option(
+        "--ramp",
+        help="Production percentages for rollout-detailed (default 1,10,25,50,75,100) or project-flag "
+        "(default 10,25,50,100).",
+    ),
+]
+FlagBackendOption = Annotated[
+    str,
+    typer.Option(
+        "--flag-backend",
+        metavar="instance|project",
+        help="instance: GitLab's own flags (ChatOps, Features API); project: a project feature flag "
+        "(Unleash), recorded in the issue so later commands need no option.",
+    ),
+]
+FlagProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--flag-project", metavar="PATH", help="Project holding the project flag (default: the issue's)."
+    ),
+]
+EnvironmentsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--environments",
+        help="Project flag: its environments in order, the last gets the ramp (default staging,production).",
+    ),
+]
+StickinessOption = Annotated[
+    str,
+    typer.Option(
+        "--stickiness", metavar="default|userId|sessionId|random", help="Project flag: the ramp's stickiness."
+    ),
+]
+BetaUserListOption = Annotated[
+    str | None,
+    typer.Option("--beta-user-list", metavar="NAME", help="Project flag: the user list of beta users."),
 ]
 WaitOption = Annotated[
     str | None,
@@ -149,8 +189,9 @@ def render_options(values: Mapping[str, Any]) -> RenderOptions:
     """RenderOptions from a command's parameters (`locals()`), by the names above: `flag`, `template`,
     `definition`, `group`, `team`, `slack`, `owner`, `beta_project`, `beta_group`, `milestone`,
     `feature_issue`, `introduced_by`, `flag_type`, `expect`, `risks`, `monitor`, `var`, `chatops_prefix`,
-    `ramp`, `wait`, `hold`, `max_jump`, `approver`. Never raises: `render_issue` validates. An empty
-    --template, --chatops-prefix or --ramp means the default, as if it were not given.
+    `ramp`, `wait`, `hold`, `max_jump`, `approver`, `flag_backend`, `flag_project`, `environments`,
+    `stickiness`, `beta_user_list`. Never raises: `render_issue` validates. An empty --template,
+    --chatops-prefix or --ramp means the default, as if it were not given.
     """
     from gl_rollout.render.issue import RenderOptions
 
@@ -183,6 +224,11 @@ def render_options(values: Mapping[str, Any]) -> RenderOptions:
         hold=values.get("hold"),
         max_jump=values.get("max_jump"),
         approvers=many("approver"),
+        flag_backend=values.get("flag_backend") or defaults.flag_backend,
+        flag_project=values.get("flag_project"),
+        environments=values.get("environments") or defaults.environments,
+        stickiness=values.get("stickiness") or defaults.stickiness,
+        beta_user_list=values.get("beta_user_list"),
     )
 
 
@@ -231,4 +277,21 @@ DisableProjectActors = Annotated[
 ]
 DisableGroupActors = Annotated[list[str] | None, typer.Option("--group-actor", help=_GROUP_ACTOR["Disable"])]
 DisableUsers = Annotated[list[str] | None, typer.Option("--user", help=_USER["Disable"])]
+# --- project feature flags: `enable`, `create` ------------------------------------------------------------
+
+UserListOption = Annotated[
+    str | None,
+    typer.Option("--user-list", metavar="NAME", help="Project flag: enable for the users of this user list."),
+]
+AllowDecreaseOption = Annotated[
+    bool,
+    typer.Option("--allow-decrease", help="Project flag: allow a lower percentage than the flag has now."),
+]
+AdoptFlagOption = Annotated[
+    bool,
+    typer.Option(
+        "--adopt-flag",
+        help="Project flag: take over a flag made elsewhere (another description or strategy layout).",
+    ),
+]
 DisableFeatureGroup = Annotated[str | None, typer.Option("--feature-group", help=_FEATURE_GROUP["Disable"])]

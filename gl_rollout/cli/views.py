@@ -207,6 +207,15 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
         printer.line(final.web_url)
         printer.line()
         printer.human.write(final.description.rstrip("\n") + "\n")
+    for seen in outcome.unleash or ():
+        strategies = ", ".join(seen.strategies) or "no strategy"
+        state = "enabled" if seen.enabled else "not enabled"
+        printer.line(
+            f"Unleash client in {seen.environment}, {seen.moment}: {seen.flag} {state} ({strategies}), "
+            f"on for {seen.users_on} of {seen.users} sample users"
+        )
+    if outcome.unleash:
+        printer.line()
     for message in result.messages:
         printer.line(message)
 

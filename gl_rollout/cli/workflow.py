@@ -18,10 +18,13 @@ from gl_rollout.cli.commands import help_of
 from gl_rollout.cli.options import (
     ADMIN_TOKEN_ENV,
     DEFAULT_CHATOPS_PREFIX,
+    AdoptFlagOption,
+    AllowDecreaseOption,
     ApplyOption,
     ApproverOption,
     BetaGroupOption,
     BetaProjectOption,
+    BetaUserListOption,
     ChatopsPrefixOption,
     DefinitionOption,
     DisableFeatureGroup,
@@ -33,11 +36,14 @@ from gl_rollout.cli.options import (
     EnableGroupActors,
     EnableProjectActors,
     EnableUsers,
+    EnvironmentsOption,
     EnvOption,
     ExpectOption,
     FeatureIssueOption,
     FlagArgument,
+    FlagBackendOption,
     FlagOption,
+    FlagProjectOption,
     FlagTypeOption,
     GroupOption,
     HoldOption,
@@ -51,10 +57,12 @@ from gl_rollout.cli.options import (
     RefArgument,
     RisksOption,
     SlackOption,
+    StickinessOption,
     TargetTokenEnvOption,
     TargetUrlOption,
     TeamOption,
     TemplateOption,
+    UserListOption,
     VarOption,
     WaitOption,
     render_options,
@@ -124,6 +132,19 @@ def create_command(
     hold: HoldOption = None,
     max_jump: MaxJumpOption = None,
     approver: ApproverOption = None,
+    flag_backend: FlagBackendOption = "instance",
+    flag_project: FlagProjectOption = None,
+    environments: EnvironmentsOption = None,
+    stickiness: StickinessOption = "default",
+    beta_user_list: BetaUserListOption = None,
+    create_flag: Annotated[
+        bool,
+        typer.Option(
+            "--create-flag",
+            help="Project flag: also create it (inactive, no strategy) when the project has none.",
+        ),
+    ] = False,
+    adopt_flag: AdoptFlagOption = False,
 ) -> None:
     options = render_options(locals())
     state = state_of(ctx)
@@ -137,6 +158,11 @@ def create_command(
         if write_definition and options.definition is None:
             raise UsageError("--write-definition needs --definition FILE", "name the flag's definition YAML")
         rendered = render_issue(options)
+        if (create_flag or adopt_flag) and rendered.rollout is None:
+            given = "--create-flag" if create_flag else "--adopt-flag"
+            raise UsageError(f"{given} is for project feature flags", "add --flag-backend project")
+        if adopt_flag and not create_flag:
+            raise UsageError("--adopt-flag goes with --create-flag", "add --create-flag")
         with open_client(state, need_write=not dry_run, project=project) as client:
             create_options = CreateOptions(
                 project=client.project,
@@ -150,6 +176,10 @@ def create_command(
                 dry_run=dry_run,
                 patience=waiting,
             )
+            if create_flag:
+                from gl_rollout.workflows.project_flag_create import create_with_flag
+
+                return create_with_flag(client.api, rendered, create_options, adopt=adopt_flag)
             return create(client.api, rendered, create_options)
 
     run_command(ctx, "create", use_case, views.created)
@@ -220,7 +250,8 @@ def enable_command(
     ctx: typer.Context,
     ref: RefArgument,
     percentage: Annotated[
-        int | None, typer.Option("--percentage", help="Percentage 0-100 (needs --actors or --time).")
+        int | None,
+        typer.Option("--percentage", help="Percentage 0-100 (GitLab's own flags: with --actors or --time)."),
     ] = None,
     actors: Annotated[
         bool, typer.Option("--actors", help="The percentage is of actors (recommended).")
@@ -238,6 +269,9 @@ def enable_command(
     token_env: TargetTokenEnvOption = ADMIN_TOKEN_ENV,
     project: ProjectOption = None,
     flag: FlagOption = None,
+    user_list: UserListOption = None,
+    allow_decrease: AllowDecreaseOption = False,
+    adopt_flag: AdoptFlagOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     set_flag_command(ctx, "enable", ref, locals())
@@ -265,11 +299,13 @@ def disable_command(
 
 
 def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping[str, Any]) -> None:
-    """`enable` and `disable`: one use case (`workflows.enable.set_flag`), true/percentage or false.
+    """`enable` and `disable`: one use case (`workflows.flag_command`), true/percentage or false, for
+    the kind of flag the issue rolls out (GitLab's own, or a project feature flag).
 
     `values` are the command's parameters (`locals()`), by the names both commands give them.
     """
     from gl_rollout.workflows.enable import FlagOptions
+    from gl_rollout.workflows.project_flags import ProjectFlagOptions
 
     state = state_of(ctx)
     token_env: str = values["token_env"]
@@ -289,15 +325,22 @@ def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping
         apply=values["apply"],
         target_url=values["target_url"],
     )
+    project_options = ProjectFlagOptions(
+        envs=options.envs,
+        percentage=options.percentage,
+        user_list=values.get("user_list"),
+        allow_decrease=bool(values.get("allow_decrease")),
+        adopt=bool(values.get("adopt_flag")),
+    )
 
     def use_case() -> Result[Any]:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
         from gl_rollout.cli.connection import open_client
         from gl_rollout.gitlab.connection import check_admin_target
-        from gl_rollout.workflows.enable import check_flag_command, set_flag
+        from gl_rollout.workflows.flag_command import check_before_reading, set_flag_of_issue
 
         enable = command == "enable"
-        check_flag_command(options, enable=enable)  # exit 2 before any request, as every check below
+        check_before_reading(options, project_options, enable=enable)  # exit 2 before any request
         if options.apply:
             check_admin_target(state, options.target_url, token_env)
         with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
@@ -305,10 +348,11 @@ def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping
             def admin() -> Any:  # connects only if the Features API call is made
                 return client.admin_api(options.target_url, token_env=token_env)
 
-            return set_flag(
+            return set_flag_of_issue(
                 client.api,
                 client.issue,
                 options,
+                project_options,
                 enable=enable,
                 admin_api=admin if options.apply else None,
                 dry_run=dry_run,
@@ -322,7 +366,7 @@ def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping
 
 
 @app.command("demo", help=help_of("demo"))
-def demo_command(ctx: typer.Context) -> None:
+def demo_command(ctx: typer.Context, flag_backend: FlagBackendOption = "instance") -> None:
     state = state_of(ctx)
 
     def use_case() -> Result[Any]:
@@ -330,8 +374,23 @@ def demo_command(ctx: typer.Context) -> None:
         from gl_rollout.cli.connection import open_client
         from gl_rollout.workflows.demo import run_demo
 
+        if flag_backend not in ("instance", "project"):
+            raise UsageError(f"invalid --flag-backend {flag_backend!r}", "use instance or project")
         state.sandbox = True
         with open_client(state, need_write=True) as client:
+            if flag_backend == "project":
+                from gl_rollout.gitlab.unleash import fetch_unleash_features
+                from gl_rollout.workflows.demo_project import run_project_demo
+
+                unleash = client.unleash
+                assert unleash is not None  # the sandbox serves it
+
+                def served(env: str) -> Any:
+                    return fetch_unleash_features(
+                        unleash.url, unleash.instance_id, env, timeout=state.timeout
+                    )
+
+                return run_project_demo(client.api, client.project, served, patience=waiting)
             return run_demo(client.api, client.project, client.admin_api, patience=waiting)
 
     run_command(ctx, "demo", use_case, views.demo)

@@ -9,7 +9,9 @@ Evidence comes from three places, read by `collect_evidence`:
 - with a Features API reading (`gl_rollout.core.gates`), the flag's gates on that instance: fully on proves
   `enable-production` when the instance is production, `enable-staging` when it is staging; explicitly
   off undoes that step; actor gates on production prove `enable-beta`. A reading is the gates as they
-  are now: it is newer than every note, whatever their timestamps say (see `_NOW`).
+  are now: it is newer than every note, whatever their timestamps say (see `_NOW`);
+- or, for a project-flag rollout, the project feature flag itself (`gl_rollout.core.project_flag`,
+  `ProjectFlagReading.proofs`), read the same way.
 
 The latest piece of evidence for a step decides (`StepVerdict`), actions before checkbox changes (see
 `latest_by_step`). The timeline (`build_timeline`) is the same notes told as events, so both read
@@ -31,10 +33,14 @@ from gl_rollout.core.checklist import Checklist, Step, parse_checklist
 from gl_rollout.core.gates import FeatureReading, actor_gates, fully_on, partial_percentage
 from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.core.model import Issue, Note
+from gl_rollout.core.project_flag import ProjectFlagReading
+from gl_rollout.core.rollout_marker import find_rollout_flag
 from gl_rollout.core.system_notes import checklist_note, match_step
 from gl_rollout.core.times import Timestamp
 
-EvidenceSource = Literal["marker", "system-note", "features-api"]
+EvidenceSource = Literal["marker", "system-note", "features-api", "project-flag"]
+# What a flag reading is: the gates of an instance's Features API, or a project feature flag.
+FlagReading = FeatureReading | ProjectFlagReading
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 # A Features API reading is the gates as they are during this sync: newer than every note it is weighed
@@ -105,7 +111,9 @@ class TimelineEvent:
 
     at: str
     by: str
-    kind: str  # created | announce-eta | announce-enabled | enable | disable | checked | unchecked | features
+    # created | announce-eta | announce-enabled | enable | disable | checked | unchecked | features
+    # | project-flag | create-flag
+    kind: str
     step: str | None
     text: str
 
@@ -149,7 +157,11 @@ def _chronological(items: Iterable[tuple[datetime, int, T]]) -> list[T]:
 
 
 def flag_of_issue(issue: Issue, notes: Iterable[Note] = ()) -> str | None:
-    """The flag a rollout issue is about: the `name` in its title, else the first marker's flag."""
+    """The flag a rollout issue is about: the project flag its description names, else the `name` in its
+    title, else the first marker's flag."""
+    rollout = find_rollout_flag(issue.description) if "gl-rollout-flag" in issue.description else None
+    if rollout is not None:
+        return rollout.flag
     match = _FLAG_IN_TITLE.search(issue.title)
     if match:
         return match.group(1)
@@ -162,7 +174,7 @@ def flag_of_issue(issue: Issue, notes: Iterable[Note] = ()) -> str | None:
 
 def _marker_step(marker: NoteMarker) -> tuple[str | None, bool]:
     """The step a marker speaks of and whether it says done (True) or undone (False)."""
-    if marker.action in ("announce-eta", "announce-enabled"):
+    if marker.action in ("announce-eta", "announce-enabled", "create-flag"):
         return marker.step or marker.action, True
     if marker.action == "enable":
         return marker.step, True
@@ -219,6 +231,11 @@ def describe_marker(marker: NoteMarker) -> str:
         return f"announced the ETA{f' {eta}' if eta else ''}"
     if marker.action == "announce-enabled":
         return f"announced the flag enabled on {envs}"
+    if marker.action == "create-flag":
+        verb = "adopted" if values.get("adopted") else "created"
+        return f"{verb} the project feature flag in {values.get('project') or 'the project'}"
+    if values.get("backend") == "project" and isinstance(values.get("change"), str):
+        return f"{marker.action}d the project flag: {values['change']}"
     targets = " for selected actors" if _has_actor_targets(values) else ""
     if marker.action == "disable":
         return f"disabled on {envs}{targets}"
@@ -258,8 +275,14 @@ def _note_facts(checklist: Checklist, notes: Sequence[Note], flag: str | None) -
         yield _NoteFact(note, marker.action, step_id, done, "marker", describe_marker(marker))
 
 
-def _reading_evidence(reading: FeatureReading) -> list[Evidence]:
+def _reading_evidence(reading: FlagReading, checklist: Checklist) -> list[Evidence]:
     """What the gates prove; a flag the instance does not list proves nothing (never set, or deleted)."""
+    if isinstance(reading, ProjectFlagReading):
+        ids = [step.id for step in checklist.steps]
+        return [
+            Evidence(step, done, "project-flag", reading.observed_at, "", reading.summary)
+            for step, done in reading.proofs(ids)
+        ]
     feature = reading.feature
     if feature is None:
         return []
@@ -282,9 +305,9 @@ def collect_evidence(
     notes: Sequence[Note],
     *,
     flag: str | None,
-    reading: FeatureReading | None = None,
+    reading: FlagReading | None = None,
 ) -> list[Evidence]:
-    """Every piece of evidence in the notes (and the Features API reading), oldest first."""
+    """Every piece of evidence in the notes (and the flag reading), oldest first."""
     moments = note_moments(notes)
     found = [
         (
@@ -304,7 +327,7 @@ def collect_evidence(
         if fact.step is not None
     ]
     if reading is not None:
-        found += [(_NOW, 0, evidence) for evidence in _reading_evidence(reading)]
+        found += [(_NOW, 0, evidence) for evidence in _reading_evidence(reading, checklist)]
     return _chronological(found)
 
 
@@ -341,11 +364,15 @@ def judge_steps(checklist: Checklist, evidence: Sequence[Evidence]) -> list[Step
 
 
 def production_partial(
-    notes: Sequence[Note], *, flag: str | None, reading: FeatureReading | None = None
+    notes: Sequence[Note], *, flag: str | None, reading: FlagReading | None = None
 ) -> bool:
     """Whether the flag is on for part of production: the newest production enable/disable was a
-    percentage between 0 and 100 (or, with a production Features API reading, its gates say so)."""
-    if reading is not None and reading.env == "production":
+    percentage between 0 and 100 (or, with a production Features API reading or a project flag, the
+    flag says so)."""
+    if isinstance(reading, ProjectFlagReading):
+        if reading.flag is not None:
+            return reading.production_partial()
+    elif reading is not None and reading.env == "production":
         if reading.feature is None:
             return False
         return partial_percentage(reading.feature.gates) is not None
@@ -378,7 +405,7 @@ def build_timeline(
     notes: Sequence[Note],
     *,
     flag: str | None = None,
-    reading: FeatureReading | None = None,
+    reading: FlagReading | None = None,
     checklist: Checklist | None = None,
 ) -> list[TimelineEvent]:
     """What happened in the rollout, oldest first: creation, gl-rollout's comments (announce,
@@ -397,7 +424,8 @@ def build_timeline(
         for fact in _note_facts(checklist, notes, flag)
     ]
     if reading is not None:
-        features = TimelineEvent(reading.observed_at, "", "features", None, reading.summary)
+        kind = "project-flag" if isinstance(reading, ProjectFlagReading) else "features"
+        features = TimelineEvent(reading.observed_at, "", kind, None, reading.summary)
         events.append((_NOW, 0, features))
     return _chronological(events)
 
@@ -420,6 +448,6 @@ def last_moved(timeline: Sequence[TimelineEvent]) -> str | None:
     Events whose timestamp cannot be read are passed over: they say nothing about when.
     """
     for event in reversed(timeline):
-        if event.kind != "features" and Timestamp.of(event.at).readable:
+        if event.kind not in ("features", "project-flag") and Timestamp.of(event.at).readable:
             return event.at
     return None

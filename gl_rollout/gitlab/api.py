@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
+from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp
 
 
@@ -68,6 +69,30 @@ class GitLabAPI(Protocol):
 
     def server_time(self) -> Timestamp | None:
         """GitLab's clock: the `Date` header of the last answer read, None before any. No request."""
+        ...
+
+    # --- project feature flags (`/projects/:id/feature_flags`; the Developer role, no admin) ------------
+
+    def get_project_flag(self, project: str, name: str) -> ProjectFlag | None:
+        """The flag, or None when the project has no flag of that name (a missing project raises)."""
+        ...
+
+    def create_project_flag(self, project: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        """POST once, never retried blindly (as `create_issue`): an ambiguous failure raises `GitLabError`
+        with `details["ambiguous"] = True`, and the caller reads the flag before trying again."""
+        ...
+
+    def update_project_flag(self, project: str, name: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        """PUT exactly `fields` (`active`, `strategies` as nested attributes by id). Not retried blindly
+        either: a strategy without an id would be added twice."""
+        ...
+
+    def find_user_list(self, project: str, name: str) -> UserListRef | None:
+        """The project's feature flag user list of exactly that name (one search request per 100)."""
+        ...
+
+    def list_environment_names(self, project: str) -> list[str]:
+        """The names of the project's environments (one request per 100)."""
         ...
 
     def request_count(self) -> int:

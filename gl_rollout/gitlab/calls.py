@@ -32,6 +32,9 @@ class Call:
     note: bool = False  # counts against the notes-per-minute limit
     job_ok: bool = False  # GitLab accepts CI_JOB_TOKEN here (single issue GET, project issue list)
     project: str | None = None  # the project the request names, for references GitLab leaves out
+    # Sent through python-gitlab's manager of the collection the path names, when it has one:
+    # "get", "create", "update" or "list" (project feature flags and their user lists).
+    manager_method: str | None = None
 
 
 class StatusError(Exception):

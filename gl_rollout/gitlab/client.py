@@ -28,19 +28,22 @@ travels to another host; timestamps, labels, references and gates are read in ev
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from gl_rollout import __version__
 from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
+from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp, http_date
 from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab.calls import Call, StatusError
 from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
 from gl_rollout.gitlab.errors import ErrorTranslator
+from gl_rollout.gitlab.flag_decoding import project_flag_from_json, user_list_from_json
 from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.gitlab.transport import Transport
 
@@ -61,12 +64,16 @@ def connect(
     retry: RetryPolicy | None = None,
     requests_per_minute: float | RateLimiter | None = 2000.0,
     notes_per_minute: float | RateLimiter | None = 60.0,
+    flag_managers: bool | None = None,
 ) -> PythonGitLab:
     """A `GitLabAPI` for `conn`: TLS verified (against `conn.ca_bundle` when set), `timeout` on every request.
 
     `requests_per_minute`/`notes_per_minute` pace this client, shared by all threads using it: a number
     (notes may burst 10 at once, requests per_minute/20), a ready `RateLimiter`, or None for no limit.
     `retry` defaults to `RetryPolicy()` (5 attempts, 0.5 s base, 8 s cap, 60 s in all).
+    `flag_managers`: send project feature flag requests through python-gitlab's `feature_flags` and
+    `feature_flags_user_lists` managers (python-gitlab 8.2 and later have them; None: when installed),
+    or, False, as GitLab's documented HTTP calls through `http_request`, as older versions must.
     """
     import gitlab
 
@@ -90,6 +97,16 @@ def connect(
         retry=retry or RetryPolicy(),
         limiter=_limiter(requests_per_minute, None),
         notes_limiter=_limiter(notes_per_minute, NOTES_BURST),
+        flag_managers=has_flag_managers() if flag_managers is None else flag_managers,
+    )
+
+
+def has_flag_managers() -> bool:
+    """Whether the installed python-gitlab has the project feature flag managers (8.2 and later)."""
+    import gitlab.v4.objects
+
+    return hasattr(gitlab.v4.objects, "ProjectFeatureFlagManager") and hasattr(
+        gitlab.v4.objects, "ProjectFeatureFlagUserListManager"
     )
 
 
@@ -128,8 +145,10 @@ class PythonGitLab:
         retry: RetryPolicy,
         limiter: RateLimiter | None,
         notes_limiter: RateLimiter | None,
+        flag_managers: bool = False,
     ) -> None:
         self.url = conn.url
+        self.flag_managers = flag_managers
         self._gl = gl
         self._timeout = timeout
         self._errors = ErrorTranslator(conn, timeout)
@@ -369,18 +388,142 @@ class PythonGitLab:
         text = self._last_date
         return http_date(text) if text else None
 
+    # --- project feature flags --------------------------------------------------------------------
+
+    def get_project_flag(self, project: str, name: str) -> ProjectFlag | None:
+        call = Call(
+            "get",
+            _flag_path(project, name),
+            f"read feature flag {name} of {project} (project feature flags need the Developer role)",
+            f"project {project}",
+            fix=_FLAG_PROJECT_FIX,
+            project=project,
+            manager_method="get",
+        )
+        try:
+            data = self._http.json_object(call)
+        except GitLabError as exc:
+            # A missing flag is `404 Not found`; a missing project, `404 Project Not Found`.
+            if exc.status == 404 and not self._last_404_named_project:
+                return None
+            raise
+        return self._flag(data, call)
+
+    def create_project_flag(self, project: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        call = Call(
+            "post",
+            f"/projects/{_id(project)}/feature_flags",
+            f"create feature flag {fields.get('name')} in {project}",
+            f"project {project}",
+            fix=_FLAG_PROJECT_FIX,
+            body=_jsonable(fields),
+            replayable=False,
+            write=True,
+            project=project,
+            manager_method="create",
+        )
+        return self._flag(self._http.json_object(call), call)
+
+    def update_project_flag(self, project: str, name: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        call = Call(
+            "put",
+            _flag_path(project, name),
+            f"update feature flag {name} of {project}",
+            f"feature flag {name} of {project}",
+            fix=_FLAG_PROJECT_FIX,
+            body=_jsonable(fields),
+            replayable=False,
+            write=True,
+            project=project,
+            manager_method="update",
+        )
+        return self._flag(self._http.json_object(call), call)
+
+    def find_user_list(self, project: str, name: str) -> UserListRef | None:
+        call = Call(
+            "get",
+            f"/projects/{_id(project)}/feature_flags_user_lists",
+            f"look up the feature flag user list {name!r} of {project}",
+            f"project {project}",
+            fix=_FLAG_PROJECT_FIX,
+            query={"search": name},
+            project=project,
+            manager_method="list",
+        )
+        for page in self._http.pages(call, 100, None):
+            for item in page:
+                if isinstance(item, Mapping) and item.get("name") == name:
+                    try:
+                        return user_list_from_json(item)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise self._unreadable(f"GitLab's user list lacks a field ({exc})", call) from None
+        return None
+
+    def list_environment_names(self, project: str) -> list[str]:
+        call = Call(
+            "get",
+            f"/projects/{_id(project)}/environments",
+            f"list the environments of {project}",
+            f"project {project}",
+            fix=_FLAG_PROJECT_FIX,
+            project=project,
+        )
+        return [
+            str(item["name"])
+            for page in self._http.pages(call, 100, None)
+            for item in page
+            if isinstance(item, Mapping) and "name" in item
+        ]
+
     def request_count(self) -> int:
         return self._http.request_count()
 
     # --- python-gitlab ---------------------------------------------------------------------------
 
     def _remember_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        # python-gitlab's exceptions drop the headers (Retry-After, Location) and the URL asked.
+        # python-gitlab's exceptions drop the headers (Retry-After, Location) and the URL asked; its
+        # managers return data, not the response the transport reads.
         self._local.headers = response.headers
         self._local.url = response.url
         date = response.headers.get("Date")
         if date:  # any thread's latest answer: the server's clock moves the same for all of them
             self._last_date = date
+        self._local.response = response
+
+    @property
+    def _last_404_named_project(self) -> bool:
+        response = getattr(self._local, "response", None)
+        try:
+            message = str(response.json().get("message", "")) if response is not None else ""
+        except (ValueError, AttributeError):
+            return False
+        return "project" in message.lower()
+
+    def _send_by_manager(self, call: Call, **options: Any) -> requests.Response:
+        """`call` through python-gitlab's manager of the collection its path names (see `Call`)."""
+        found = _MANAGED.match(call.path)
+        if found is None:  # a path the transport rewrote (a Link URL): as a plain HTTP call
+            return self._gl.http_request(
+                call.method,
+                call.path,
+                query_data=dict(call.query) if call.query else None,
+                post_data=dict(call.body) if call.body is not None else None,
+                **options,
+            )
+        project_id, collection, item = found.group(1), found.group(2), found.group(3)
+        project = self._gl.projects.get(unquote(project_id), lazy=True)
+        manager = getattr(project, collection)
+        key = unquote(item) if item else None
+        if call.manager_method == "get":
+            manager.get(key, **options)
+        elif call.manager_method == "create":
+            manager.create(dict(call.body or {}), **options)
+        elif call.manager_method == "update":
+            manager.update(key, dict(call.body or {}), **options)
+        else:
+            manager.list(get_all=False, **dict(call.query or {}), **options)
+        response: requests.Response = self._local.response
+        return response
 
     def _send_once(self, call: Call) -> requests.Response:
         """One request, python-gitlab's retries off; its HTTP errors become `StatusError`s."""
@@ -388,16 +531,22 @@ class PythonGitLab:
 
         self._local.headers = {}
         self._local.url = None
+        self._local.response = None
+        options: dict[str, Any] = {
+            "timeout": self._timeout,
+            "obey_rate_limit": False,
+            "retry_transient_errors": False,
+            "max_retries": 0,
+        }
         try:
+            if call.manager_method is not None and self.flag_managers:
+                return self._send_by_manager(call, **options)
             return self._gl.http_request(
                 call.method,
                 call.path,
                 query_data=dict(call.query) if call.query else None,
                 post_data=dict(call.body) if call.body is not None else None,
-                timeout=self._timeout,
-                obey_rate_limit=False,
-                retry_transient_errors=False,
-                max_retries=0,
+                **options,
             )
         except gitlab.exceptions.RedirectError:
             raise self._errors.error(
@@ -426,6 +575,14 @@ class PythonGitLab:
                 f"GitLab's answer to {call.what} lacks a comment field ({exc})", call
             ) from None
 
+    def _flag(self, data: Mapping[str, Any], call: Call) -> ProjectFlag:
+        try:
+            return project_flag_from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._unreadable(
+                f"GitLab's answer to {call.what} lacks a feature flag field ({exc})", call
+            ) from None
+
     def _unreadable(self, message: str, call: Call) -> GitLabError:
         """A success answer that cannot be read: for a write, what it wrote exists (`posting` looks it up)."""
         error = self._errors.error(message, call=call)
@@ -452,6 +609,15 @@ def _in_order(notes: list[Note], sort: str) -> bool:
 def _id(project: str) -> str:
     """A project or group path URL-encoded as GitLab wants (`group%2Fproject`); an ID as is."""
     return quote(str(project), safe="")
+
+
+_FLAG_PROJECT_FIX = "check --flag-project (or the issue's project): a project's full path or its ID"
+# A project feature flag or user list path, as the managers name it: project, collection, item.
+_MANAGED = re.compile(r"^/projects/([^/?#]+)/(feature_flags|feature_flags_user_lists)(?:/([^/?#]+))?$")
+
+
+def _flag_path(project: str, name: str) -> str:
+    return f"/projects/{_id(project)}/feature_flags/{quote(name, safe='')}"
 
 
 def _issue_path(project: str, iid: int) -> str:

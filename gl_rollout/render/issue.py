@@ -18,6 +18,16 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from gl_rollout.core import chatops
+from gl_rollout.core.project_flag import (
+    DEFAULT_ENVIRONMENTS,
+    DEFAULT_PROJECT_RAMP,
+    check_environment,
+    check_project_flag_name,
+    check_project_path,
+    check_stickiness,
+    env_slug,
+)
+from gl_rollout.core.rollout_marker import FLAG_BACKENDS, RolloutFlag
 from gl_rollout.errors import UsageError
 from gl_rollout.render.neutralise import Trusted, inert_title
 from gl_rollout.render.option_values import (
@@ -38,6 +48,8 @@ from gl_rollout.render.templating import (
 )
 
 DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
+PROJECT_FLAG_TEMPLATE = "project-flag"
+INSTANCE_TEMPLATES = ("rollout", "rollout-detailed")
 FEATURE_FLAG_LABEL = "feature flag"
 MAX_TITLE = 255  # GitLab refuses longer issue titles
 MAX_DESCRIPTION = 1_048_576  # GitLab's description limit, in characters
@@ -70,6 +82,13 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "plan": "the rollout plan (--ramp, --wait, --hold, --max-jump, --approver): section (its Markdown "
     "section with the hidden copy, printed as is), steps (list of {id, environment, percent, target, wait, "
     "approvers}), hold, max_jump, environments",
+    "flag_backend": "instance (GitLab's own flags, ChatOps) or project (a project feature flag)",
+    "flag_project": "project flags: the project holding the flag (--flag-project), or none for the issue's",
+    "environments": "project flags: the environments in order, staging, production by default (list)",
+    "env_slugs": "project flags: each environment as it appears in step IDs, enable-<slug> (list)",
+    "production_env": "project flags: the last environment, where the percentage ramp runs",
+    "stickiness": "project flags: the flexibleRollout stickiness (default, userId, sessionId, random)",
+    "beta_user_list": "project flags: the user list of beta users (--beta-user-list), or none",
     "vars": "every --var key=value (mapping); each key is also a variable of its own",
     "title": "set it at top level to name the issue title",
 }
@@ -107,6 +126,11 @@ class RenderOptions:
     hold: str | None = None  # `--hold 1d`: the least time at the last step before cleanup
     max_jump: str | None = None  # `--max-jump 25`, or `none`
     approvers: tuple[str, ...] = ()  # `--approver [SCOPE=]USER[,USER...]`, as given
+    flag_backend: str = "instance"  # or "project": a project feature flag (`project-flag` template)
+    flag_project: str | None = None
+    environments: str | tuple[str, ...] = DEFAULT_ENVIRONMENTS  # `staging,production` or the names
+    stickiness: str = "default"
+    beta_user_list: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,7 @@ class RenderedIssue:
     labels: tuple[str, ...]
     flag: str = ""
     notes: tuple[str, ...] = field(default=())
+    rollout: RolloutFlag | None = None  # a project-flag rollout: what the description's marker says
 
 
 def parse_var(text: str) -> tuple[str, str]:
@@ -241,13 +266,18 @@ def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[
     from gl_rollout.render.definition import check_flag_type, load_definition
 
     notes: list[str] = []
+    rollout = project_rollout(options)
     definition = load_definition(options.definition) if options.definition else None
     if definition is not None:
         notes.extend(definition.notes)
     raw_flag = options.flag if options.flag else (definition.name if definition else None)
     if not raw_flag:
         raise UsageError("no feature flag name given", "pass FLAG or --definition FILE")
-    flag, flag_notes = validate_flag_name(raw_flag)
+    flag_notes: list[str] = []
+    if rollout is not None:
+        flag = check_project_flag_name(raw_flag)
+    else:
+        flag, flag_notes = validate_flag_name(raw_flag)
     notes.extend(flag_notes)
     if definition is not None and flag != definition.name:
         notes.append(f"note: rendering {flag!r}, although the definition names {definition.name!r}")
@@ -275,11 +305,16 @@ def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[
         notes.extend(check_flag_type(flag_type))
 
     prefix = chatops.check_prefix(options.chatops_prefix)
-    ramp = parse_ramp(options.ramp)
+    ramp = parse_ramp(
+        DEFAULT_PROJECT_RAMP if rollout is not None and options.ramp is DEFAULT_RAMP else options.ramp
+    )
     beta_projects = split_items(options.beta_projects)
     beta_groups = split_items(options.beta_groups)
     try:
-        commands = _chatops_commands(flag, prefix, ramp, beta_projects, beta_groups)
+        # ChatOps commands are for GitLab's own flags; a project flag is set through its API.
+        commands = (
+            _chatops_commands(flag, prefix, ramp, beta_projects, beta_groups) if rollout is None else {}
+        )
     except UsageError as exc:
         beta_options = {"project": "--beta-project", "group": "--beta-group"}
         raise chatops.renamed_actor_error(exc, beta_options) from None
@@ -312,13 +347,77 @@ def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[
         "labels": (FEATURE_FLAG_LABEL,) + ((group_label,) if group_label else ()),
         "vars": dict(free),
         "plan": plan_variable(ramp, choices) if with_plan else None,
+        "flag_backend": "project" if rollout is not None else "instance",
+        "flag_project": rollout.project if rollout is not None else None,
+        "environments": rollout.environments if rollout is not None else (),
+        "env_slugs": tuple(env_slug(env) for env in rollout.environments) if rollout is not None else (),
+        "production_env": rollout.production if rollout is not None else "production",
+        "stickiness": rollout.stickiness if rollout is not None else "default",
+        "beta_user_list": rollout.beta_user_list if rollout is not None else None,
     }
     return variables, notes
 
 
+def project_rollout(options: RenderOptions) -> RolloutFlag | None:
+    """The project-flag settings of `options`, checked (None for an instance rollout). The flag name is
+    filled in by `render_issue`. A definition YAML is GitLab's own instance flag: it implies `instance`."""
+    backend = options.flag_backend or "instance"
+    if backend not in FLAG_BACKENDS:
+        raise UsageError(f"invalid --flag-backend {backend!r}", "use instance or project")
+    if backend == "instance" and options.template == PROJECT_FLAG_TEMPLATE:
+        backend = "project"  # the project-flag template speaks of nothing else
+    project_only = {
+        "--flag-project": options.flag_project is not None,
+        "--environments": options.environments != DEFAULT_ENVIRONMENTS,
+        "--stickiness": options.stickiness != "default",
+        "--beta-user-list": options.beta_user_list is not None,
+    }
+    if backend == "instance":
+        given = [name for name, present in project_only.items() if present]
+        if given:
+            raise UsageError(f"{given[0]} is for project feature flags", "add --flag-backend project")
+        return None
+    if options.definition is not None:
+        raise UsageError(
+            "--definition describes one of GitLab's own (instance) flags",
+            "drop --definition for a project feature flag, or drop --flag-backend project",
+        )
+    if options.template in INSTANCE_TEMPLATES[1:]:
+        raise UsageError(
+            f"the {options.template} template is for instance flags (ChatOps)",
+            "use --template project-flag (the default with --flag-backend project) or your own",
+        )
+    raw = options.environments
+    names = [part for part in (raw.split(",") if isinstance(raw, str) else raw) if part.strip()]
+    environments = tuple(check_environment(env, "--environments") for env in names)
+    if not environments:
+        raise UsageError("--environments names none", "give them in order, like staging,production")
+    if len(set(environments)) != len(environments):
+        raise UsageError("--environments names one environment twice", "give each once, in order")
+    beta = options.beta_user_list.strip() if options.beta_user_list else None
+    if options.beta_user_list is not None and not beta:
+        raise UsageError("--beta-user-list names no list", "give the user list's name")
+    return RolloutFlag(
+        "placeholder",
+        "project",
+        check_project_path(options.flag_project) if options.flag_project else None,
+        environments,
+        DEFAULT_PROJECT_RAMP,
+        check_stickiness(options.stickiness),
+        beta,
+    )
+
+
 def render_issue(options: RenderOptions) -> RenderedIssue:
-    """Render the rollout issue: title, description and labels, every inserted value neutralised."""
-    ref = resolve_template(options.template)
+    """Render the rollout issue: title, description and labels, every inserted value neutralised.
+
+    A project-flag rollout's description ends with its hidden marker (`gl_rollout.core.rollout_marker`).
+    """
+    project = project_rollout(options) is not None
+    template = options.template
+    if project and template == INSTANCE_TEMPLATES[0]:
+        template = PROJECT_FLAG_TEMPLATE  # the default template, for a project flag
+    ref = resolve_template(template)
     with_plan = reads_plan(ref)
     variables, notes = build_variables(options, with_plan=with_plan)
     unused = plan_choices(options).given
@@ -328,7 +427,8 @@ def render_issue(options: RenderOptions) -> RenderedIssue:
             "rollout plan (the rollout-detailed template has one)"
         )
     description, title = render_template(ref, variables)
-    if variables["ramp"] != parse_ramp(DEFAULT_RAMP) and not reads_ramp(ref):
+    default_ramp = DEFAULT_PROJECT_RAMP if project else DEFAULT_RAMP
+    if variables["ramp"] != parse_ramp(default_ramp) and not reads_ramp(ref):
         given = ",".join(str(percent) for percent in variables["ramp"])
         notes.append(
             f"note: --ramp {given} is not used: {ref.display} has no ramp steps "
@@ -345,10 +445,28 @@ def render_issue(options: RenderOptions) -> RenderedIssue:
             f"the description is {len(description)} characters long",
             f"GitLab allows at most {MAX_DESCRIPTION}",
         )
+    rollout: RolloutFlag | None = None
+    if project:
+        rollout = RolloutFlag(
+            flag,
+            "project",
+            variables["flag_project"],
+            tuple(variables["environments"]),
+            tuple(variables["ramp"]),
+            str(variables["stickiness"]),
+            variables["beta_user_list"],
+        )
+        description = description.rstrip("\n") + "\n\n" + rollout.to_comment() + "\n"
+        if len(description) > MAX_DESCRIPTION:
+            raise UsageError(
+                f"the description is {len(description)} characters long",
+                f"GitLab allows at most {MAX_DESCRIPTION}",
+            )
     return RenderedIssue(
         title=title,
         description=description,
         labels=tuple(variables["labels"]),
         flag=flag,
         notes=tuple(notes),
+        rollout=rollout,
     )

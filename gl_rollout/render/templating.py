@@ -42,6 +42,11 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
             "rollout-detailed.md.j2",
             "Non-production, specific and global production rollout as a percentage ramp, release, rollback.",
         ),
+        BuiltinTemplate(
+            "project-flag",
+            "project-flag.md.j2",
+            "A project feature flag (--flag-backend project): each environment, a percentage ramp, cleanup.",
+        ),
     )
 }
 

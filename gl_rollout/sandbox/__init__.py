@@ -366,6 +366,13 @@ class Sandbox:
             fields["state_event"] = "close"
         return self.create_issue(project, title, "", labels, author, **fields)
 
+    def set_environments(self, names: Sequence[str], project: str | int | None = None) -> None:
+        """The project's environments, as `GET /projects/:id/environments` lists them (default: staging,
+        production)."""
+        from gl_rollout.sandbox.environments import set_environment_names
+
+        set_environment_names(self.store, self._project(project)["id"], list(names))
+
     def count_issues(
         self, project: str | int | None = None, state: str | None = None, title: str | None = None
     ) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from gl_rollout.sandbox import (
     entities,
+    environments,
     features,
     freeze_periods,
     issue_list,
@@ -54,6 +55,7 @@ def register(router: Router) -> None:
     router.add("GET", "/issues", issue_list.list_own_issues)
     features.register(router)
     project_flags.register(router)
+    environments.register(router)
     unleash.register(router)
     freeze_periods.register(router)
 

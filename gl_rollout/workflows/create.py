@@ -162,6 +162,8 @@ class CreateOutcome:
     recovered: bool | None = field(default=None, metadata=OMIT_NONE)
     # None without --write-definition; ABSENT when a failure after the create left it unwritten.
     definition: DefinitionWrite | object | None = None
+    # `--create-flag`: the project feature flag (`gl_rollout.workflows.project_flag_create.FlagCreation`).
+    project_flag: object | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def preview(self) -> EditPreview:

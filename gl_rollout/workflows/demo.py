@@ -89,11 +89,27 @@ class DemoIssue:
 
 
 @dataclass(frozen=True)
+class UnleashView:
+    """What an application's Unleash client in `environment` sees of the flag: how many of `users`
+    sample user ids get it, as the evaluator decides from GitLab's Unleash API."""
+
+    environment: str
+    flag: str
+    enabled: bool
+    strategies: tuple[str, ...]
+    users_on: int
+    users: int
+    moment: str = "at the end"  # after which step it was read
+
+
+@dataclass(frozen=True)
 class DemoOutcome:
-    """Each step the demo ran, then the issue as it ends (absent when a step failed)."""
+    """Each step the demo ran, then the issue as it ends (absent when a step failed); with a project
+    flag, what an Unleash client sees in each environment."""
 
     steps: tuple[DemoStep, ...]
     final: DemoIssue | None = field(default=None, metadata=OMIT_NONE)
+    unleash: tuple[UnleashView, ...] | None = field(default=None, metadata=OMIT_NONE)
 
 
 def run_demo(

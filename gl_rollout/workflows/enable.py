@@ -31,7 +31,7 @@ from typing import Any
 from gl_rollout.core import chatops
 from gl_rollout.core.checklist import Checklist, StepState, parse_checklist
 from gl_rollout.core.markers import NoteMarker, intent_key
-from gl_rollout.core.model import Feature, Note
+from gl_rollout.core.model import Feature, Issue, Note
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
@@ -358,14 +358,18 @@ def set_flag(
     admin_api: Callable[[], GitLabAPI] | None = None,
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
+    issue: Issue | None = None,
 ) -> Result[CommentOutcome]:
-    """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring."""
+    """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring.
+
+    `issue` is the issue when the caller has read it already (`gl_rollout.workflows.flag_command`)."""
     command = "enable" if enable else "disable"
     value = requested_value(options, enable=enable)
     validate_options(value, options)
     if options.apply and admin_api is None:
         raise UsageError("--apply needs the Features API of a target instance", "pass --target-url URL")
-    issue = api.get_issue(ref.project, ref.iid)
+    if issue is None:
+        issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
     notes = read_notes(api, ref)
     flag = issue_flag(issue, notes, options.flag)

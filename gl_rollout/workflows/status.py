@@ -61,7 +61,8 @@ def status(
 ) -> Result[StatusOutcome]:
     """One GET: the steps, the progress line and the next step; `require` gates on steps being done.
 
-    `timeline` adds one GET of the notes: what happened when (`gl_rollout.core.evidence.build_timeline`).
+    `timeline` adds one GET of the notes: what happened when (`gl_rollout.core.evidence.build_timeline`);
+    for a project-flag rollout also one GET of the flag, the last event of the timeline.
     """
     issue = api.get_issue(ref.project, ref.iid)
     checklist = parse_checklist(issue.description)
@@ -72,9 +73,13 @@ def status(
     events = None
     if timeline:
         from gl_rollout.core.evidence import build_timeline  # only --timeline reads the notes
+        from gl_rollout.core.rollout_marker import find_rollout_flag
+        from gl_rollout.workflows.flag_backend import project_flag_reading
 
         notes = api.list_notes(ref.project, ref.iid, sort="asc", per_page=100)
-        events = tuple(build_timeline(issue, notes, checklist=checklist))
+        rollout = find_rollout_flag(issue.description)
+        reading = project_flag_reading(api, ref.project, rollout) if rollout is not None else None
+        events = tuple(build_timeline(issue, notes, checklist=checklist, reading=reading))
     gate, error = required_steps(checklist, require, issue.reference or str(ref))
     outcome = StatusOutcome(
         issue=IssueSummary.of(issue),

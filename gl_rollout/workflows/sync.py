@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from gl_rollout.core.checklist import Checklist, parse_checklist
 from gl_rollout.core.evidence import (
+    FlagReading,
     StepVerdict,
     build_timeline,
     collect_evidence,
@@ -28,6 +29,8 @@ from gl_rollout.core.evidence import (
 )
 from gl_rollout.core.gates import FeatureReading, FeaturesEnv, gates_fingerprint
 from gl_rollout.core.model import Feature, Issue, Note
+from gl_rollout.core.project_flag import ProjectFlagReading
+from gl_rollout.core.rollout_marker import find_rollout_flag
 from gl_rollout.core.scope import is_rollout, project_of
 from gl_rollout.core.stage import label_changes, rollout_stage, stage_from_labels
 from gl_rollout.core.system_notes import newest_id
@@ -35,6 +38,7 @@ from gl_rollout.core.times import utc_iso
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import FLATTEN, Result
+from gl_rollout.workflows.flag_backend import project_flag_reading
 from gl_rollout.workflows.issue_edit import plan_step_edit, read_for_edit, require_open, write_description
 
 IssueStatus = Literal[
@@ -177,7 +181,7 @@ class _Judgement:
     """The flag, its Features API reading, and each step's verdict; the steps to tick and untick follow."""
 
     flag: str | None
-    reading: FeatureReading | None
+    reading: FlagReading | None
     verdicts: tuple[StepVerdict, ...]
     strict: bool
 
@@ -194,9 +198,17 @@ class _Judgement:
         return tuple(v.step.id for v in self.verdicts if v.verdict == verdict)
 
 
-def _judge(issue: Issue, checklist: Checklist, notes: list[Note], options: SyncOptions) -> _Judgement:
+def _judge(
+    issue: Issue,
+    checklist: Checklist,
+    notes: list[Note],
+    options: SyncOptions,
+    project_flag: ProjectFlagReading | None = None,
+) -> _Judgement:
     flag = flag_of_issue(issue, notes)
-    reading = options.features.reading(flag) if options.features else None
+    reading: FlagReading | None = project_flag
+    if reading is None and options.features:
+        reading = options.features.reading(flag)
     evidence = collect_evidence(checklist, notes, flag=flag, reading=reading)
     return _Judgement(flag, reading, tuple(judge_steps(checklist, evidence)), options.strict)
 
@@ -210,14 +222,17 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         return base
 
     notes = api.list_notes(project, issue.iid)
-    judged = _judge(issue, checklist, notes, options)
+    # A project-flag rollout's flag is read as evidence (one GET), as the gates are for instance flags.
+    rollout = find_rollout_flag(issue.description)
+    project_flag = project_flag_reading(api, project, rollout) if rollout is not None else None
+    judged = _judge(issue, checklist, notes, options, project_flag)
     floor = newest_id(notes)
     if judged.tick or judged.untick:
         # A description edit may have landed after the issue was read: then it is read again.
         fresh, floor = read_for_edit(api, project, issue, notes)
         if fresh.description != issue.description:
             checklist = parse_checklist(fresh.description)
-            judged = _judge(fresh, checklist, notes, options)
+            judged = _judge(fresh, checklist, notes, options, project_flag)
         issue = fresh
 
     tick, untick = judged.tick, judged.untick
@@ -259,12 +274,21 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         labels_removed=tuple(remove),
         updated_at=current.updated_at,
         fingerprint=issue_fingerprint(current),
-        features=gates_fingerprint(judged.reading.feature) if judged.reading is not None else None,
+        features=_fingerprint(judged.reading),
         diff=diff,
         warnings=warnings,
         steps=judged.verdicts if options.detail else (),
         timeline=timeline,
     )
+
+
+def _fingerprint(reading: FlagReading | None) -> str | None:
+    """The flag as it was read, for the state file: the gates, or the project flag's state."""
+    if reading is None:
+        return None
+    if isinstance(reading, ProjectFlagReading):
+        return "project:" + reading.state.summary()
+    return gates_fingerprint(reading.feature)
 
 
 def _time_warnings(issue: Issue, notes: list[Note]) -> tuple[str, ...]:

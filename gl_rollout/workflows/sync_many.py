@@ -71,6 +71,10 @@ class SyncState:
         if entry.get("fingerprint") != issue_fingerprint(issue):
             # edited within the second of the last sync: `updated_at` alone cannot show it
             return None
+        if str(entry.get("features") or "").startswith("project:"):
+            # A project flag changed in GitLab's UI moves neither the issue nor the flag's `updated_at`
+            # (strategies are rows of their own): only reading it again can tell.
+            return None
         if features is not None:
             flag = entry.get("flag")
             reading = features.reading(flag if isinstance(flag, str) else None)

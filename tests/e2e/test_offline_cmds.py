@@ -197,7 +197,10 @@ def test_templates_lists_builtins_and_their_step_ids() -> None:
 def test_templates_json() -> None:
     envelope = json.loads(run_cli(["templates", "--json"]).stdout)
     templates = {t["name"]: t for t in envelope["data"]["templates"]}
-    assert list(templates) == ["rollout", "rollout-detailed"]
+    assert list(templates) == ["rollout", "rollout-detailed", "project-flag"]
+    assert {"create-flag", "ramp-10", "enable-production", "cleanup"} <= set(
+        templates["project-flag"]["steps"]
+    )
     assert templates["rollout"]["default"] is True
     assert templates["rollout"]["steps"] == list(STEP_IDS)
     assert {"enable-staging", "enable-production", "cleanup", "ramp-1", "ramp-75"} <= set(

@@ -81,13 +81,11 @@ def test_a_percentage_ticks_the_matching_ramp_step_of_the_detailed_template(sand
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--percentage", "25"], "needs --actors or --time"),
         (
             ["--percentage", "25", "--actors", "--project-actor", "a/b"],
             "cannot be combined with actor targets",
         ),
         (["--percentage", "101", "--actors"], "out of range"),
-        (["--env", "moon"], "unknown environment"),
         (["--user", "bad user!"], "invalid --user"),
         (["--chatops-prefix", "chatops run"], "invalid ChatOps prefix"),
         (["--apply", "--env", "staging", "--env", "production"], "several environments"),
@@ -101,6 +99,25 @@ def test_invalid_chatops_requests_are_refused_before_any_request(
     assert done.code == 2
     assert says in done.result.stderr
     assert done.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--percentage", "25"], "needs --actors or --time"),
+        (["--env", "moon"], "unknown environment"),
+    ],
+)
+def test_chatops_requests_valid_for_a_project_flag_are_refused_after_the_issue_read_only(
+    sandbox: Sandbox, args: list[str], says: str
+) -> None:
+    """`--percentage N` alone and any environment name are right for a project-flag rollout (issue 11),
+    so the issue says which rules apply: one GET of it, then the same refusal, nothing written."""
+    iid = create(sandbox)["iid"]
+    done = run(sandbox, "enable", ref_of(sandbox, iid), *args)
+    assert done.code == 2
+    assert says in done.result.stderr
+    assert [(r.method, r.path.rsplit("/", 2)[-2:]) for r in done.requests] == [("GET", ["issues", str(iid)])]
 
 
 def test_apply_sets_the_flag_and_the_comment_records_what_gitlab_reports(sandbox: Sandbox) -> None:

@@ -18,8 +18,10 @@ from typing import Any
 from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.core.freezes import FreezePeriod
 from gl_rollout.core.model import Feature, Gate, Issue, IssueQuery, Note, User
+from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp, timestamp_at
 from gl_rollout.errors import GitLabError
+from gl_rollout.gitlab.flag_decoding import project_flag_from_json
 
 START = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)
 
@@ -48,6 +50,11 @@ class FakeGitLab:
         self.milestones = {"17.0": 1}
         self.users = {"dev": 2, "alice": 3}
         self.freeze_periods: dict[str, list[FreezePeriod]] = {}
+        # project feature flags as GitLab's API returns them (JSON), by (project, name)
+        self.project_flags: dict[tuple[str, str], dict[str, Any]] = {}
+        self.user_lists: dict[str, list[UserListRef]] = {}
+        self.environments: dict[str, list[str]] = {}
+        self.reporter_only = False  # the token's role: Reporter cannot write flags (403)
 
     # --- the clock and IDs ---------------------------------------------------------------------------------
 
@@ -219,6 +226,95 @@ class FakeGitLab:
         if not self._ticks:
             return None
         return timestamp_at(START + dt.timedelta(milliseconds=10 * self._ticks))
+
+    # --- project feature flags ----------------------------------------------------------------------------
+
+    def flag_json(self, project: str, name: str) -> dict[str, Any]:
+        return self.project_flags[(project, name)]
+
+    def edit_flag(self, project: str, name: str, fields: Mapping[str, Any]) -> None:
+        """Someone changes the flag by hand (GitLab's UI): the same update, not counted as our request."""
+        self._update_flag(project, name, fields)
+
+    def get_project_flag(self, project: str, name: str) -> ProjectFlag | None:
+        self.requests.append(f"GET flag {name}")
+        data = self.project_flags.get((project, name))
+        return project_flag_from_json(data) if data is not None else None
+
+    def _writable(self) -> None:
+        if self.reporter_only:
+            raise GitLabError("403 Forbidden: the token's role cannot change feature flags", status=403)
+
+    def create_project_flag(self, project: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        self.requests.append("POST flag")
+        self._writable()
+        name = str(fields["name"])
+        if (project, name) in self.project_flags:
+            raise GitLabError("400 Bad request: Name has already been taken", status=400)
+        now = self.now()
+        self.project_flags[(project, name)] = {
+            "name": name, "description": fields.get("description"),
+            "active": bool(fields.get("active", True)), "version": fields.get("version", "new_version_flag"),
+            "created_at": now, "updated_at": now, "strategies": [],
+        }  # fmt: skip
+        for strategy in fields.get("strategies") or ():
+            self._add_strategy(project, name, strategy)
+        return project_flag_from_json(self.project_flags[(project, name)])
+
+    def update_project_flag(self, project: str, name: str, fields: Mapping[str, Any]) -> ProjectFlag:
+        self.requests.append(f"PUT flag {name}")
+        self._writable()
+        self._update_flag(project, name, fields)
+        return project_flag_from_json(self.project_flags[(project, name)])
+
+    def _update_flag(self, project: str, name: str, fields: Mapping[str, Any]) -> None:
+        """Rails nested attributes, as GitLab applies them: an `id` changes (or, with `_destroy`, removes)
+        that strategy or scope, no `id` adds one. `updated_at` moves only with the flag's own fields."""
+        flag = self.project_flags[(project, name)]
+        if "active" in fields and bool(fields["active"]) != flag["active"]:
+            flag["active"] = bool(fields["active"])
+            flag["updated_at"] = self.now()
+        for attrs in fields.get("strategies") or ():
+            if "id" not in attrs:
+                self._add_strategy(project, name, attrs)
+                continue
+            strategy = next(s for s in flag["strategies"] if s["id"] == attrs["id"])
+            if attrs.get("_destroy"):
+                flag["strategies"].remove(strategy)
+                continue
+            for key in ("name", "parameters"):
+                if key in attrs:
+                    strategy[key] = attrs[key]
+            if "user_list_id" in attrs:
+                strategy["user_list"] = self._user_list_json(project, attrs["user_list_id"])
+            for scope in attrs.get("scopes") or ():
+                if "id" not in scope:
+                    strategy["scopes"].append({"id": self._next_id(), **scope})
+                elif scope.get("_destroy"):
+                    strategy["scopes"] = [s for s in strategy["scopes"] if s["id"] != scope["id"]]
+                else:
+                    next(s for s in strategy["scopes"] if s["id"] == scope["id"]).update(scope)
+
+    def _add_strategy(self, project: str, name: str, attrs: Mapping[str, Any]) -> None:
+        strategy: dict[str, Any] = {
+            "id": self._next_id(), "name": attrs["name"], "parameters": dict(attrs.get("parameters") or {}),
+            "scopes": [{"id": self._next_id(), **scope} for scope in attrs.get("scopes") or ()],
+        }  # fmt: skip
+        if "user_list_id" in attrs:
+            strategy["user_list"] = self._user_list_json(project, attrs["user_list_id"])
+        self.project_flags[(project, name)]["strategies"].append(strategy)
+
+    def _user_list_json(self, project: str, list_id: int) -> dict[str, Any]:
+        found = next(ul for ul in self.user_lists.get(project, []) if ul.id == list_id)
+        return {"id": found.id, "iid": found.iid, "name": found.name, "user_xids": found.user_xids}
+
+    def find_user_list(self, project: str, name: str) -> UserListRef | None:
+        self.requests.append("GET user lists")
+        return next((ul for ul in self.user_lists.get(project, []) if ul.name == name), None)
+
+    def list_environment_names(self, project: str) -> list[str]:
+        self.requests.append("GET environments")
+        return list(self.environments.get(project, []))
 
     def request_count(self) -> int:
         return len(self.requests)
