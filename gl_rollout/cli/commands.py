@@ -91,6 +91,15 @@ check test-staging, status again, then print the issue. Safe to run again: it re
 State persists in the sandbox database (--sandbox-db FILE to choose).""",
     ),
     Command(
+        "adopt",
+        "gl_rollout.cli.adopt_cmd",
+        """Give an existing rollout issue (any template, or one of ChatOps commands only) gl-rollout's status
+block: a short task list between <!-- gl-rollout:status --> and <!-- /gl-rollout:status -->, after the
+first heading. Its steps are those the issue's commands, sections and boxes show; boxes start from the
+issue's own, gl-rollout's comments and ChatOps' record. status, check, sync, announce and enable then
+work on the block. --repair rebuilds a damaged block. 5 requests; an adopted issue: 1, nothing written.""",
+    ),
+    Command(
         "sync",
         "gl_rollout.cli.sync_cmds",
         """Make rollout checklists tell the truth, from evidence.
