@@ -36,8 +36,9 @@ With --json: {title, description, labels, steps}. Nothing is sent to GitLab.""",
     Command(
         "status",
         "gl_rollout.cli.steps_cmds",
-        """Show the checklist of a rollout issue (REF, one request; CI_JOB_TOKEN is enough) or of a Markdown
-file (--file): each step's ID, state and text, then "N of M checklist items completed" and the next step.
+        """Show the checklist of a rollout issue (REF, one request; CI_JOB_TOKEN is enough on GitLab 18.3+)
+or of a Markdown file (--file): each step's ID, state and text, then "N of M checklist items completed"
+and the next step.
 
 Counts follow GitLab: a skipped step ([~], inapplicable) is in neither number.
 With --json: {steps: [{id, text, state, line, section, depth}], done, total, skipped, next}; with REF
@@ -123,7 +124,8 @@ an unexpected error).""",
         """Write a report of every open rollout issue: flag, stage, N of M done, next step, last
 activity, days since it moved (stale after --stale-days), link. The format follows the file name:
 .md, .json, or .html (one self-contained page for GitLab Pages). Only reads: CI_JOB_TOKEN will do for
-a project (without notes, "moved" falls back to the issue's last activity).""",
+a project on GitLab 18.3 or later (no version lets it read notes, so "moved" falls back to the issue's
+last activity); older GitLab needs GITLAB_TOKEN.""",
     ),
     Command(
         "sandbox",
