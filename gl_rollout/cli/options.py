@@ -85,7 +85,11 @@ FlagArgument = Annotated[
 ]
 TemplateOption = Annotated[
     str,
-    typer.Option("--template", "-t", help="Built-in template name (rollout, rollout-detailed) or a path."),
+    typer.Option(
+        "--template",
+        "-t",
+        help="Built-in template name (rollout, rollout-detailed, gitlab-current) or a path.",
+    ),
 ]
 DefinitionOption = Annotated[
     Path | None,

@@ -58,7 +58,8 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "chatops_prefix": "the ChatOps prefix, /chatops run by default",
     "ramp": "the production percentages, 1, 10, 25, 50, 75, 100 by default (list)",
     "cmd": "ready ChatOps commands: staging, non_production, production, beta (list), ramp (list of "
-    "{percent, command}), disable_production, disable_staging, disable_non_production, delete",
+    "{percent, command}), disable_production, disable_staging, disable_non_production, delete, "
+    "non_production_ramp, feature_get",
     "labels": "the labels the issue gets (list)",
     "vars": "every --var key=value (mapping); each key is also a variable of its own",
     "title": "set it at top level to name the issue title",
@@ -149,6 +150,8 @@ def _chatops_commands(
         "disable_staging": feature_set(False, envs=["staging"]),
         "disable_non_production": feature_set(False, envs=chatops.NON_PRODUCTION),
         "delete": chatops.feature_delete_command(flag, envs=chatops.EVERYWHERE, prefix=prefix),
+        "non_production_ramp": feature_set(50, actors=True, envs=chatops.NON_PRODUCTION),
+        "feature_get": chatops.feature_get_command(flag, envs=chatops.EVERYWHERE, prefix=prefix),
     }
 
 

@@ -42,6 +42,11 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
             "rollout-detailed.md.j2",
             "Non-production, specific and global production rollout as a percentage ramp, release, rollback.",
         ),
+        BuiltinTemplate(
+            "gitlab-current",
+            "gitlab-current.md.j2",
+            "Today's GitLab process: sections of ChatOps commands; gl-rollout's status block as task list.",
+        ),
     )
 }
 
@@ -75,7 +80,7 @@ def builtin_template_path(name: str) -> Path:
 
 
 def resolve_template(spec: str) -> TemplateRef:
-    """`rollout`, `rollout-detailed`, or a path to a custom Jinja file."""
+    """`rollout`, `rollout-detailed`, `gitlab-current`, or a path to a custom Jinja file."""
     if spec in BUILTIN_TEMPLATES:
         path = builtin_template_path(spec)
         return TemplateRef(spec, f"templates/{path.name}", path, builtin=True)

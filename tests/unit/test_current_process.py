@@ -209,3 +209,40 @@ def test_a_checklist_issue_keeps_its_boxes_as_the_block_states() -> None:
     text = "# Rollout\n\n- [x] Enable on staging `/chatops run feature set my_flag true --staging`\n"
     found = recognise(text, "my_flag", parse_checklist(text))
     assert ("enable-staging", "done") in [(r.step, r.state) for r in found]
+
+
+# --- the gitlab-current template ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/chatops run", "/chatops gitlab run"])
+def test_gitlab_current_is_sections_of_commands_and_the_status_block(prefix: str) -> None:
+    from gl_rollout.render.issue import RenderOptions, render_issue
+
+    rendered = render_issue(
+        RenderOptions(
+            flag="fast_search", template="gitlab-current", chatops_prefix=prefix, beta_projects=("a/b",)
+        )
+    )
+    text = rendered.description
+    block = check_block(text)
+    assert block is not None
+    assert block.open_line == 2  # right after the first heading
+    steps = [s.id for s in parse_checklist(text).steps]
+    assert steps == [
+        "enable-staging",
+        "enable-beta",
+        "docs-updated",
+        "enable-production",
+        "remove-flag",
+        "cleanup",
+    ]
+    lines = text.splitlines()
+    assert f"{prefix} feature set fast_search 50 --actors --dev --pre --staging --staging-ref" in lines
+    assert f"{prefix} feature get fast_search --dev --pre --staging --staging-ref --production" in lines
+    assert f"{prefix} auto_deploy status <merge-commit-sha>" in lines
+    assert f"{prefix} feature set fast_search true --project=a/b" in lines
+    assert f"{prefix} feature delete fast_search --dev --pre --staging --staging-ref --production" in lines
+    # what adopt would recognise in it are the block's own steps
+    assert [r.step for r in recognise(text, "fast_search")] == [
+        "enable-staging", "docs-updated", "enable-beta", "enable-production", "remove-flag", "cleanup",
+    ]  # fmt: skip
