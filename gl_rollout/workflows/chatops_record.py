@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gl_rollout.core.chatops_log import (
-    LOG_PROJECT,
     ChatopsEvent,
     Unread,
     chronological,
@@ -90,6 +89,7 @@ def read_chatops_record(
                     debug.append(read.line())
                 elif read is not None:
                     from_log.append(read)
+            debug.append(f"searched {log_project} for {flag}: {len(from_log)} log issue(s) of the flag")
         except GitLabError as exc:
             if exc.status not in (401, 403, 404):
                 raise
@@ -98,9 +98,5 @@ def read_chatops_record(
                 "not read, only ChatOps' comments on the issue (set --chatops-log-project to where "
                 "ChatOps logs, or to '' to skip it)"
             )
-        debug.append(f"searched {log_project} for {flag}: {len(from_log)} log issue(s) of the flag")
     events = chronological(merge_events(from_comments, from_log))
     return ChatopsRecord(tuple(events), searched, tuple(debug), tuple(warnings))
-
-
-DEFAULT_LOG_PROJECT = LOG_PROJECT
