@@ -247,3 +247,26 @@ def test_a_damaged_block_is_refused_with_its_line_and_repaired_from_the_evidence
     assert block_states(api, ref)["docs-updated"] == "done"  # the person's tick is kept
     assert block_states(api, ref)["enable-staging"] == "done"  # ChatOps' record
     assert new_text.replace("\n", "").endswith(DESCRIPTION.replace("\n", "")[-200:])
+
+
+def test_a_tick_inside_the_block_made_meanwhile_is_kept_and_a_text_edit_is_exit_4() -> None:
+    from gl_rollout.errors import ExitCode
+    from gl_rollout.workflows.check import check
+
+    api = FakeGitLab()
+    ref = new_issue(api)
+    adopt(api, ref)
+    text = api.issue(PROJECT, ref.iid).description
+    ticked = text.replace("- [ ] Documentation", "- [x] Documentation")
+    api.before_next_update = lambda: api.edit(PROJECT, ref.iid, ticked)
+    kept = check(api, ref, ["enable-staging"], "done", dry_run=False, sleep=lambda _: None)
+    assert kept.exit_code == ExitCode.OK
+    assert block_states(api, ref)["docs-updated"] == "done"
+    assert block_states(api, ref)["enable-staging"] == "done"
+
+    text = api.issue(PROJECT, ref.iid).description
+    api.before_next_update = lambda: api.edit(
+        PROJECT, ref.iid, text.replace("## Risks", "A line.\n\n## Risks")
+    )
+    lost = check(api, ref, ["remove-flag"], "done", dry_run=False, sleep=lambda _: None)
+    assert lost.exit_code == ExitCode.CONFLICT
