@@ -14,6 +14,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+#: Where ChatOps logs every flag change on GitLab.com (its feature-flag log issues: `core.chatops_log`).
+#: Kept here, in a module that imports nothing heavy, so `status --file` does not load the evidence code.
+LOG_PROJECT = "gitlab-com/gl-infra/feature-flag-log"
+
 # ChatOps' options that take a value (Slop's `o.string`); the rest are switches.
 _STRING_OPTIONS = frozenset({"project", "group", "feature-group", "namespace", "user", "repository", "match"})
 ACTOR_OPTIONS: tuple[str, ...] = ("project", "group", "namespace", "user", "feature-group", "repository")

@@ -39,8 +39,6 @@ from gl_rollout.core.evidence import Evidence, TimelineEvent
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.times import Timestamp
 
-LOG_PROJECT = "gitlab-com/gl-infra/feature-flag-log"
-
 #: ChatOps' environment names (`env_name`) and hosts, as gl-rollout names the environments.
 ENV_NAMES: dict[str, str] = {
     "gprd": "production",

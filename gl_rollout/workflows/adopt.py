@@ -20,7 +20,7 @@ from typing import Any
 
 from gl_rollout.core.adoption import Recognised, block_items, recognise
 from gl_rollout.core.chatops import check_flag_name
-from gl_rollout.core.chatops_log import LOG_PROJECT
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.core.evidence import collect_evidence, flag_of_issue, judge_steps
 from gl_rollout.core.model import Issue

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gl_rollout.core.chatops_log import LOG_PROJECT
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import Checklist, parse_checklist, progress_line
 from gl_rollout.core.status_block import check_block, find_block
 from gl_rollout.errors import RolloutError

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from gl_rollout.core.chatops_log import LOG_PROJECT
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import Checklist, parse_checklist
 from gl_rollout.core.evidence import (
     StepVerdict,

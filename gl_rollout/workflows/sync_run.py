@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gl_rollout.core.chatops_log import LOG_PROJECT
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.gates import FeaturesEnv
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.scope import Scope

@@ -246,3 +246,12 @@ def test_gitlab_current_is_sections_of_commands_and_the_status_block(prefix: str
     assert [r.step for r in recognise(text, "fast_search")] == [
         "enable-staging", "docs-updated", "enable-beta", "enable-production", "remove-flag", "cleanup",
     ]  # fmt: skip
+
+
+def test_the_cli_default_log_project_is_where_chatops_logs() -> None:
+    from gl_rollout.cli.options import DEFAULT_CHATOPS_LOG_PROJECT, log_project
+    from gl_rollout.core.chatops_commands import LOG_PROJECT
+
+    assert DEFAULT_CHATOPS_LOG_PROJECT == LOG_PROJECT == "gitlab-com/gl-infra/feature-flag-log"
+    assert log_project("  ") is None  # '' skips the log
+    assert log_project("ops/flag-log") == "ops/flag-log"

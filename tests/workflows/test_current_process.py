@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.core.chatops_log import LOG_PROJECT
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.errors import UsageError
