@@ -41,6 +41,29 @@ FAULT_MATRIX = ROOT / "benchmarks" / "fault_matrix.md"
 BENCH_SYNC = ROOT / "benchmarks" / "bench_sync.py"
 FAULT_MATRIX_TEST = "tests/e2e/test_fault_matrix.py"
 SEED_FLAG = "product_analytics_aggregated_metrics"
+CURRENT_DESCRIPTION = """## Rollout
+
+```shell
+/chatops gitlab run feature set bench_current true --dev --pre --staging --staging-ref
+/chatops gitlab run feature set bench_current true
+```
+
+## Cleanup
+
+```shell
+/chatops gitlab run feature delete bench_current --dev --pre --staging --staging-ref --production
+```
+"""
+CURRENT_LOG = """Changed by [@root](https://gitlab.com/root) at `2026-12-01 09:00:00` (UTC)
+
+Host: https://staging.gitlab.com
+
+Rollout issue: {url}
+
+| User | Project | Group | Feature group | Namespace | Repository |
+| ---- | ------- | ----- | ------------- | --------- | ---------- |
+|  |  |  |  |  |  |
+"""
 MIB = 1_048_576  # GitLab's description limit, in characters
 SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "faults")
 # Start-up against python-gitlab's `gitlab --help`, measured side by side (issue 14: only the command that
@@ -455,6 +478,30 @@ def requests_section(quick: bool) -> Section:
         measure(
             "create again (finds the issue, creates nothing)", ["create", SEED_FLAG, "--project", project], 2
         )
+
+        # Today's process: an issue of ChatOps commands only, adopted; ChatOps' record (a log issue in the
+        # log project, here the sandbox's second project, and its comment) then moves it in sync.
+        current = sb.create_issue(title="Roll out `bench_current`", description=CURRENT_DESCRIPTION)
+        current_ref = f"{project}#{current['iid']}"
+        log = ["--chatops-log-project", sb.second_project_path]
+        measure("adopt (an issue of ChatOps commands only)", ["adopt", current_ref, *log], 5)
+        measure("adopt again (nothing to do)", ["adopt", current_ref, *log], 1)
+        title = "Feature flag 'bench_current' has been set to 'true' on gstg"
+        logged = sb.create_issue(
+            project=sb.second_project_path,
+            title=title,
+            description=CURRENT_LOG.format(url=current["web_url"]),
+            author="admin",
+            state_event="close",
+        )
+        sb.add_note(
+            project,
+            current["iid"],
+            f"{title}. Feature flag state change log issue: {logged['web_url']}",
+            author="admin",
+        )
+        measure("sync with ChatOps' record (ticks one step)", ["sync", current_ref, *log], 6)
+        measure("sync with ChatOps' record again (nothing to do)", ["sync", current_ref, *log], 3)
 
         count = 120 if quick else 250
         for n in range(count):

@@ -74,6 +74,7 @@ class Result(Generic[V]):
     messages: list[str] = field(default_factory=list)
     error: RolloutError | None = None
     exit_code: ExitCode = ExitCode.OK
+    debug: list[str] = field(default_factory=list)  # shown with --debug only (on stderr), never in `data`
 
     @property
     def data(self) -> dict[str, Any]:

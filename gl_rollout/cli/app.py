@@ -242,6 +242,9 @@ def run_command(
         message = f"unexpected error: {type(exc).__name__}: {first}"[:300]
         result = Result.failure(command, RolloutError(message, "rerun with --debug and report it"))
     printer = state.printer()  # secrets may have been learnt while running
+    if state.debug:
+        for line in result.debug:
+            printer.note("debug: " + " ".join(line.split()))
     try:
         code = emit(result, printer, render_human, state.json_file)
     except RolloutError as exc:  # --json-file could not be written: say so, after the result itself

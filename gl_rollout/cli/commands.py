@@ -36,8 +36,9 @@ With --json: {title, description, labels, steps}. Nothing is sent to GitLab.""",
     Command(
         "status",
         "gl_rollout.cli.steps_cmds",
-        """Show the checklist of a rollout issue (REF, one request; CI_JOB_TOKEN is enough) or of a Markdown
-file (--file): each step's ID, state and text, then "N of M checklist items completed" and the next step.
+        """Show the checklist of a rollout issue (REF, one request; CI_JOB_TOKEN is enough on GitLab 18.3+)
+or of a Markdown file (--file): each step's ID, state and text, then "N of M checklist items completed"
+and the next step.
 
 Counts follow GitLab: a skipped step ([~], inapplicable) is in neither number.
 With --json: {steps: [{id, text, state, line, section, depth}], done, total, skipped, next}; with REF
@@ -106,6 +107,15 @@ turned on in staging, ramped to 10, 25, 50 and 100% of production, and then what
 Unleash client sees of it in each environment.""",
     ),
     Command(
+        "adopt",
+        "gl_rollout.cli.adopt_cmd",
+        """Give an existing rollout issue (any template, or one of ChatOps commands only) gl-rollout's status
+block: a short task list between <!-- gl-rollout:status --> and <!-- /gl-rollout:status -->, after the
+first heading. Its steps are those the issue's commands, sections and boxes show; boxes start from the
+issue's own, gl-rollout's comments and ChatOps' record. status, check, sync, announce and enable then
+work on the block. --repair rebuilds a damaged block. 5 requests; an adopted issue: 1, nothing written.""",
+    ),
+    Command(
         "sync",
         "gl_rollout.cli.sync_cmds",
         """Make rollout checklists tell the truth, from evidence.
@@ -129,7 +139,8 @@ an unexpected error).""",
         """Write a report of every open rollout issue: flag, stage, N of M done, next step, last
 activity, days since it moved (stale after --stale-days), link. The format follows the file name:
 .md, .json, or .html (one self-contained page for GitLab Pages). Only reads: CI_JOB_TOKEN will do for
-a project (without notes, "moved" falls back to the issue's last activity).""",
+a project on GitLab 18.3 or later (no version lets it read notes, so "moved" falls back to the issue's
+last activity); older GitLab needs GITLAB_TOKEN.""",
     ),
     Command(
         "sandbox",

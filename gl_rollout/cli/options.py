@@ -53,6 +53,23 @@ ChatopsPrefixOption = Annotated[
     str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
 ]
 DEFAULT_CHATOPS_PREFIX = "/chatops run"
+DEFAULT_CHATOPS_LOG_PROJECT = "gitlab-com/gl-infra/feature-flag-log"  # where ChatOps logs on GitLab.com
+ChatopsLogProjectOption = Annotated[
+    str,
+    typer.Option(
+        "--chatops-log-project",
+        metavar="PATH",
+        help="Project where ChatOps opens its feature-flag log issues, searched for the flag when the issue "
+        "has a status block or ChatOps comments (one request per 100 log issues); '' skips it.",
+    ),
+]
+
+
+def log_project(value: str | None) -> str | None:
+    """`--chatops-log-project` as the use cases take it: None when skipped with ''."""
+    return value.strip() or None if value is not None else None
+
+
 ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
 
 # --- the render options of `render` and `create` ------------------------------------------------------------
@@ -71,7 +88,7 @@ TemplateOption = Annotated[
     typer.Option(
         "--template",
         "-t",
-        help="Built-in template name (rollout, rollout-detailed, project-flag) or a path.",
+        help="Built-in template name (rollout, rollout-detailed, project-flag, gitlab-current) or a path.",
     ),
 ]
 DefinitionOption = Annotated[

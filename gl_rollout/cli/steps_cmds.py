@@ -13,7 +13,15 @@ import typer
 from gl_rollout.cli import views
 from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
-from gl_rollout.cli.options import DryRunOption, FileOption, OptionalRefArgument, ProjectOption
+from gl_rollout.cli.options import (
+    DEFAULT_CHATOPS_LOG_PROJECT,
+    ChatopsLogProjectOption,
+    DryRunOption,
+    FileOption,
+    OptionalRefArgument,
+    ProjectOption,
+    log_project,
+)
 from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
 
@@ -43,8 +51,12 @@ def status_command(
         ),
     ] = None,
     timeline: Annotated[
-        bool, typer.Option("--timeline", help="With REF: also what happened when (one more request).")
+        bool,
+        typer.Option(
+            "--timeline", help="With REF: also what happened when (one more request, two with ChatOps' log)."
+        ),
     ] = False,
+    chatops_log_project: ChatopsLogProjectOption = DEFAULT_CHATOPS_LOG_PROJECT,
     project: ProjectOption = None,
 ) -> None:
     app_state = state_of(ctx)
@@ -60,7 +72,13 @@ def status_command(
         from gl_rollout.cli.connection import open_client
 
         with open_client(app_state, need_write=False, project=project, ref=ref) as client:
-            return status(client.api, client.issue, require or (), timeline=timeline)
+            return status(
+                client.api,
+                client.issue,
+                require or (),
+                timeline=timeline,
+                chatops_log_project=log_project(chatops_log_project),
+            )
 
     run_command(ctx, "status", use_case, views.status)
 

@@ -20,10 +20,13 @@ from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
 from gl_rollout.cli.options import (
     ADMIN_TOKEN_ENV,
+    DEFAULT_CHATOPS_LOG_PROJECT,
+    ChatopsLogProjectOption,
     DryRunOption,
     LabelOption,
     OptionalRefArgument,
     ProjectOption,
+    log_project,
 )
 from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
@@ -83,6 +86,7 @@ def sync_command(
         int,
         typer.Option("--concurrency", help="Requests in flight at most (1-8).", min=1, max=8),
     ] = 8,
+    chatops_log_project: ChatopsLogProjectOption = DEFAULT_CHATOPS_LOG_PROJECT,
 ) -> None:
     app_state = state_of(ctx)
 
@@ -100,6 +104,7 @@ def sync_command(
             features_url=features_url,
             features_env=features_env,
             concurrency=concurrency,
+            chatops_log_project=log_project(chatops_log_project),
         )
         check_sync_request(request, ref_given=ref is not None)
         with open_client(

@@ -293,3 +293,34 @@ def feature_delete_command(flag: str, *, envs: Sequence[str] = (), prefix: str =
     """The ChatOps `feature delete` command; `envs=EVERYWHERE` cleans up every environment."""
     check_flag_name(flag)
     return " ".join([check_prefix(prefix), "feature", "delete", flag, *environment_flags(envs)])
+
+
+def feature_get_command(flag: str, *, envs: Sequence[str] = (), prefix: str = DEFAULT_PREFIX) -> str:
+    """The ChatOps `feature get` command, which shows the flag's gates on each environment named."""
+    check_flag_name(flag)
+    return " ".join([check_prefix(prefix), "feature", "get", flag, *environment_flags(envs)])
+
+
+_SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def auto_deploy_status_command(sha: str, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """`/chatops run auto_deploy status <sha>`: where the merge commit `sha` has been deployed."""
+    cleaned = sha.strip().lower()
+    if not _SHA_RE.match(cleaned):
+        raise UsageError(f"invalid commit SHA {sha!r}", "give the merge commit's SHA, 7 to 64 hex digits")
+    return " ".join([check_prefix(prefix), "auto_deploy", "status", cleaned])
+
+
+def release_check_command(merge_request_url: str, milestone: str, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """`/chatops run release check <merge-request-url> <milestone>`: whether a merge request is in the
+    release of that milestone."""
+    url, version = merge_request_url.strip(), milestone.strip()
+    if not re.fullmatch(r"https://\S+/-/merge_requests/\d+", url):
+        raise UsageError(
+            f"invalid merge request URL {merge_request_url!r}",
+            "give https://host/group/project/-/merge_requests/N",
+        )
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise UsageError(f"invalid milestone {milestone!r}", "give a milestone like 17.2")
+    return " ".join([check_prefix(prefix), "release", "check", url, version])

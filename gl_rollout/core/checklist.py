@@ -12,7 +12,9 @@ markdown-it's block rules where they build another tree:
   (here `skipped`, left out of both counts as in GitLab's `task_completion_status`), any other character
   is drawn checked: done;
 - nothing in fenced or indented code, HTML comments, HTML blocks, footnotes or YAML front matter counts;
-  an escaped `\\[ ]` is no box, and neither is `[x]` when the description defines a `[x]: url` link.
+  an escaped `\\[ ]` is no box, and neither is `[x]` when the description defines a `[x]: url` link;
+- a description with gl-rollout's status block (`gl_rollout.core.status_block`) has the boxes inside
+  the block as its checklist, and no others.
 
 GitLab *counts* with a line regex (`Taskable`) that disagrees with its drawing in some shapes (a box with
 nothing after it, other box characters, glued boxes). The mid-2020 rollout template is one: a
@@ -40,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from gl_rollout.core.status_block import find_block, mentions_block
 from gl_rollout.core.steps import STEP_MARKER, normalise_text, recognise_normalised
 from gl_rollout.core.task_boxes import box_symbol, comrak_block_rules, guard_interruptions
 from gl_rollout.errors import ConflictError, StepError, UsageError
@@ -241,6 +244,9 @@ def _parse(text: str) -> Checklist:
         elif kind == "heading_open" and token.map is not None and token.map[0] >= first_line:
             section = normalise_text(_clean(tokens[index + 1].content)) or None
         previous, last = last, kind
+    if mentions_block(text) and (block := find_block(text)) is not None:
+        # gl-rollout's status block is the checklist of an issue that has one (core.status_block).
+        found = [item for item in found if block.holds(item.line_index)]
     return Checklist.of(_make_steps(found, lines))
 
 

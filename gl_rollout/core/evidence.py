@@ -35,10 +35,11 @@ from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.project_flag import ProjectFlagReading
 from gl_rollout.core.rollout_marker import find_rollout_flag
+from gl_rollout.core.status_block import find_block
 from gl_rollout.core.system_notes import checklist_note, match_step
 from gl_rollout.core.times import Timestamp
 
-EvidenceSource = Literal["marker", "system-note", "features-api", "project-flag"]
+EvidenceSource = Literal["marker", "system-note", "features-api", "project-flag", "chatops"]
 # What a flag reading is: the gates of an instance's Features API, or a project feature flag.
 FlagReading = FeatureReading | ProjectFlagReading
 
@@ -157,11 +158,14 @@ def _chronological(items: Iterable[tuple[datetime, int, T]]) -> list[T]:
 
 
 def flag_of_issue(issue: Issue, notes: Iterable[Note] = ()) -> str | None:
-    """The flag a rollout issue is about: the project flag its description names, else the `name` in its
-    title, else the first marker's flag."""
+    """The flag a rollout issue is about: the project flag its description names, else the one its
+    status block's marker names, else the `name` in its title, else the first marker's flag."""
     rollout = find_rollout_flag(issue.description) if "gl-rollout-flag" in issue.description else None
     if rollout is not None:
         return rollout.flag
+    block = find_block(issue.description)
+    if block is not None and block.flag:
+        return block.flag
     match = _FLAG_IN_TITLE.search(issue.title)
     if match:
         return match.group(1)
@@ -306,8 +310,10 @@ def collect_evidence(
     *,
     flag: str | None,
     reading: FlagReading | None = None,
+    extra: Sequence[Evidence] = (),
 ) -> list[Evidence]:
-    """Every piece of evidence in the notes (and the flag reading), oldest first."""
+    """Every piece of evidence in the notes (and the flag reading, and `extra` evidence read elsewhere,
+    such as ChatOps' log), oldest first."""
     moments = note_moments(notes)
     found = [
         (
@@ -326,9 +332,15 @@ def collect_evidence(
         for fact in _note_facts(checklist, notes, flag)
         if fact.step is not None
     ]
+    found += [(_moment(item.at), item.note_id or 0, item) for item in extra]
     if reading is not None:
         found += [(_NOW, 0, evidence) for evidence in _reading_evidence(reading, checklist)]
     return _chronological(found)
+
+
+def _moment(at: str) -> datetime:
+    """The instant of a timestamp read from elsewhere than a note (unreadable: first)."""
+    return Timestamp.of(at).moment or _EARLIEST
 
 
 def latest_by_step(evidence: Iterable[Evidence]) -> dict[str, Evidence]:
@@ -364,11 +376,16 @@ def judge_steps(checklist: Checklist, evidence: Sequence[Evidence]) -> list[Step
 
 
 def production_partial(
-    notes: Sequence[Note], *, flag: str | None, reading: FlagReading | None = None
+    notes: Sequence[Note],
+    *,
+    flag: str | None,
+    reading: FlagReading | None = None,
+    extra: Sequence[tuple[str, bool]] = (),
 ) -> bool:
     """Whether the flag is on for part of production: the newest production enable/disable was a
     percentage between 0 and 100 (or, with a production Features API reading or a project flag, the
-    flag says so)."""
+    flag says so). `extra` holds changes read elsewhere (ChatOps' log): (time, whether it left the flag
+    partly on)."""
     if isinstance(reading, ProjectFlagReading):
         if reading.flag is not None:
             return reading.production_partial()
@@ -376,9 +393,9 @@ def production_partial(
         if reading.feature is None:
             return False
         return partial_percentage(reading.feature.gates) is not None
-    partial = False
+    changes: list[tuple[datetime, int, bool]] = [(_moment(at), 0, partly) for at, partly in extra]
     moments = note_moments(notes)
-    for note in _chronological((moments[n.id], n.id, n) for n in notes):
+    for note in notes:
         if note.system:
             continue
         marker = find_note_marker(note.body)
@@ -388,13 +405,14 @@ def production_partial(
         if envs and "production" not in envs:
             continue
         if marker.action == "disable":
-            partial = False
+            changes.append((moments[note.id], note.id, False))
             continue
         if _has_actor_targets(marker.values):
             continue
         pct = _marker_percentage(marker.values)
-        partial = pct is not None and 0 < pct < 100
-    return partial
+        changes.append((moments[note.id], note.id, pct is not None and 0 < pct < 100))
+    ordered = _chronological(changes)
+    return ordered[-1] if ordered else False
 
 
 # --- timeline --------------------------------------------------------------------------------
@@ -407,9 +425,11 @@ def build_timeline(
     flag: str | None = None,
     reading: FlagReading | None = None,
     checklist: Checklist | None = None,
+    extra: Sequence[TimelineEvent] = (),
 ) -> list[TimelineEvent]:
     """What happened in the rollout, oldest first: creation, gl-rollout's comments (announce,
-    enable, disable), checklist items checked and unchecked, and the Features API reading if any."""
+    enable, disable), checklist items checked and unchecked, `extra` events read elsewhere (ChatOps'
+    log), and the Features API reading if any."""
     checklist = checklist if checklist is not None else parse_checklist(issue.description)
     flag = flag if flag is not None else flag_of_issue(issue, notes)
     created = TimelineEvent(issue.created_at, issue.author, "created", None, "opened the rollout issue")
@@ -423,6 +443,7 @@ def build_timeline(
         )
         for fact in _note_facts(checklist, notes, flag)
     ]
+    events += [(_moment(event.at), 0, event) for event in extra]
     if reading is not None:
         kind = "project-flag" if isinstance(reading, ProjectFlagReading) else "features"
         features = TimelineEvent(reading.observed_at, "", kind, None, reading.summary)

@@ -192,7 +192,10 @@ class OurWrite:
     @property
     def text_change(self) -> bool:
         """GitLab notes this write as "changed the description": it turns a box into `[~]` or back, which
-        GitLab does not count as a box, so the boxes after it no longer line up and none is said flipped."""
+        GitLab does not count as a box, so the boxes after it no longer line up and none is said flipped;
+        or it adds or removes lines (`adopt` inserting a status block), which moves the boxes too."""
+        if self.read_text.count("\n") != self.wrote_text.count("\n"):
+            return True
         before = {s.line: s.state for s in parse_checklist(self.read_text).steps}
         after = {s.line: s.state for s in parse_checklist(self.wrote_text).steps}
         return any(

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 WRITE_HINT = "set GITLAB_TOKEN to a personal/project access token with the api scope"
 READ_HINT = "set GITLAB_TOKEN to a personal/project access token (read_api scope to read, api to write)"
 JOB_TOKEN_HINT = "set GITLAB_TOKEN to a project access token with the api scope"
+JOB_TOKEN_READ_HINT = "set GITLAB_TOKEN to a project access token with the read_api scope instead"
+#: The first GitLab version whose issue routes accept a CI job token (fine-grained job token permissions).
+JOB_TOKEN_ISSUES_VERSION = "18.3"
 ADMIN_HINT = "the Features API needs an administrator's personal access token with the api scope"
 DEFAULT_RATE_LIMIT_WAIT = 60  # GitLab's throttles ask for 60 s when they send no Retry-After
 
@@ -67,7 +70,20 @@ class ErrorTranslator:
                     status=status,
                 )
             return self.error(
-                f"CI_JOB_TOKEN may not {call.what} ({status})", JOB_TOKEN_HINT, call=call, status=status
+                f"CI_JOB_TOKEN may not {call.what} ({status}): no GitLab version lets a job token read that",
+                JOB_TOKEN_READ_HINT,
+                call=call,
+                status=status,
+            )
+        if job and status in {401, 404} and call.job_ok and not call.write:
+            # Before 18.3 GitLab ignores a job token on issue routes too: anonymous, so 404 (or 401).
+            return self.error(
+                f"CI_JOB_TOKEN could not {call.what} ({status}): a job token reads issues only on GitLab "
+                f"{JOB_TOKEN_ISSUES_VERSION} or later, in its own project or one whose job token allowlist "
+                "names it",
+                JOB_TOKEN_READ_HINT,
+                call=call,
+                status=status,
             )
         if status == 401:
             if job and call.write:

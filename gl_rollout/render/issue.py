@@ -49,7 +49,7 @@ from gl_rollout.render.templating import (
 
 DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
 PROJECT_FLAG_TEMPLATE = "project-flag"
-INSTANCE_TEMPLATES = ("rollout", "rollout-detailed")
+INSTANCE_TEMPLATES = ("rollout", "rollout-detailed", "gitlab-current")
 FEATURE_FLAG_LABEL = "feature flag"
 MAX_TITLE = 255  # GitLab refuses longer issue titles
 MAX_DESCRIPTION = 1_048_576  # GitLab's description limit, in characters
@@ -77,7 +77,8 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "chatops_prefix": "the ChatOps prefix, /chatops run by default",
     "ramp": "the production percentages, 1, 10, 25, 50, 75, 100 by default (list)",
     "cmd": "ready ChatOps commands: staging, non_production, production, beta (list), ramp (list of "
-    "{percent, command}), disable_production, disable_staging, disable_non_production, delete",
+    "{percent, command}), disable_production, disable_staging, disable_non_production, delete, "
+    "non_production_ramp, feature_get",
     "labels": "the labels the issue gets (list)",
     "plan": "the rollout plan (--ramp, --wait, --hold, --max-jump, --approver): section (its Markdown "
     "section with the hidden copy, printed as is), steps (list of {id, environment, percent, target, wait, "
@@ -188,6 +189,8 @@ def _chatops_commands(
         "disable_staging": feature_set(False, envs=["staging"]),
         "disable_non_production": feature_set(False, envs=chatops.NON_PRODUCTION),
         "delete": chatops.feature_delete_command(flag, envs=chatops.EVERYWHERE, prefix=prefix),
+        "non_production_ramp": feature_set(50, actors=True, envs=chatops.NON_PRODUCTION),
+        "feature_get": chatops.feature_get_command(flag, envs=chatops.EVERYWHERE, prefix=prefix),
     }
 
 

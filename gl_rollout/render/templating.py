@@ -47,6 +47,11 @@ BUILTIN_TEMPLATES: dict[str, BuiltinTemplate] = {
             "project-flag.md.j2",
             "A project feature flag (--flag-backend project): each environment, a percentage ramp, cleanup.",
         ),
+        BuiltinTemplate(
+            "gitlab-current",
+            "gitlab-current.md.j2",
+            "Today's GitLab process: sections of ChatOps commands; gl-rollout's status block as task list.",
+        ),
     )
 }
 
@@ -80,7 +85,7 @@ def builtin_template_path(name: str) -> Path:
 
 
 def resolve_template(spec: str) -> TemplateRef:
-    """`rollout`, `rollout-detailed`, or a path to a custom Jinja file."""
+    """`rollout`, `rollout-detailed`, `project-flag`, `gitlab-current`, or a path to a custom Jinja file."""
     if spec in BUILTIN_TEMPLATES:
         path = builtin_template_path(spec)
         return TemplateRef(spec, f"templates/{path.name}", path, builtin=True)

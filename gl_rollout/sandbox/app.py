@@ -266,7 +266,7 @@ class SandboxApp:
             if router is self.router:
                 from gl_rollout.sandbox.auth import authenticate
 
-                authenticate(ctx, route.job_token_allowed)
+                authenticate(ctx, route.job_token_allowed and self.quirks.job_token_reads_issues())
             reply = route.handler(ctx)
         except ApiError as error:
             if isinstance(error.body, str):

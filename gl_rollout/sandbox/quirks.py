@@ -91,6 +91,10 @@ class Quirks:
     # 5xx answers: GitLab's (JSON 500, a proxy's small HTML for 502-504) or a big HTML page with styles,
     # scripts and no <title> for every 5xx (`html`).
     error_pages: str = "gitlab"
+    # What `GET /version` reports. From 18.3 GitLab lets a CI job token read issues (the project's issue
+    # list and one issue: fine-grained job token permissions); before, it ignores the token there, so the
+    # request is anonymous (404 on a private project). No version lets a job token read notes.
+    gitlab_version: str = "18.6.0"
     # A CI job token on a route it may not use: None = ignored (anonymous, as GitLab: 401 or 404), else
     # this status (401, 403 or 404) whatever the route.
     job_token_refusal: int | None = None
@@ -105,6 +109,11 @@ class Quirks:
     stale_feature_reads: int = 0
     # flag name -> (gates before the last set, stale reads left); state, not a knob
     _stale: dict[str, tuple[dict[str, Any] | None, int]] = field(default_factory=dict, repr=False)
+
+    def job_token_reads_issues(self) -> bool:
+        """Whether the reported version lets a CI job token read issues (GitLab 18.3 and later)."""
+        major, minor = (int(part) for part in self.gitlab_version.split("-")[0].split(".")[:2])
+        return (major, minor) >= (18, 3)
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set knobs by name, all or none: an unknown name or value is a ValueError."""
@@ -132,6 +141,8 @@ class Quirks:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"quirk {name} must be one of {', '.join(allowed)}")
+        if not re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}(?:-ee)?", self.gitlab_version):
+            raise ValueError("quirk gitlab_version must read like 18.3.0")
         if self.job_token_refusal not in (None, 401, 403, 404):
             raise ValueError("quirk job_token_refusal must be None, 401, 403 or 404")
         if not 1 <= self.max_per_page <= 100:

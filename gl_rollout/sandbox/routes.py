@@ -23,12 +23,12 @@ from gl_rollout.sandbox import (
 )
 from gl_rollout.sandbox.auth import find_group, find_project, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
+from gl_rollout.sandbox.quirks import Quirks
 from gl_rollout.sandbox.router import Reply
 
 if TYPE_CHECKING:
     from gl_rollout.sandbox.router import Router
 
-VERSION = "17.11.0"
 REVISION = "5andb0x"
 
 
@@ -63,13 +63,18 @@ def register(router: Router) -> None:
 # ---- instance -------------------------------------------------------------------------------------
 def get_version(ctx: Ctx) -> Reply:
     require_user(ctx)
-    return Reply(200, {"version": VERSION, "revision": REVISION})
+    return Reply(200, {"version": _version(ctx), "revision": REVISION})
 
 
 def get_metadata(ctx: Ctx) -> Reply:
     require_user(ctx)
     kas = {"enabled": False, "externalUrl": None, "externalK8sProxyUrl": None, "version": None}
-    return Reply(200, {"version": VERSION, "revision": REVISION, "kas": kas, "enterprise": False})
+    return Reply(200, {"version": _version(ctx), "revision": REVISION, "kas": kas, "enterprise": False})
+
+
+def _version(ctx: Ctx) -> str:
+    """The GitLab version the sandbox reports (the `gitlab_version` quirk)."""
+    return ctx.quirks.gitlab_version if ctx.quirks is not None else Quirks().gitlab_version
 
 
 def get_user(ctx: Ctx) -> Reply:

@@ -22,6 +22,7 @@ from gl_rollout.core.evidence import flag_of_issue
 from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.refs import IssueRef
+from gl_rollout.core.status_block import check_block
 from gl_rollout.core.times import Eta, Timestamp, describe_delta, format_utc, utc_now
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
@@ -104,6 +105,7 @@ def announce_eta(
     moment = now or utc_now()
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    check_block(issue.description)
     notes = read_notes(api, ref)
     name = issue_flag(issue, notes, flag)
     values: dict[str, str] = {"eta": eta.iso}
@@ -158,6 +160,7 @@ def announce_enabled(
     target = environment[0]
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    check_block(issue.description)
     if target == "production":
         require_enabled(issue)
     notes = read_notes(api, ref)

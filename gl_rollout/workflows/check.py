@@ -24,6 +24,7 @@ from gl_rollout.core.checklist import (
 )
 from gl_rollout.core.model import Issue
 from gl_rollout.core.refs import IssueRef
+from gl_rollout.core.status_block import check_block
 from gl_rollout.errors import ConflictError, UsageError
 from gl_rollout.files import check_target, read_text_input, write_atomic
 from gl_rollout.gitlab.api import GitLabAPI
@@ -89,6 +90,7 @@ def check(
     """
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    check_block(issue.description)
     edit, outcome, messages = _plan_check(issue, selectors, state, dry_run=dry_run)
     floor = 0
     if edit.needed and not dry_run:
@@ -161,6 +163,7 @@ def check_file(
     if in_place and not dry_run:
         check_target(Path(path))  # a read-only file or a device is refused whatever the steps say
     text = read_text_input(path)
+    check_block(text)
     checklist = parse_checklist(text)
     selected = select_steps(checklist, selectors)
     new_text = text

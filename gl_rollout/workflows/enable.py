@@ -33,6 +33,7 @@ from gl_rollout.core.checklist import Checklist, StepState, parse_checklist
 from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.model import Feature, Issue, Note
 from gl_rollout.core.refs import IssueRef
+from gl_rollout.core.status_block import check_block
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.render.option_values import check_actor_values
@@ -371,6 +372,7 @@ def set_flag(
     if issue is None:
         issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
+    check_block(issue.description)
     notes = read_notes(api, ref)
     flag = issue_flag(issue, notes, options.flag)
     request = feature_request(flag, value, options)

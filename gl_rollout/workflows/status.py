@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import Checklist, parse_checklist, progress_line
+from gl_rollout.core.status_block import check_block, find_block
 from gl_rollout.errors import RolloutError
 from gl_rollout.files import read_text_input
 from gl_rollout.result import FLATTEN, OMIT_NONE, Result
@@ -45,11 +47,17 @@ class StatusOutcome:
 
 
 def gitlab_count_note(issue: Issue, checklist: Checklist) -> str | None:
-    """A remark when GitLab counts the boxes differently (its regex and its rendering can disagree)."""
+    """A remark when GitLab counts the boxes differently (its regex and its rendering can disagree, and
+    GitLab counts every box of a description that has gl-rollout's status block)."""
     if issue.task_count is None or issue.task_completed is None:
         return None
     if (issue.task_count, issue.task_completed) == (checklist.total, checklist.done):
         return None
+    if find_block(issue.description) is not None:
+        return (
+            f"GitLab counts {issue.task_completed} of {issue.task_count}: every box of the description, "
+            "where gl-rollout counts those of its status block"
+        )
     return (
         f"GitLab counts {issue.task_completed} of {issue.task_count}: its count and its rendering "
         "disagree on this description, and gl-rollout follows the rendering"
@@ -57,29 +65,44 @@ def gitlab_count_note(issue: Issue, checklist: Checklist) -> str | None:
 
 
 def status(
-    api: GitLabAPI, ref: IssueRef, require: Sequence[str] = (), *, timeline: bool = False
+    api: GitLabAPI,
+    ref: IssueRef,
+    require: Sequence[str] = (),
+    *,
+    timeline: bool = False,
+    chatops_log_project: str | None = LOG_PROJECT,
 ) -> Result[StatusOutcome]:
     """One GET: the steps, the progress line and the next step; `require` gates on steps being done.
 
-    `timeline` adds one GET of the notes: what happened when (`gl_rollout.core.evidence.build_timeline`);
-    for a project-flag rollout also one GET of the flag, the last event of the timeline.
+    `timeline` adds one GET of the notes: what happened when (`gl_rollout.core.evidence.build_timeline`),
+    with ChatOps' changes of the flag (its comments, and the log issues of `chatops_log_project` when the
+    issue has a status block or ChatOps' comments: one more request, see `workflows.chatops_record`); for
+    a project-flag rollout also one GET of the flag, the last event of the timeline.
     """
     issue = api.get_issue(ref.project, ref.iid)
+    check_block(issue.description)
     checklist = parse_checklist(issue.description)
     messages: list[str] = []
     remark = gitlab_count_note(issue, checklist)
     if remark:
         messages.append(remark)
     events = None
+    debug: list[str] = []
     if timeline:
-        from gl_rollout.core.evidence import build_timeline  # only --timeline reads the notes
+        from gl_rollout.core.evidence import build_timeline, flag_of_issue  # only --timeline reads notes
         from gl_rollout.core.rollout_marker import find_rollout_flag
+        from gl_rollout.workflows.chatops_record import read_chatops_record
         from gl_rollout.workflows.flag_backend import project_flag_reading
 
         notes = api.list_notes(ref.project, ref.iid, sort="asc", per_page=100)
         rollout = find_rollout_flag(issue.description)
         reading = project_flag_reading(api, ref.project, rollout) if rollout is not None else None
-        events = tuple(build_timeline(issue, notes, checklist=checklist, reading=reading))
+        record = read_chatops_record(api, issue, notes, flag_of_issue(issue, notes), chatops_log_project)
+        messages += record.warnings
+        debug += record.debug
+        events = tuple(
+            build_timeline(issue, notes, checklist=checklist, reading=reading, extra=record.timeline())
+        )
     gate, error = required_steps(checklist, require, issue.reference or str(ref))
     outcome = StatusOutcome(
         issue=IssueSummary.of(issue),
@@ -89,14 +112,18 @@ def status(
         timeline=events,
         gate=gate,
     )
-    return _gated(outcome, messages, error)
+    result = _gated(outcome, messages, error)
+    result.debug = debug
+    return result
 
 
 def status_of_file(path: str, require: Sequence[str] = ()) -> Result[StatusOutcome]:
     """The steps of a Markdown file, GitLab's progress counts and the next step to do; with `require`,
     the pipeline gate (exit 6 when a named step is not done). The file is read once: it may be stdin.
     """
-    checklist = parse_checklist(read_text_input(path))
+    text = read_text_input(path)
+    check_block(text)
+    checklist = parse_checklist(text)
     gate, error = required_steps(checklist, require, path, file=True)
     outcome = StatusOutcome(checklist=checklist, progress=progress_line(checklist), gate=gate)
     return _gated(outcome, [], error)

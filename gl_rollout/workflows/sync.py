@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.checklist import Checklist, parse_checklist
 from gl_rollout.core.evidence import (
     FlagReading,
@@ -33,11 +34,13 @@ from gl_rollout.core.project_flag import ProjectFlagReading
 from gl_rollout.core.rollout_marker import find_rollout_flag
 from gl_rollout.core.scope import is_rollout, project_of
 from gl_rollout.core.stage import label_changes, rollout_stage, stage_from_labels
+from gl_rollout.core.status_block import check_block
 from gl_rollout.core.system_notes import newest_id
 from gl_rollout.core.times import utc_iso
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import FLATTEN, Result
+from gl_rollout.workflows.chatops_record import ChatopsRecord, read_chatops_record
 from gl_rollout.workflows.flag_backend import project_flag_reading
 from gl_rollout.workflows.issue_edit import plan_step_edit, read_for_edit, require_open, write_description
 
@@ -88,6 +91,7 @@ class SyncOptions:
     strict: bool = False
     features: FeaturesSnapshot | None = None
     detail: bool = True  # keep each issue's step verdicts and timeline (one issue); many keep a summary
+    chatops_log_project: str | None = LOG_PROJECT  # where ChatOps logs flag changes; None: not read
 
 
 def issue_fingerprint(issue: Issue) -> str:
@@ -128,6 +132,7 @@ class IssueOutcome:
     error: str | None = None
     exit_code: int = 0
     detail: bool = True  # the JSON keeps `steps` and `timeline` (one issue); many keep a summary
+    debug: tuple[str, ...] = ()  # what --debug shows (ChatOps records not read); not in the JSON
 
     @classmethod
     def of(cls, issue: Issue, status: IssueStatus) -> IssueOutcome:
@@ -203,13 +208,14 @@ def _judge(
     checklist: Checklist,
     notes: list[Note],
     options: SyncOptions,
+    record: ChatopsRecord,
     project_flag: ProjectFlagReading | None = None,
 ) -> _Judgement:
     flag = flag_of_issue(issue, notes)
     reading: FlagReading | None = project_flag
     if reading is None and options.features:
         reading = options.features.reading(flag)
-    evidence = collect_evidence(checklist, notes, flag=flag, reading=reading)
+    evidence = collect_evidence(checklist, notes, flag=flag, reading=reading, extra=record.evidence())
     return _Judgement(flag, reading, tuple(judge_steps(checklist, evidence)), options.strict)
 
 
@@ -217,6 +223,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
     """Judge one issue's evidence and make its checklist and stage label say so (or, dry, say what)."""
     base = IssueOutcome.of(issue, "not-a-rollout")
     project = project_of(issue)
+    check_block(issue.description)  # a damaged status block: exit 2, nothing written
     checklist = parse_checklist(issue.description)
     if not is_rollout(checklist):
         return base
@@ -225,20 +232,22 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
     # A project-flag rollout's flag is read as evidence (one GET), as the gates are for instance flags.
     rollout = find_rollout_flag(issue.description)
     project_flag = project_flag_reading(api, project, rollout) if rollout is not None else None
-    judged = _judge(issue, checklist, notes, options, project_flag)
+    record = read_chatops_record(api, issue, notes, flag_of_issue(issue, notes), options.chatops_log_project)
+    judged = _judge(issue, checklist, notes, options, record, project_flag)
     floor = newest_id(notes)
     if judged.tick or judged.untick:
         # A description edit may have landed after the issue was read: then it is read again.
         fresh, floor = read_for_edit(api, project, issue, notes)
         if fresh.description != issue.description:
+            check_block(fresh.description)
             checklist = parse_checklist(fresh.description)
-            judged = _judge(fresh, checklist, notes, options, project_flag)
+            judged = _judge(fresh, checklist, notes, options, record, project_flag)
         issue = fresh
 
     tick, untick = judged.tick, judged.untick
     current, new_checklist = issue, checklist
     diff: str | None = None
-    warnings = _time_warnings(issue, notes)
+    warnings = _time_warnings(issue, notes) + record.warnings
     if tick or untick:
         current, new_text, diff, written_warnings = write_step_states(
             api, project, issue, floor, tick=tick, untick=untick, dry_run=options.dry_run
@@ -246,7 +255,9 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         new_checklist = parse_checklist(new_text)
         warnings += written_warnings
 
-    partial = production_partial(notes, flag=judged.flag, reading=judged.reading)
+    partial = production_partial(
+        notes, flag=judged.flag, reading=judged.reading, extra=record.production_changes()
+    )
     stage = rollout_stage(new_checklist, closed=issue.state == "closed", partial=partial)
     add, remove = label_changes(current.labels, stage)
     if (add or remove) and not options.dry_run:
@@ -257,7 +268,14 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         status = "would-update" if options.dry_run else "updated"
     timeline: tuple[dict[str, Any], ...] = ()
     if options.detail:
-        events = build_timeline(issue, notes, flag=judged.flag, reading=judged.reading, checklist=checklist)
+        events = build_timeline(
+            issue,
+            notes,
+            flag=judged.flag,
+            reading=judged.reading,
+            checklist=checklist,
+            extra=record.timeline(),
+        )
         timeline = tuple(event.to_dict() for event in events)
     return replace(
         base,
@@ -279,6 +297,7 @@ def sync_issue(api: GitLabAPI, issue: Issue, options: SyncOptions) -> IssueOutco
         warnings=warnings,
         steps=judged.verdicts if options.detail else (),
         timeline=timeline,
+        debug=record.debug,
     )
 
 
@@ -356,6 +375,9 @@ def sync_one(api: GitLabAPI, project: str, iid: int, options: SyncOptions) -> Re
     if outcome.status == "not-a-rollout":
         raise UsageError(
             f"{issue.reference} has no rollout checklist",
-            "sync works on issues with rollout steps (see `gl-rollout render`)",
+            f"sync works on issues with rollout steps: `gl-rollout adopt {issue.reference}` gives it a "
+            "status block (see also `gl-rollout render`)",
         )
-    return Result("sync", SyncOneOutcome(outcome, options.dry_run, options.strict, options.features))
+    result = Result("sync", SyncOneOutcome(outcome, options.dry_run, options.strict, options.features))
+    result.debug = list(outcome.debug)
+    return result

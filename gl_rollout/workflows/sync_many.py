@@ -274,5 +274,6 @@ def _many_result(
         )
         result = Result.failure("sync", error, outcome)
         result.exit_code = worst_exit_code([o.exit_code for o in failed])
+        result.debug = [f"{o.reference}: {line}" for o in outcomes for line in o.debug]
         return result
-    return Result("sync", outcome)
+    return Result("sync", outcome, debug=[f"{o.reference}: {line}" for o in outcomes for line in o.debug])

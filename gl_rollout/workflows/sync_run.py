@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gl_rollout.core.chatops_commands import LOG_PROJECT
 from gl_rollout.core.gates import FeaturesEnv
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.scope import Scope
@@ -39,6 +40,7 @@ class SyncRequest:
     features_url: str | None = None
     features_env: str | None = None  # as given: None means the default, production
     concurrency: int = 8
+    chatops_log_project: str | None = LOG_PROJECT  # None: ChatOps' log issues are not read
 
 
 def check_sync_request(request: SyncRequest, *, ref_given: bool) -> None:
@@ -83,7 +85,12 @@ def run_sync(
         admin = open_admin(request.features_url)
         env: FeaturesEnv = "staging" if request.features_env == "staging" else "production"
         features = read_features(admin, env, admin.url)
-    options = SyncOptions(dry_run=request.dry_run, strict=request.strict, features=features)
+    options = SyncOptions(
+        dry_run=request.dry_run,
+        strict=request.strict,
+        features=features,
+        chatops_log_project=request.chatops_log_project,
+    )
     result: Result[SyncOneOutcome] | Result[SyncManyOutcome]
     if request.ref is not None:
         result = sync_one(api, request.ref.project, request.ref.iid, options)

@@ -19,7 +19,7 @@ from tests.helpers import run_cli
 
 HELP = Path(__file__).resolve().parents[1] / "data" / "help"
 COMMANDS = ["render", "templates", "status", "check", "create", "announce", "enable", "disable", "demo",
-            "sync", "report"]  # fmt: skip
+            "adopt", "sync", "report"]  # fmt: skip
 CASES: dict[str, list[str]] = {
     "root": ["--help"],
     "no-arguments": [],

@@ -197,7 +197,7 @@ def test_templates_lists_builtins_and_their_step_ids() -> None:
 def test_templates_json() -> None:
     envelope = json.loads(run_cli(["templates", "--json"]).stdout)
     templates = {t["name"]: t for t in envelope["data"]["templates"]}
-    assert list(templates) == ["rollout", "rollout-detailed", "project-flag"]
+    assert list(templates) == ["rollout", "rollout-detailed", "project-flag", "gitlab-current"]
     assert {"create-flag", "ramp-10", "enable-production", "cleanup"} <= set(
         templates["project-flag"]["steps"]
     )
@@ -206,6 +206,9 @@ def test_templates_json() -> None:
     assert {"enable-staging", "enable-production", "cleanup", "ramp-1", "ramp-75"} <= set(
         templates["rollout-detailed"]["steps"]
     )
+    assert templates["gitlab-current"]["steps"] == [
+        "enable-staging", "docs-updated", "enable-production", "remove-flag", "cleanup",
+    ]  # fmt: skip
     assert Path(templates["rollout"]["path"]).is_file()
     assert "flag" in envelope["data"]["variables"]
     assert "cmd" in envelope["data"]["variables"]

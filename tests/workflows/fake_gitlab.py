@@ -90,6 +90,18 @@ class FakeGitLab:
         self._note_edit(stored, old, description, author)
         return stored.issue
 
+    def comment(self, project: str, iid: int, body: str, author: str) -> Note:
+        """A comment by someone else (ChatOps' bot, a person), as GitLab stores it."""
+        stored = self._stored(project, iid)
+        note = Note(self._next_id(), body, author, self.now())
+        stored.notes.append(note)
+        return note
+
+    def close(self, project: str, iid: int) -> Issue:
+        stored = self._stored(project, iid)
+        stored.issue = replace(stored.issue, state="closed", updated_at=self.now())
+        return stored.issue
+
     def _note_edit(self, stored: _Stored, old: str, new: str, author: str) -> None:
         """GitLab's notes for an edit: one per task item that flipped (items paired in order, as GitLab
         pairs them), or "changed the description" when no box flipped or the items no longer pair up."""
@@ -122,13 +134,13 @@ class FakeGitLab:
             for (project, _), stored in sorted(self._issues.items())
             if (query.project is None or project == query.project)
             and (query.group is None or project.startswith(query.group + "/"))
-            and stored.issue.state == query.state
+            and query.state in (stored.issue.state, "all")
             and all(label in stored.issue.labels for label in query.labels)
-            and (query.search is None or query.search in stored.issue.title + stored.issue.description)
+            and (query.search is None or query.search in _searched(stored.issue, query.search_in))
             and (not query.iids or stored.issue.iid in query.iids)
             and (query.issue_type is None or stored.issue.raw.get("issue_type", "issue") == query.issue_type)
         ]
-        found.sort(key=lambda issue: issue.updated_at, reverse=query.sort == "desc")
+        found.sort(key=lambda issue: getattr(issue, query.order_by), reverse=query.sort == "desc")
         page = 0
         while True:
             self.requests.append(f"GET issues page {page + 1}")
@@ -318,6 +330,11 @@ class FakeGitLab:
 
     def request_count(self) -> int:
         return len(self.requests)
+
+
+def _searched(issue: Issue, search_in: str | None) -> str:
+    fields = (search_in or "title,description").split(",")
+    return " ".join(getattr(issue, name) for name in fields)
 
 
 def _names(value: object) -> list[str]:
