@@ -7,7 +7,7 @@ import re
 from gl_rollout.sandbox import entities, service
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
-from gl_rollout.sandbox.issue_routes import find_issue, time_param
+from gl_rollout.sandbox.issue_routes import find_issue, not_found_record, time_param
 from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import message_error, param_error
 from gl_rollout.sandbox.store import Row
@@ -47,8 +47,10 @@ def list_notes(ctx: Ctx) -> Reply:
 def _find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
     note_text = ctx.route_args["note_id"]
     note = ctx.store.note(int(note_text)) if note_text.isdigit() else None
-    if note is None or note["issue_id"] != issue["id"] or not _note_allowed(ctx, project, note):
-        raise message_error(404, "404 Note Not Found")
+    if note is None or note["issue_id"] != issue["id"]:
+        raise not_found_record()  # `noteable.notes.find(id)`
+    if not _note_allowed(ctx, project, note):
+        raise message_error(404, "404 Note Not Found")  # found, but `readable_by?` says no
     return note
 
 

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 
 from gl_rollout.sandbox import (
     entities,
+    event_routes,
     features,
     issue_list,
     issue_routes,
+    listing,
     note_routes,
     project_flags,
     unleash,
@@ -51,6 +53,8 @@ def register(router: Router) -> None:
     router.add("GET", "/groups/:id", get_group)
     router.add("GET", "/groups/:id/issues", issue_list.list_group_issues)
     router.add("GET", "/issues", issue_list.list_own_issues)
+    event_routes.register(router)
+    listing.register(router)
     features.register(router)
     project_flags.register(router)
     unleash.register(router)

@@ -1,5 +1,5 @@
-"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, features, and
-project feature flags (`ff_*`: flags, strategies, scopes, user lists, Unleash client tokens).
+"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, resource events,
+features, and project feature flags (`ff_*`: flags, strategies, scopes, user lists, Unleash client tokens).
 
 One connection shared by the server's threads, guarded by a re-entrant lock (SQLite objects are not
 safe to share across threads otherwise). Rows come back as plain dicts; the HTTP shapes live in
@@ -17,7 +17,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gl_rollout.sandbox.quirks import Quirks
 
 Row = dict[str, Any]
 
@@ -78,6 +81,10 @@ CREATE TABLE IF NOT EXISTS ff_user_lists (
   user_xids TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   UNIQUE (project_id, iid));
 CREATE TABLE IF NOT EXISTS ff_clients (project_id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS resource_events (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, label_id INTEGER, milestone_id INTEGER, action TEXT, state TEXT);
+CREATE INDEX IF NOT EXISTS resource_events_issue ON resource_events (issue_id, kind, id);
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.
@@ -93,6 +100,9 @@ GROUP_PATHS = ("acme", "acme/platform")
 SEEDED_LABEL = "feature flag"
 PROJECT_ID = 42
 SECOND_PROJECT_ID = 43
+# Issue IDs are instance-wide and start far above any IID, as on a GitLab that has seen other projects:
+# a client that mixes up `id` and `iid` then asks for an issue that does not exist.
+FIRST_ISSUE_ID = 1001
 
 
 def _seed(db: sqlite3.Connection, now: int) -> None:
@@ -172,6 +182,8 @@ class Store:
         self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self._last_ms = 0
         self._user_cache: dict[int, Row] = {}
+        # The sandbox's quirks, for the writes that depend on the GitLab version played (`events.py`).
+        self.quirks: Quirks | None = None
         try:
             self._open(persistent=db_path is not None)
         except sqlite3.Error as error:
@@ -387,7 +399,8 @@ class Store:
                 (fields["project_id"],),
             )
             iid = fields.get("iid") or (row["iid"] if row else 1)
-            values = dict(fields, iid=iid)
+            top = self.one("SELECT COALESCE(MAX(id), ?) + 1 AS id FROM issues", (FIRST_ISSUE_ID - 1,))
+            values = dict(fields, iid=iid, id=top["id"] if top else FIRST_ISSUE_ID)
             values.setdefault("assignee_ids", [])
             values.setdefault("labels", [])
             values["assignee_ids"] = json.dumps(values["assignee_ids"])
