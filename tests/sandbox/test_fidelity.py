@@ -59,7 +59,8 @@ def test_state_and_milestone_events(api: PlainHTTP) -> None:
     assert [e["state"] for e in states] == ["closed", "reopened"]
     assert {"source_commit", "source_merge_request_id", "resource_type", "resource_id"} <= set(states[0])
     milestones = api("GET", f"{ISSUES}/{iid}/resource_milestone_events").body
-    assert [(e["action"], e["milestone"]["title"]) for e in milestones] == [("add", "17.0"), ("remove", "17.0")]
+    shown = [(e["action"], e["milestone"]["title"]) for e in milestones]
+    assert shown == [("add", "17.0"), ("remove", "17.0")]
     assert milestones[0]["milestone"]["id"] == 1
     assert api("GET", f"{ISSUES}/{iid}/notes").body == []
 
@@ -128,7 +129,7 @@ def test_status_lines_and_server_header_as_gitlabs(sandbox: Sandbox) -> None:
         connection.close()
 
 
-# ---- rate limits ---------------------------------------------------------------------------------------------
+# ---- rate limits -------------------------------------------------------------------------------------
 def test_rate_limit_headers_follow_gitlabs_set(api: PlainHTTP, sandbox: Sandbox) -> None:
     sandbox.rate_limit(2)
     first = api("GET", ISSUES)
@@ -210,8 +211,10 @@ def test_project_list_membership_search_pagination_simple(api: PlainHTTP) -> Non
 def test_group_list(api: PlainHTTP) -> None:
     groups = api("GET", "/groups").body
     assert [g["full_path"] for g in groups] == ["acme", "acme/platform"]  # by name
-    assert [g["full_path"] for g in api("GET", "/groups", params={"top_level_only": "true"}).body] == ["acme"]
-    assert [g["full_path"] for g in api("GET", "/groups", params={"search": "plat"}).body] == ["acme/platform"]
+    top = api("GET", "/groups", params={"top_level_only": "true"}).body
+    assert [g["full_path"] for g in top] == ["acme"]
+    found = api("GET", "/groups", params={"search": "plat"}).body
+    assert [g["full_path"] for g in found] == ["acme/platform"]
 
 
 def test_open_issues_count_moves(api: PlainHTTP) -> None:
