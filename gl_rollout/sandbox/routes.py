@@ -15,6 +15,7 @@ from gl_rollout.sandbox import (
     event_routes,
     features,
     issue_list,
+    issue_related,
     issue_routes,
     listing,
     note_routes,
@@ -54,6 +55,7 @@ def register(router: Router) -> None:
     router.add("GET", "/groups/:id/issues", issue_list.list_group_issues)
     router.add("GET", "/issues", issue_list.list_own_issues)
     event_routes.register(router)
+    issue_related.register(router)
     listing.register(router)
     features.register(router)
     project_flags.register(router)
