@@ -233,3 +233,30 @@ def test_issue_ids_are_not_iids(api: PlainHTTP) -> None:
     assert created["id"] != created["iid"]
     assert other["id"] != created["id"]
     assert api("GET", f"{ISSUES}/{created['id']}").status == 404  # asking by id finds nothing
+
+
+# ---- smaller issue routes python-gitlab calls (doc/api/issues.md, labels.md) ----------------------------
+def test_participants_closed_by_and_related_merge_requests(api: PlainHTTP, sandbox: Sandbox) -> None:
+    iid = api("POST", ISSUES, json={"title": "t", "assignee_ids": [4]}).body["iid"]
+    sandbox.add_note(None, iid, "a comment", author="reporter")
+    people = api("GET", f"{ISSUES}/{iid}/participants").body
+    assert [p["username"] for p in people] == ["dev", "alice", "reporter"]
+    assert set(people[0]) >= {"id", "username", "name", "state", "avatar_url", "web_url"}
+    assert api("GET", f"{ISSUES}/{iid}/closed_by").body == []
+    assert api("GET", f"{ISSUES}/{iid}/related_merge_requests").body == []
+    assert api("GET", f"{ISSUES}/77/participants").body == {"message": "404 Not found"}
+
+
+def test_create_label(api: PlainHTTP) -> None:
+    made = api("POST", "/projects/42/labels", json={"name": "rollout::staging", "color": "#aabbcc"})
+    assert made.status == 201
+    assert (made.body["name"], made.body["color"]) == ("rollout::staging", "#aabbcc")
+    again = api("POST", "/projects/42/labels", json={"name": "rollout::staging", "color": "#aabbcc"})
+    assert (again.status, again.body) == (409, {"message": "Label already exists"})
+    assert api("POST", "/projects/42/labels", json={"name": "x"}).body == {"error": "color is missing"}
+    assert (
+        api("POST", "/projects/42/labels", json={"name": "y", "color": "#aabbcc"}, as_="reporter").status
+        == 403
+    )
+    names = [label["name"] for label in api("GET", "/projects/42/labels").body]
+    assert "rollout::staging" in names

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from gl_rollout.sandbox import Sandbox
 
 PINNED = "8.6.0"  # as in pyproject.toml's test extra
 UPSTREAM_MODULE = "tests/functional/api/test_issues.py"
@@ -92,3 +95,30 @@ def test_python_gitlab_issue_tests_pass_against_the_sandbox(tmp_path: Path) -> N
     cases = ET.parse(report).getroot().iter("testcase")  # noqa: S314 (the report our own run wrote)
     outcomes = {case.get("name"): [child.tag for child in case] for case in cases}
     assert outcomes == {name: [] for name in IN_SCOPE}  # each ran and passed (no failure, error or skip)
+
+
+def test_python_gitlabs_cli_lists_projects_and_issues(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`gitlab project list` and `gitlab -o json project-issue list`, configured with the sandbox's URL
+    and token, as issue 13's "Done when" tries them."""
+    sandbox.create_issue(title="Alpha rollout plan")
+    config = tmp_path / "python-gitlab.cfg"
+    config.write_text(
+        f"[global]\ndefault = sandbox\n\n[sandbox]\nurl = {sandbox.url}\n"
+        f"private_token = {sandbox.tokens['developer']}\napi_version = 4\n",
+        encoding="utf-8",
+    )
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gitlab", "-c", str(config), *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = cli("project", "list")
+    assert "path_with_namespace: acme/platform/rollouts" in listed
+    assert "path_with_namespace: acme/website" in listed
+    issues = json.loads(cli("-o", "json", "project-issue", "list", "--project-id", "42"))
+    assert [(issue["iid"], issue["title"]) for issue in issues] == [(1, "Alpha rollout plan")]
+    assert "name: Acme" in cli("group", "list")
