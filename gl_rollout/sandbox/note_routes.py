@@ -44,7 +44,7 @@ def list_notes(ctx: Ctx) -> Reply:
     return Reply(200, body, page.headers)
 
 
-def _find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
+def find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
     note_text = ctx.route_args["note_id"]
     note = ctx.store.note(int(note_text)) if note_text.isdigit() else None
     if note is None or note["issue_id"] != issue["id"]:
@@ -57,7 +57,7 @@ def _find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
 def get_note(ctx: Ctx) -> Reply:
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     return Reply(200, entities.note_entity(ctx.store, note, issue, ctx.base_url))
 
 
@@ -90,7 +90,7 @@ def update_note(ctx: Ctx) -> Reply:
     actor = require_user(ctx)
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     if note["system"] or (note["author_id"] != actor["id"] and not actor["is_admin"]):
         raise forbidden()
     if not ctx.has("body") and not ctx.has("internal"):
@@ -110,7 +110,7 @@ def delete_note(ctx: Ctx) -> Reply:
     actor = require_user(ctx)
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     if note["author_id"] != actor["id"] and not actor["is_admin"]:
         raise forbidden()
     ctx.store.execute("DELETE FROM notes WHERE id = ?", (note["id"],))

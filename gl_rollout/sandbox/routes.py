@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gl_rollout.sandbox import (
+    award_emoji,
     entities,
     event_routes,
     features,
@@ -56,6 +57,7 @@ def register(router: Router) -> None:
     router.add("GET", "/issues", issue_list.list_own_issues)
     event_routes.register(router)
     issue_related.register(router)
+    award_emoji.register(router)
     listing.register(router)
     features.register(router)
     project_flags.register(router)

@@ -1,5 +1,6 @@
 """The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, resource events,
-features, and project feature flags (`ff_*`: flags, strategies, scopes, user lists, Unleash client tokens).
+award emoji on notes, features, and project feature flags (`ff_*`: flags, strategies, scopes, user lists,
+Unleash client tokens).
 
 One connection shared by the server's threads, guarded by a re-entrant lock (SQLite objects are not
 safe to share across threads otherwise). Rows come back as plain dicts; the HTTP shapes live in
@@ -85,6 +86,9 @@ CREATE TABLE IF NOT EXISTS resource_events (
   id INTEGER PRIMARY KEY, kind TEXT NOT NULL, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
   created_at INTEGER NOT NULL, label_id INTEGER, milestone_id INTEGER, action TEXT, state TEXT);
 CREATE INDEX IF NOT EXISTS resource_events_issue ON resource_events (issue_id, kind, id);
+CREATE TABLE IF NOT EXISTS award_emoji (
+  id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL, user_id INTEGER NOT NULL, name TEXT NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE (note_id, user_id, name));
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.

@@ -260,3 +260,22 @@ def test_create_label(api: PlainHTTP) -> None:
     )
     names = [label["name"] for label in api("GET", "/projects/42/labels").body]
     assert "rollout::staging" in names
+
+
+def test_award_emoji_on_notes(api: PlainHTTP) -> None:
+    """doc/api/emoji_reactions.md: reactions on a comment, given and taken back by the same person."""
+    iid = api("POST", ISSUES, json={"title": "t"}).body["iid"]
+    note_id = api("POST", f"{ISSUES}/{iid}/notes", json={"body": "Enabled on staging"}).body["id"]
+    base = f"{ISSUES}/{iid}/notes/{note_id}/award_emoji"
+    made = api("POST", base, json={"name": "tractor"}).body
+    assert (made["name"], made["awardable_type"], made["awardable_id"]) == ("tractor", "Note", note_id)
+    assert made["user"]["username"] == "dev"
+    assert api("POST", base, json={"name": "tractor"}).status == 404  # the same person, the same emoji
+    theirs = api("POST", base, json={"name": "tractor"}, as_="admin")
+    assert theirs.status == 201  # another person may give the same one
+    assert [a["id"] for a in api("GET", base).body] == [made["id"], theirs.body["id"]]
+    assert api("GET", f"{base}/{made['id']}").body == made
+    assert api("DELETE", f"{base}/{theirs.body['id']}").status == 403  # not the developer's
+    assert api("DELETE", f"{base}/{made['id']}").status == 204
+    assert [a["id"] for a in api("GET", base).body] == [theirs.body["id"]]
+    assert api("GET", f"{ISSUES}/{iid}/notes/99999/award_emoji").body == {"message": "404 Not found"}

@@ -6,8 +6,9 @@ fixtures.py`: one sandbox instead of GitLab in Docker). The sdist is fetched onc
 folder (`GL_ROLLOUT_TEST_CACHE`, else `~/.cache/gl-rollout-tests`); the test is skipped, saying why,
 only when the package registry cannot be reached.
 
-In scope: creating, listing, filtering and closing issues, participants, labels and label events, which
-is what gl-rollout and its users' scripts do with issues. Out of scope, each for a reason:
+In scope: creating, listing, filtering and closing issues, participants, notes (with award emoji),
+labels and label events, which is what gl-rollout and its users' scripts do with issues. Out of scope,
+each for a reason:
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ from gl_rollout.sandbox import Sandbox
 PINNED = "8.6.0"  # as in pyproject.toml's test extra
 UPSTREAM_MODULE = "tests/functional/api/test_issues.py"
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "python_gitlab_functional" / "fixtures.py"
-IN_SCOPE = ("test_create_issue", "test_issue_labels", "test_issue_label_events")
+IN_SCOPE = ("test_create_issue", "test_issue_notes", "test_issue_labels", "test_issue_label_events")
 OUT_OF_SCOPE = {
-    "test_issue_notes": "award emoji on notes: the sandbox has no award emoji API",
     "test_issue_links": "issue links: not part of the rollout workflow, no route in the sandbox",
     "test_issue_weight_events": "issue weights are a Premium feature",
     "test_issue_milestones": "creating milestones and a milestone's issues: the sandbox seeds one milestone",
