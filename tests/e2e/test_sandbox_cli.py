@@ -195,12 +195,21 @@ def test_demo_links_open_while_serve_runs_on_the_same_state(tmp_path: Path) -> N
     assert not (db.parent / "sandbox.sqlite3.serving.json").exists()  # Ctrl-C takes its marker away
 
 
-def test_without_serve_links_are_paths_and_the_hint_says_how_to_open_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"url": "http://127.0.0.1:9", "pid": 2**22 + 12345},  # a server that died: no such process
+        {"url": "http://127.0.0.1:9", "pid": os.getpid()},  # a live process, but nothing on that port
+        {"url": "http://example.com:80", "pid": os.getpid()},  # never anything but loopback
+    ],
+    ids=["dead-process", "closed-port", "not-loopback"],
+)
+def test_without_serve_links_are_paths_and_the_hint_says_how_to_open_them(
+    tmp_path: Path, left: dict[str, object]
+) -> None:
     db = tmp_path / "sandbox.sqlite3"
-    # a marker left by a server that died: its process is gone, so it counts for nothing
-    (tmp_path / "sandbox.sqlite3.serving.json").write_text(
-        json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 12345}), encoding="utf-8"
-    )
+    # a marker that names no running `sandbox serve` of this state counts for nothing
+    (tmp_path / "sandbox.sqlite3.serving.json").write_text(json.dumps(left), encoding="utf-8")
     demo = run_cli(["demo", "--sandbox-db", str(db)], env={"HOME": str(tmp_path)})
     assert demo.code == 0, demo.output
     assert "http://127.0.0.1" not in demo.stdout  # nothing that would open nothing
