@@ -24,7 +24,7 @@ import typer.models
 
 from gl_rollout import __version__
 from gl_rollout.cli.commands import BY_NAME, COMMANDS
-from gl_rollout.cli.printer import HumanRenderer, Printer, emit
+from gl_rollout.cli.printer import UNSERVED_HINT, HumanRenderer, Printer, emit
 from gl_rollout.errors import ExitCode, RolloutError, Secrets, UsageError
 from gl_rollout.result import Result
 
@@ -100,9 +100,10 @@ class AppState:
     allow_http: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     secrets: Secrets = field(default_factory=Secrets)  # every connection's, added by `cli.connection`
+    unserved_origin: str | None = None  # a `--sandbox` run's own server, closed with it (`cli.connection`)
 
     def printer(self) -> Printer:
-        return Printer(json_mode=self.json, secrets=self.secrets)
+        return Printer(json_mode=self.json, secrets=self.secrets, unserved_origin=self.unserved_origin)
 
     def warn(self, text: str) -> None:
         """A one-line warning on stderr, at once (with --json too: stdout keeps the envelope alone)."""
@@ -251,6 +252,8 @@ def run_command(
         emit(result, printer, render_human, None)
         printer.err.write("error: " + state.secrets.mask(exc.one_line()) + "\n")
         code = int(exc.exit_code)
+    if printer.unserved_links:
+        printer.err.write(UNSERVED_HINT + "\n")
     raise typer.Exit(code)
 
 

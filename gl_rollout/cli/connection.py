@@ -9,10 +9,12 @@ options the printer masks with, and its warnings to stderr.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gl_rollout.core.refs import IssueRef, parse_issue_ref
 from gl_rollout.errors import GitLabError, Secrets, UsageError
@@ -50,6 +52,10 @@ class ClientOptions(ConnectionOptions, Protocol):
     def sandbox_db(self) -> Path | None: ...
     @property
     def timeout(self) -> float: ...
+
+    # Set when `--sandbox` ran on a sandbox of its own that closes with the command: the printer then
+    # shows its links as paths and says how to serve them (`sandbox serve`).
+    unserved_origin: str | None
 
 
 @dataclass(frozen=True)
@@ -143,20 +149,96 @@ class Serving:
 
 
 class ServedSandbox:
-    """The sandbox listening on 127.0.0.1 (`sandbox serve`): what it serves, until `close`."""
+    """The sandbox listening on 127.0.0.1 (`sandbox serve`): what it serves, until `close`.
+
+    While it is open, a small file beside the state file (`serving_file`) names its URL and process, so
+    that `--sandbox` commands on the same state use it (`running_serve`) and the links they print open.
+    The file is written before the banner is printed and taken away on `close`; one left by a server
+    that was killed names a dead process and is ignored.
+    """
 
     def __init__(self, sandbox: Sandbox, server: ServerThread, serving: Serving) -> None:
         self._sandbox = sandbox
         self._server = server
         self.serving = serving
+        self._marker = serving_file(Path(serving.db))
+        # Unwritable: commands then run on a sandbox of their own, as without a server.
+        with contextlib.suppress(OSError):
+            self._marker.write_text(json.dumps(_marker_data(serving)) + "\n", "utf-8")
 
     def serve_forever(self) -> None:
         """Serve until Ctrl-C (werkzeug returns then)."""
         self._server.serve_forever()
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if _read_serving(self._marker) == (self.serving.url, os.getpid()):
+                self._marker.unlink()
         self._server.server.server_close()
         self._sandbox.close()
+
+
+def serving_file(db_path: Path) -> Path:
+    """Where a `sandbox serve` of `db_path` leaves its URL and process ID while it serves."""
+    return db_path.with_name(db_path.name + ".serving.json")
+
+
+def _marker_data(serving: Serving) -> dict[str, Any]:
+    """What the serving file says: the server's URL and process, and its Unleash API for the seeded
+    project (an instance ID is no secret of GitLab's API: any Developer sees it in the flags page)."""
+    return {
+        "url": serving.url,
+        "pid": os.getpid(),
+        "unleash_url": serving.unleash.url,
+        "unleash_instance_id": serving.unleash.instance_id,
+    }
+
+
+def _read_serving(marker: Path) -> tuple[str, int] | None:
+    try:
+        data = json.loads(marker.read_text("utf-8"))
+        return str(data["url"]), int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_unleash(marker: Path) -> Unleash | None:
+    try:
+        data = json.loads(marker.read_text("utf-8"))
+        return Unleash(str(data["unleash_url"]), str(data["unleash_instance_id"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def running_serve(db_path: Path) -> tuple[str, Unleash] | None:
+    """The URL and Unleash API of a `sandbox serve` running on `db_path`, else None.
+
+    Cheap: one small file beside the database, a check that its process is alive, and a connection to
+    its loopback port (no request); a file left by a server that died is taken for none.
+    """
+    marker = serving_file(db_path)
+    found, unleash = _read_serving(marker), _read_unleash(marker)
+    if found is None or unleash is None:
+        return None
+    url, pid = found
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # alive, but another user's: the port check decides
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname != "127.0.0.1" or parts.port is None:
+        return None
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", parts.port), timeout=0.5):
+            return url, unleash
+    except OSError:
+        return None
 
 
 def serve_sandbox(db_path: Path, env: Mapping[str, str], *, port: int, control: bool) -> ServedSandbox:
@@ -190,6 +272,22 @@ def serve_sandbox(db_path: Path, env: Mapping[str, str], *, port: int, control: 
         control_secret=sandbox.control_secret,
     )
     return ServedSandbox(sandbox, server, serving)
+
+
+def check_sandbox_definition(options: ClientOptions, definition: Path, *, allowed: bool) -> None:
+    """`--sandbox create --write-definition`: the sandbox's issue URL (a loopback address that means
+    nothing elsewhere) goes only into a definition kept in the sandbox's own folder, unless `allowed`
+    (`--allow-sandbox-url`). UsageError before anything is created or written."""
+    if allowed or not options.sandbox:
+        return
+    folder = sandbox_db_path(options).resolve().parent
+    target = definition.resolve()
+    if target.is_relative_to(folder):
+        return
+    raise UsageError(
+        f"will not write a sandbox issue URL into {definition}: it is outside the sandbox's folder {folder}",
+        "copy the definition into that folder, or pass --allow-sandbox-url to write it anyway",
+    )
 
 
 def default_sandbox_db(env: Mapping[str, str] | None = None) -> Path:
@@ -333,11 +431,37 @@ def _sandbox_client(
     if options.url:
         hint = "drop one of them" if options.sandbox_db is None else "--sandbox-db means --sandbox: drop one"
         raise UsageError("--sandbox and --url exclude each other", hint)
+    served = running_serve(sandbox_db_path(options))
+    if served is not None:  # `sandbox serve` runs on this state: use it, so the links printed open
+        yield (*_served_connection(served[0], options, project=project, ref=ref), served[1])
+        return
     sandbox = open_sandbox(options.sandbox_db, options.env)
     try:
         yield from _serve_sandbox(sandbox, options, project=project, ref=ref)
     finally:
         sandbox.close()
+
+
+def sandbox_db_path(options: ClientOptions) -> Path:
+    """The sandbox state file `--sandbox` uses: `--sandbox-db`, else the user's state folder's."""
+    return options.sandbox_db if options.sandbox_db is not None else default_sandbox_db(options.env)
+
+
+def _served_connection(
+    url: str, options: ClientOptions, *, project: str | None, ref: str | None
+) -> tuple[Connection, str | None, IssueRef | None, str]:
+    from gl_rollout.sandbox.store import DEMO_TOKENS, PROJECT_PATH
+
+    project_path = normalise_project(project) if project else PROJECT_PATH
+    issue_ref = parse_issue_ref(ref, project_path) if ref is not None else None
+    if issue_ref is not None and issue_ref.host is not None:
+        issue_ref = IssueRef(issue_ref.project, issue_ref.iid, None)
+    developer, admin = DEMO_TOKENS["developer"], DEMO_TOKENS["admin"]
+    options.secrets += (developer, admin)
+    conn = Connection(
+        url=url, token_kind="private", token=developer, source="the sandbox", url_source="the sandbox"
+    )
+    return conn, project_path, issue_ref, admin
 
 
 def _serve_sandbox(
@@ -353,6 +477,7 @@ def _serve_sandbox(
     admin = sandbox.tokens["admin"]
     options.secrets += (developer, admin)
     with sandbox.serve() as url:
+        options.unserved_origin = url  # closes with the command: its links open nothing afterwards
         conn = Connection(
             url=url, token_kind="private", token=developer, source="the sandbox", url_source="the sandbox"
         )

@@ -52,25 +52,50 @@ def colour_allowed(stream: IO[str], env: dict[str, str] | None = None) -> bool:
     return bool(isatty and isatty())
 
 
+UNSERVED_HINT = (
+    "links: this command's sandbox closed with it, so its pages are shown as paths; to open them in a "
+    "browser, run `gl-rollout sandbox serve` (it serves the same state) and run the command again"
+)
+
+
 @dataclass
 class Printer:
-    """Where human text goes. With `--json` it all goes to stderr so stdout stays one envelope."""
+    """Where human text goes. With `--json` it all goes to stderr so stdout stays one envelope.
+
+    `unserved_origin` is the address of a `--sandbox` run's own server, which stops with the command:
+    human text shows its links as paths (`/group/project/-/issues/1`) and the instance as "the sandbox"
+    instead of addresses that open nothing, and `unserved_links` records that it showed a path. The JSON
+    envelope keeps GitLab's values.
+    """
 
     json_mode: bool = False
     secrets: Secrets = field(default_factory=Secrets)
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     err: IO[str] = field(default_factory=lambda: sys.stderr)
+    unserved_origin: str | None = None
+    unserved_links: bool = False
 
     @property
     def human(self) -> IO[str]:
         return self.err if self.json_mode else self.out
 
+    def shown(self, text: str) -> str:
+        """`text` as printed: secrets masked, unserved links as paths."""
+        text = self.secrets.mask(text)
+        origin = self.unserved_origin
+        if origin and origin + "/" in text:
+            self.unserved_links = True
+            text = text.replace(origin + "/", "/")
+        if origin and origin in text:  # the instance itself ("the Features API of ..."), not a page
+            text = text.replace(origin, "the sandbox")
+        return text
+
     def line(self, text: str = "") -> None:
-        self.human.write(self.secrets.mask(text) + "\n")
+        self.human.write(self.shown(text) + "\n")
 
     def note(self, text: str) -> None:
         """Progress and side remarks: always stderr."""
-        self.err.write(self.secrets.mask(text) + "\n")
+        self.err.write(self.shown(text) + "\n")
 
     def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
         """A plain-text table (rich only on a colour terminal, to keep pipes and CI logs clean)."""
@@ -83,7 +108,7 @@ class Printer:
             for col in columns:
                 table.add_column(col)
             for row in rows:
-                table.add_row(*[self.secrets.mask(c) for c in row])
+                table.add_row(*[self.shown(c) for c in row])
             Console(file=stream).print(table)
             return
         widths = [len(c) for c in columns]
@@ -95,7 +120,7 @@ class Printer:
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         stream.write(fmt.format(*columns).rstrip() + "\n")
         for row in rows:
-            stream.write(self.secrets.mask(fmt.format(*row).rstrip()) + "\n")
+            stream.write(self.shown(fmt.format(*row).rstrip()) + "\n")
 
 
 HumanRenderer = Callable[[Result[Any], Printer], None]
@@ -123,5 +148,5 @@ def emit(
             for message in result.messages:
                 printer.line(message)
         if result.error is not None:
-            printer.err.write("error: " + printer.secrets.mask(result.error.one_line()) + "\n")
+            printer.err.write("error: " + printer.shown(result.error.one_line()) + "\n")
     return int(result.exit_code)

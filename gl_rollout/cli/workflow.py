@@ -109,6 +109,14 @@ def create_command(
             "--write-definition", help="Write the issue's URL into --definition's rollout_issue_url (atomic)."
         ),
     ] = False,
+    allow_sandbox_url: Annotated[
+        bool,
+        typer.Option(
+            "--allow-sandbox-url",
+            help="With --sandbox: let --write-definition write the sandbox's loopback URL into a "
+            "definition outside the sandbox's folder.",
+        ),
+    ] = False,
     dry_run: DryRunOption = False,
     template: TemplateOption = "rollout",
     definition: DefinitionOption = None,
@@ -151,12 +159,14 @@ def create_command(
 
     def use_case() -> Result[Any]:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
-        from gl_rollout.cli.connection import open_client
+        from gl_rollout.cli.connection import check_sandbox_definition, open_client
         from gl_rollout.render.issue import render_issue
         from gl_rollout.workflows.create import CreateOptions, create
 
         if write_definition and options.definition is None:
             raise UsageError("--write-definition needs --definition FILE", "name the flag's definition YAML")
+        if write_definition and options.definition is not None:
+            check_sandbox_definition(state, options.definition, allowed=allow_sandbox_url)
         rendered = render_issue(options)
         if (create_flag or adopt_flag) and rendered.rollout is None:
             given = "--create-flag" if create_flag else "--adopt-flag"

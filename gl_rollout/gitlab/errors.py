@@ -155,9 +155,8 @@ class ErrorTranslator:
                     "a CI_JOB_TOKEN reaches its own project and those whose job token allowlist names it; "
                     "or set GITLAB_TOKEN to a token with access to the project"
                 )
-            return self.error(
-                f"{call.missing} not found, or you lack access (404)", hint, call=call, status=404
-            )
+            missing = which_missing(call.missing, message)
+            return self.error(f"{missing} not found, or you lack access (404)", hint, call=call, status=404)
         if status == 429:
             after = math.ceil(hinted) if hinted is not None else DEFAULT_RATE_LIMIT_WAIT
             return self.error(
@@ -273,3 +272,18 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
         return "dropped"
     return "other"
+
+
+def which_missing(missing: str, message: str) -> str:
+    """What a 404 says is missing, from GitLab's body when it tells: `404 Project Not Found` names the
+    project; `404 Not found` (a record the project's finder did not find) or the older `404 Issue Not
+    Found` the issue. `missing` reads "project g/p or its issue #42"; any other body leaves it so."""
+    project, joined, record = missing.partition(" or its ")
+    if not joined:
+        return missing
+    said = message.strip()
+    if said == "404 Project Not Found":
+        return project
+    if said in ("404 Not found", f"404 {record.split()[0].capitalize()} Not Found"):
+        return f"{record} of {project}"
+    return missing

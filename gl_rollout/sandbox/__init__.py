@@ -78,6 +78,7 @@ class Sandbox:
         self.faults = Faults()
         self.quirks = Quirks()
         self.quirks.update(quirks or {})
+        self.store.quirks = self.quirks
         self._log = RequestLog()
         self.tokens: dict[str, str] = dict(DEMO_TOKENS)
         self.project_path = PROJECT_PATH

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http
 import json
 import re
 import secrets
@@ -84,6 +85,18 @@ def rate_limited_response(quirks: Quirks) -> Response:
     return Response("Retry later\n", status=429, content_type="text/plain")
 
 
+def finish(response: Response) -> Response:
+    """What every answer carries, errors included: GitLab's status line (`404 Not Found`, where werkzeug
+    would say `404 NOT FOUND`) and a request ID (`X-Request-Id`, as GitLab's Workhorse sets on every
+    response). The server names itself `nginx` (`server.QuietHandler`)."""
+    code = response.status_code
+    with contextlib.suppress(ValueError):  # a status Python has no phrase for keeps werkzeug's
+        response.status = f"{code} {http.HTTPStatus(code).phrase}"
+    if "X-Request-Id" not in response.headers:
+        response.headers["X-Request-Id"] = uuid.uuid4().hex[:26].upper()
+    return response
+
+
 class ConnectionDropped(ConnectionAbortedError):
     """Raised to make the server close the socket without writing a response."""
 
@@ -111,6 +124,8 @@ class SandboxApp:
         self.store = store
         self.faults = faults
         self.quirks = quirks if quirks is not None else Quirks()
+        if store.quirks is None:
+            store.quirks = self.quirks
         self.log = log
         self.base_url = base_url.rstrip("/") if base_url else None
         self.control = control
@@ -164,7 +179,7 @@ class SandboxApp:
             raise
         if not logged:
             log(response.status_code)
-        return response(environ, start_response)
+        return finish(response)(environ, start_response)
 
     def clock_seconds(self) -> float:
         """The sandbox clock, for the `Date` header the server writes (`server.QuietHandler`)."""
@@ -180,23 +195,15 @@ class SandboxApp:
             time.sleep(decision.delay)
         rate_headers: dict[str, str] = {}
         if self.limiter is not None:
-            allowed, remaining, reset = self.limiter.hit(self._client_key(request))
-            rate_headers = {
-                "RateLimit-Limit": str(self.limiter.limit),
-                "RateLimit-Remaining": str(remaining),
-                "RateLimit-Reset": str(int(reset)),
-            }
-            if not allowed:
-                wait = max(int(reset - time.time() + 0.999), 1)
+            hit = self.limiter.hit(self._client_key(request))
+            rate_headers = hit.headers(self._throttle_name(request))
+            if not hit.allowed:
                 response = rate_limited_response(self.quirks)
                 if self.quirks.rate_limit_headers == "retry_after":
                     for key, value in rate_headers.items():
                         response.headers[key] = value
-                    response.headers["RateLimit-Observed"] = str(self.limiter.limit + 1)
-                    response.headers["RateLimit-ResetTime"] = time.strftime(
-                        "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reset)
-                    )
-                for key, value in self.quirks.rate_limit_headers_for(wait, time.time()).items():
+                    response.headers["RateLimit-ResetTime"] = hit.reset_time()
+                for key, value in self.quirks.rate_limit_headers_for(hit.retry_after(), time.time()).items():
                     response.headers[key] = value
                 return response
         rule = decision.fail or decision.drop
@@ -209,7 +216,7 @@ class SandboxApp:
             base = self.base_url or own_base_url(request.environ)
             return Response(b"", status=301, headers={"Location": base + moved})
         if not raw_path.startswith(API_PREFIX + "/") and raw_path != API_PREFIX:
-            response = json_response(404, {"error": "404 Not Found"})
+            response = self._web_page(request, method, raw_path)
         else:
             # GitLab tolerates python-gitlab's `/features//name` and `/features/`.
             api_path = re.sub(r"/{2,}", "/", raw_path[len(API_PREFIX) :]).rstrip("/") or "/"
@@ -221,6 +228,28 @@ class SandboxApp:
         for key, value in rate_headers.items():
             response.headers[key] = value
         return response
+
+    def _web_page(self, request: Request, method: str, raw_path: str) -> Response:
+        """A page of the sandbox's web UI (`gl_rollout.sandbox.web`) for GET and HEAD."""
+        if method not in ("GET", "HEAD"):
+            return json_response(404, {"error": "404 Not Found"})
+        from gl_rollout.sandbox.web import CSP, page
+
+        base_url = self.base_url or own_base_url(request.environ)
+        shown = page(self.store, raw_path, request.query_string.decode("latin-1"), base_url)
+        response = Response(shown.html, status=shown.status, content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if method == "HEAD":
+            response.set_data(b"")
+        return response
+
+    @staticmethod
+    def _throttle_name(request: Request) -> str:
+        """The Rack::Attack throttle a request counts against, as `RateLimit-Name` names it."""
+        credential = any(request.headers.get(h) for h in ("PRIVATE-TOKEN", "JOB-TOKEN", "Authorization"))
+        return f"throttle_{'authenticated' if credential else 'unauthenticated'}_api"
 
     @staticmethod
     def _client_key(request: Request) -> str:
@@ -279,7 +308,6 @@ class SandboxApp:
         response = json_response(reply.status, body, reply.headers)
         if method == "HEAD":
             response.set_data(b"")
-        response.headers["X-Request-Id"] = uuid.uuid4().hex[:26].upper()
         response.headers["Cache-Control"] = "max-age=0, private, must-revalidate"
         response.headers["X-Content-Type-Options"] = "nosniff"
         for action in ctx.after_response:

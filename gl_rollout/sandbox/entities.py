@@ -23,17 +23,12 @@ def iso_time(ms: int | None) -> str | None:
 
 
 def parse_time(text: str) -> int | None:
-    """Milliseconds from an ISO 8601 timestamp or date (as GitLab's `updated_after` accepts)."""
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1000)
+    """Milliseconds from a time parameter, in any form Grape's `DateTime` coercion reads
+    (`gl_rollout.sandbox.grape_time`); None when it reads none."""
+    from gl_rollout.sandbox.grape_time import parse_grape_time
+
+    moment = parse_grape_time(text)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def user_basic(user: Row, base_url: str) -> dict[str, Any]:
@@ -120,7 +115,7 @@ def project_entity(store: Store, project: Row, base_url: str) -> dict[str, Any]:
         "namespace": namespace_entity(ns, base_url),
         "visibility": "private",
         "issues_enabled": True,
-        "open_issues_count": 0,
+        "open_issues_count": _open_issues(store, project["id"]),
         "archived": False,
         "_links": {
             "self": api,
@@ -132,6 +127,14 @@ def project_entity(store: Store, project: Row, base_url: str) -> dict[str, Any]:
             "members": f"{api}/members",
         },
     }
+
+
+def _open_issues(store: Store, project_id: int) -> int:
+    """How many of the project's issues are open: it moves as issues are opened and closed."""
+    row = store.one(
+        "SELECT COUNT(*) AS n FROM issues WHERE project_id = ? AND state = 'opened'", (project_id,)
+    )
+    return int(row["n"]) if row else 0
 
 
 def group_entity(group: Row, base_url: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ as sent (`/api/v4/projects/acme%2Fweb/issues`) and decoded (`/api/v4/projects/ac
 
 from __future__ import annotations
 
+import email.utils
+import math
 import re
 import threading
 import time
@@ -181,6 +183,38 @@ class Faults:
         return None
 
 
+@dataclass(frozen=True)
+class RateLimitHit:
+    """One request counted by a `RateLimiter`: whether it may pass, and the headers that say so."""
+
+    allowed: bool
+    limit: int
+    period: float
+    observed: int  # requests in this window, this one included: it goes on counting past the limit
+    reset: float  # when the window ends, as Unix time
+    now: float
+
+    def headers(self, name: str) -> dict[str, str]:
+        """GitLab's `RateLimit-*` set (`lib/gitlab/rack_attack.rb`): the limit per minute, what was
+        observed, what remains (`Limit - Observed`, never below 0), and the reset as Unix time."""
+        per_minute = math.ceil(self.limit * 60 / self.period)
+        return {
+            "RateLimit-Name": name,
+            "RateLimit-Limit": str(per_minute),
+            "RateLimit-Observed": str(self.observed),
+            "RateLimit-Remaining": str(max(self.limit - self.observed, 0)),
+            "RateLimit-Reset": str(math.ceil(self.reset)),
+        }
+
+    def retry_after(self) -> int:
+        """Whole seconds until the window ends (at least 1)."""
+        return max(math.ceil(self.reset - self.now), 1)
+
+    def reset_time(self) -> str:
+        """The reset as an HTTP date (`RateLimit-ResetTime`)."""
+        return email.utils.formatdate(math.ceil(self.reset), usegmt=True)
+
+
 @dataclass
 class RateLimiter:
     """A fixed-window limit per client (token, else address), like GitLab's per-user throttles."""
@@ -190,8 +224,8 @@ class RateLimiter:
     _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hit(self, client: str, now: float | None = None) -> tuple[bool, int, float]:
-        """Count one request; returns (allowed, remaining, window end as unix time)."""
+    def hit(self, client: str, now: float | None = None) -> RateLimitHit:
+        """Count one request of `client` in its current window."""
         moment = time.time() if now is None else now
         with self._lock:
             start, used = self._windows.get(client, (moment, 0))
@@ -199,7 +233,7 @@ class RateLimiter:
                 start, used = moment, 0
             used += 1
             self._windows[client] = (start, used)
-        return used <= self.limit, max(self.limit - used, 0), start + self.period
+        return RateLimitHit(used <= self.limit, self.limit, self.period, used, start + self.period, moment)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from gl_rollout.sandbox.auth import can_see_issue, find_group, find_project, req
 from gl_rollout.sandbox.http import Ctx, keyset_page, offset_page
 from gl_rollout.sandbox.issue_routes import time_param
 from gl_rollout.sandbox.router import Reply
+from gl_rollout.sandbox.search import matches as search_matches
 from gl_rollout.sandbox.service import param_error, store_today
 from gl_rollout.sandbox.store import Row, decode_list
 
@@ -143,8 +144,7 @@ def _positive_filters(ctx: Ctx, row: Row, prefix: str, *, any_of: bool = False) 
     search = ctx.string("search")
     if search:
         fields = ctx.csv_list("in") or ["title", "description"]
-        haystack = " ".join(str(row[f] or "") for f in fields if f in ("title", "description")).lower()
-        if not all(word in haystack for word in search.lower().split()):
+        if not search_matches(search, row["title"] or "", row["description"] or "", fields):
             return False
     milestone = ctx.string("milestone")
     if milestone is not None:

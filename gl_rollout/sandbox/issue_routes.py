@@ -34,14 +34,20 @@ UPDATE_AT_LEAST_ONE = (
 
 
 def find_issue(ctx: Ctx, project: Row) -> Row:
-    """The route's issue, or 404 `Issue Not Found` when it is missing or the caller may not see it."""
+    """The route's issue, or 404 when it is missing or the caller may not see it: GitLab's finder raises
+    `RecordNotFound` then, which the API answers `{"message": "404 Not found"}` (lib/api/api.rb)."""
     iid_text = ctx.route_args["issue_iid"]
     if not iid_text.isdigit():
         raise param_error("issue_iid is invalid")
     issue = ctx.store.issue(project["id"], int(iid_text))
     if issue is None or not can_see_issue(ctx, project, issue):
-        raise message_error(404, "404 Issue Not Found")
+        raise not_found_record()
     return issue
+
+
+def not_found_record() -> ApiError:
+    """GitLab's answer to a record its finder did not find (`ActiveRecord::RecordNotFound`)."""
+    return message_error(404, "404 Not found")
 
 
 def time_param(ctx: Ctx, name: str) -> int | None:

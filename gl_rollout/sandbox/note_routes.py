@@ -7,7 +7,7 @@ import re
 from gl_rollout.sandbox import entities, service
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
-from gl_rollout.sandbox.issue_routes import find_issue, time_param
+from gl_rollout.sandbox.issue_routes import find_issue, not_found_record, time_param
 from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import message_error, param_error
 from gl_rollout.sandbox.store import Row
@@ -44,18 +44,20 @@ def list_notes(ctx: Ctx) -> Reply:
     return Reply(200, body, page.headers)
 
 
-def _find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
+def find_note(ctx: Ctx, project: Row, issue: Row) -> Row:
     note_text = ctx.route_args["note_id"]
     note = ctx.store.note(int(note_text)) if note_text.isdigit() else None
-    if note is None or note["issue_id"] != issue["id"] or not _note_allowed(ctx, project, note):
-        raise message_error(404, "404 Note Not Found")
+    if note is None or note["issue_id"] != issue["id"]:
+        raise not_found_record()  # `noteable.notes.find(id)`
+    if not _note_allowed(ctx, project, note):
+        raise message_error(404, "404 Note Not Found")  # found, but `readable_by?` says no
     return note
 
 
 def get_note(ctx: Ctx) -> Reply:
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     return Reply(200, entities.note_entity(ctx.store, note, issue, ctx.base_url))
 
 
@@ -88,7 +90,7 @@ def update_note(ctx: Ctx) -> Reply:
     actor = require_user(ctx)
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     if note["system"] or (note["author_id"] != actor["id"] and not actor["is_admin"]):
         raise forbidden()
     if not ctx.has("body") and not ctx.has("internal"):
@@ -108,7 +110,7 @@ def delete_note(ctx: Ctx) -> Reply:
     actor = require_user(ctx)
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
-    note = _find_note(ctx, project, issue)
+    note = find_note(ctx, project, issue)
     if note["author_id"] != actor["id"] and not actor["is_admin"]:
         raise forbidden()
     ctx.store.execute("DELETE FROM notes WHERE id = ?", (note["id"],))

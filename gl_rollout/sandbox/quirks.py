@@ -69,6 +69,9 @@ class Quirks:
     # A "changed the description" note also for an edit that only flipped boxes (after its checklist
     # notes), as some servers write.
     description_note_with_checklist: bool = False
+    # Label, milestone and state changes recorded as resource events (GitLab 13.2+), or, with False, as
+    # system notes ("added ~x label", "closed") with no `resource_*_events` routes, as older GitLab did.
+    resource_events: bool = True
     # The body of the system note for any other description edit.
     description_note: str = "changed the description"
     # Issue entity fields left out, as older or partial implementations do ("references",

@@ -11,12 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gl_rollout.sandbox import (
+    award_emoji,
     entities,
     environments,
+    event_routes,
     features,
     freeze_periods,
     issue_list,
+    issue_related,
     issue_routes,
+    listing,
     note_routes,
     project_flags,
     unleash,
@@ -53,6 +57,10 @@ def register(router: Router) -> None:
     router.add("GET", "/groups/:id", get_group)
     router.add("GET", "/groups/:id/issues", issue_list.list_group_issues)
     router.add("GET", "/issues", issue_list.list_own_issues)
+    event_routes.register(router)
+    issue_related.register(router)
+    award_emoji.register(router)
+    listing.register(router)
     features.register(router)
     project_flags.register(router)
     environments.register(router)

@@ -34,7 +34,11 @@ class ClockHandler(WSGIRequestHandler):
 
 
 class QuietHandler(ClockHandler):
-    """No per-request lines on stderr: the sandbox keeps its own request log."""
+    """No per-request lines on stderr: the sandbox keeps its own request log. It names itself as the
+    web server in front of GitLab does (`Server: nginx`), not as werkzeug and Python."""
+
+    def version_string(self) -> str:
+        return "nginx"
 
     def log(self, type: str, message: str, *args: Any) -> None:
         return

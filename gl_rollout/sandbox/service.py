@@ -6,10 +6,11 @@ Used by the HTTP handlers and by the Python helpers on `Sandbox`, so both behave
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gl_rollout.sandbox import quickactions
+from gl_rollout.sandbox import events, quickactions
 from gl_rollout.sandbox.store import REPORTER, Row, Store, decode_list
 from gl_rollout.sandbox.tasks import flipped_items
 
@@ -280,8 +281,37 @@ def create_issue(store: Store, project: Row, actor: Row, params: dict[str, Any])
             }
         )
         if state == "closed":
-            store.insert_note(issue, actor["id"], "closed", system=True)
+            if events.as_notes(store):
+                store.insert_note(issue, actor["id"], "closed", system=True)
+            else:
+                events.record(store, issue, actor["id"], "state", state="closed")
+        if not events.as_notes(store):
+            # GitLab records the labels and milestone an issue is created with as events too.
+            events.record_labels(store, issue, actor["id"], decode_list(issue["labels"]), [])
+            if issue["milestone_id"]:
+                events.record(
+                    store, issue, actor["id"], "milestone", milestone_id=issue["milestone_id"], action="add"
+                )
     return issue
+
+
+def _milestone_events(
+    store: Store, issue: Row, actor: Row, before: int | None, after: int | None
+) -> list[Callable[[], None]]:
+    """A milestone change as GitLab's `ChangeMilestoneService` records it: one event, "add" of the new
+    milestone, or "remove" of the old one when none is left."""
+    milestone_id, action = (after, "add") if after else (before, "remove")
+    if not milestone_id:
+        return []
+    return [
+        lambda: events.record(
+            store, issue, actor["id"], "milestone", milestone_id=milestone_id, action=action
+        )
+    ]
+
+
+def _state_event(store: Store, issue: Row, actor: Row, state: str) -> Callable[[], None]:
+    return lambda: events.record(store, issue, actor["id"], "state", state=state)
 
 
 def _valid_assignees(store: Store, ids: list[int]) -> list[int]:
@@ -329,6 +359,7 @@ def _apply_update(
     now = store.now_ms()
     row: dict[str, Any] = {}
     notes: list[str] = []
+    recorded: list[Callable[[], None]] = []  # resource events, written after the notes as GitLab does
     if "title" in merged and merged["title"] != issue["title"]:
         row["title"] = merged["title"]
         notes.append(f"changed title from **{issue['title']}** to **{merged['title']}**")
@@ -355,7 +386,10 @@ def _apply_update(
         added = [n for n in labels if n not in old_labels]
         removed = [n for n in old_labels if n not in labels]
         if added or removed:
-            notes.append(_label_note(added, removed))
+            if events.as_notes(store):
+                notes.append(_label_note(added, removed))
+            else:
+                recorded.append(lambda: events.record_labels(store, issue, actor["id"], added, removed))
     if "assignee_ids" in merged:
         new_ids = _valid_assignees(store, merged["assignee_ids"] or [])
         old_ids = decode_list(issue["assignee_ids"])
@@ -380,7 +414,12 @@ def _apply_update(
         if milestone_id != issue["milestone_id"]:
             row["milestone_id"] = milestone_id
             milestone = store.milestone(milestone_id) if milestone_id else None
-            notes.append(f"changed milestone to %{milestone['title']}" if milestone else "removed milestone")
+            if events.as_notes(store):
+                notes.append(
+                    f"changed milestone to %{milestone['title']}" if milestone else "removed milestone"
+                )
+            else:
+                recorded.extend(_milestone_events(store, issue, actor, issue["milestone_id"], milestone_id))
     if "confidential" in merged and bool(merged["confidential"]) != bool(issue["confidential"]):
         row["confidential"] = int(bool(merged["confidential"]))
         notes.append(
@@ -391,18 +430,24 @@ def _apply_update(
     if "issue_type" in merged and merged["issue_type"] != issue["issue_type"]:
         row["issue_type"] = merged["issue_type"]
     event = merged.get("state_event")
-    if event == "close" and issue["state"] == "opened":
-        row.update(state="closed", closed_at=now, closed_by_id=actor["id"])
-        notes.append("closed")
-    elif event == "reopen" and issue["state"] == "closed":
-        row.update(state="opened", closed_at=None, closed_by_id=None)
-        notes.append("reopened")
+    for wanted, before, after in (("close", "opened", "closed"), ("reopen", "closed", "reopened")):
+        if event == wanted and issue["state"] == before:
+            if after == "closed":
+                row.update(state="closed", closed_at=now, closed_by_id=actor["id"])
+            else:
+                row.update(state="opened", closed_at=None, closed_by_id=None)
+            if events.as_notes(store):
+                notes.append(after)
+            else:
+                recorded.append(_state_event(store, issue, actor, after))
     if row:
         row["updated_at"] = merged.get("updated_at") or now
         row["updated_by_id"] = actor["id"]
         store.update_issue(issue["id"], row)
         for body in notes:
             store.insert_note(issue, actor["id"], body, system=True)
+        for write in recorded:
+            write()
     updated = store.issue_by_id(issue["id"])
     assert updated is not None
     return updated

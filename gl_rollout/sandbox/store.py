@@ -1,5 +1,6 @@
-"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, features, and
-project feature flags (`ff_*`: flags, strategies, scopes, user lists, Unleash client tokens).
+"""The sandbox's state in SQLite: users, tokens, groups, projects, labels, issues, notes, resource events,
+award emoji on notes, features, and project feature flags (`ff_*`: flags, strategies, scopes, user lists,
+Unleash client tokens).
 
 One connection shared by the server's threads, guarded by a re-entrant lock (SQLite objects are not
 safe to share across threads otherwise). Rows come back as plain dicts; the HTTP shapes live in
@@ -17,7 +18,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gl_rollout.sandbox.quirks import Quirks
 
 Row = dict[str, Any]
 
@@ -81,6 +85,13 @@ CREATE TABLE IF NOT EXISTS ff_clients (project_id INTEGER PRIMARY KEY, token TEX
 CREATE TABLE IF NOT EXISTS freeze_periods (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, freeze_start TEXT NOT NULL, freeze_end TEXT NOT NULL,
   cron_timezone TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS resource_events (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, label_id INTEGER, milestone_id INTEGER, action TEXT, state TEXT);
+CREATE INDEX IF NOT EXISTS resource_events_issue ON resource_events (issue_id, kind, id);
+CREATE TABLE IF NOT EXISTS award_emoji (
+  id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL, user_id INTEGER NOT NULL, name TEXT NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE (note_id, user_id, name));
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.
@@ -96,6 +107,9 @@ GROUP_PATHS = ("acme", "acme/platform")
 SEEDED_LABEL = "feature flag"
 PROJECT_ID = 42
 SECOND_PROJECT_ID = 43
+# Issue IDs are instance-wide and start far above any IID, as on a GitLab that has seen other projects:
+# a client that mixes up `id` and `iid` then asks for an issue that does not exist.
+FIRST_ISSUE_ID = 1001
 
 
 def _seed(db: sqlite3.Connection, now: int) -> None:
@@ -176,6 +190,8 @@ class Store:
         self._last_ms = 0
         self._clock_offset_ms = 0  # how far the sandbox's clock runs ahead of this machine's (advance_clock)
         self._user_cache: dict[int, Row] = {}
+        # The sandbox's quirks, for the writes that depend on the GitLab version played (`events.py`).
+        self.quirks: Quirks | None = None
         try:
             self._open(persistent=db_path is not None)
         except sqlite3.Error as error:
@@ -410,7 +426,8 @@ class Store:
                 (fields["project_id"],),
             )
             iid = fields.get("iid") or (row["iid"] if row else 1)
-            values = dict(fields, iid=iid)
+            top = self.one("SELECT COALESCE(MAX(id), ?) + 1 AS id FROM issues", (FIRST_ISSUE_ID - 1,))
+            values = dict(fields, iid=iid, id=top["id"] if top else FIRST_ISSUE_ID)
             values.setdefault("assignee_ids", [])
             values.setdefault("labels", [])
             values["assignee_ids"] = json.dumps(values["assignee_ids"])

@@ -24,6 +24,7 @@ from gl_rollout.errors import ExitCode, GitLabError, UsageError
 from gl_rollout.gitlab.client import PythonGitLab, connect
 from gl_rollout.gitlab.connection import Connection
 from gl_rollout.gitlab.decoding import feature_value, flatten_message
+from gl_rollout.gitlab.errors import which_missing
 from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.server import QuietHandler
@@ -470,15 +471,19 @@ def test_no_token(sandbox: Sandbox) -> None:
 
 
 def test_not_found_names_the_project_and_issue(sandbox: Sandbox) -> None:
+    """GitLab's 404 body tells which is missing: `404 Not found` the issue, `404 Project Not Found` the
+    project; a body that tells neither keeps "project P or its issue #N"."""
     with pytest.raises(GitLabError) as caught:
         client(sandbox).get_issue(sandbox.project_path, 999)
-    assert (
-        caught.value.message
-        == "project acme/platform/rollouts or its issue #999 not found, or you lack access (404)"
+    assert caught.value.message == (
+        "issue #999 of project acme/platform/rollouts not found, or you lack access (404)"
     )
     assert caught.value.status == 404
-    with pytest.raises(GitLabError, match=r"project no/such or its issue #1 not found"):
+    with pytest.raises(GitLabError, match=r"^project no/such not found, or you lack access"):
         client(sandbox).get_issue("no/such", 1)
+    missing = "project g/p or its issue #7"
+    assert which_missing(missing, "404 Issue Not Found") == "issue #7 of project g/p"  # older GitLab
+    assert which_missing(missing, "404 Not Found") == missing  # a route not found: it could be either
 
 
 def test_read_only_token_cannot_write(sandbox: Sandbox) -> None:

@@ -55,13 +55,16 @@ def readme_examples() -> list[str]:
 
 def as_run_here(command: str) -> str | None:
     """The example as it runs here: examples naming `group/project` run against the sandbox's project;
-    pipes, other hosts and the long-running server are left out."""
+    pipes, other hosts and the long-running server are left out. `--write-definition` there takes
+    `--allow-sandbox-url`: the example's definition is not in the sandbox's folder."""
     if "|" in command or "sandbox serve" in command or "example.com" in command:
         return None
     if "group/project" in command:
         command = command.replace("group/project#42", "acme/platform/rollouts#1")
         command = command.replace("-R group/project", "-R acme/platform/rollouts")
         command = command.replace("gl-rollout ", "gl-rollout --sandbox ", 1)
+        if "--write-definition" in command:  # the sandbox's loopback URL, into a file outside its folder
+            command = re.sub(r"(\s+#\s.*)?$", r" --allow-sandbox-url\1", command, count=1)
     return command
 
 

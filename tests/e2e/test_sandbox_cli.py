@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -165,3 +166,102 @@ def test_busy_port_is_a_usage_error(tmp_path: Path) -> None:
         assert "cannot listen on 127.0.0.1:" in busy.stderr
     finally:
         stop(first)
+
+
+# ---- links that open (issue 13): `--sandbox` commands use a `sandbox serve` of the same state --------------
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/[^\s'\"]*")
+
+
+def test_demo_links_open_while_serve_runs_on_the_same_state(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "sandbox.sqlite3"
+    process, banner = start(db)
+    try:
+        url = banner[0].split()[4]
+        assert (db.parent / "sandbox.sqlite3.serving.json").exists()
+        demo = run_cli(["demo", "--sandbox-db", str(db)], env={"HOME": str(tmp_path)})
+        assert demo.code == 0, demo.output
+        links = set(LINK.findall(demo.stdout))
+        assert links, demo.stdout
+        assert all(link.startswith(url + "/") for link in links)
+        for link in sorted(links):
+            page = requests.get(link, timeout=10)
+            assert page.status_code == 200, link
+            assert page.headers["Content-Type"].startswith("text/html"), link
+        issue_page = requests.get(f"{url}/acme/platform/rollouts/-/issues/1", timeout=10).text
+        assert issue_page.count(" checked>") == 3  # the three boxes the demo ticked
+        assert "links: this command's sandbox closed" not in demo.stderr
+    finally:
+        assert stop(process)[0] == 0
+    assert not (db.parent / "sandbox.sqlite3.serving.json").exists()  # Ctrl-C takes its marker away
+
+
+def test_the_project_flag_demo_reads_the_served_sandboxs_unleash_api(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "sandbox.sqlite3"
+    process, banner = start(db)
+    try:
+        url = banner[0].split()[4]
+        demo = run_cli(
+            ["demo", "--flag-backend", "project", "--sandbox-db", str(db)], env={"HOME": str(tmp_path)}
+        )
+        assert demo.code == 0, demo.output
+        assert (
+            "Unleash client in production, at the end: new-checkout enabled (flexibleRollout), "
+            "on for 1000 of 1000 sample users" in demo.stdout
+        )
+        flags_page = requests.get(f"{url}/acme/platform/rollouts/-/feature_flags", timeout=10)
+        assert flags_page.status_code == 200
+        assert "new-checkout" in flags_page.text  # the served state is the one the demo changed
+    finally:
+        assert stop(process)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"url": "http://127.0.0.1:9", "pid": 2**22 + 12345},  # a server that died: no such process
+        {"url": "http://127.0.0.1:9", "pid": os.getpid()},  # a live process, but nothing on that port
+        {"url": "http://example.com:80", "pid": os.getpid()},  # never anything but loopback
+    ],
+    ids=["dead-process", "closed-port", "not-loopback"],
+)
+def test_without_serve_links_are_paths_and_the_hint_says_how_to_open_them(
+    tmp_path: Path, left: dict[str, object]
+) -> None:
+    db = tmp_path / "sandbox.sqlite3"
+    # a marker that names no running `sandbox serve` of this state counts for nothing
+    (tmp_path / "sandbox.sqlite3.serving.json").write_text(json.dumps(left), encoding="utf-8")
+    demo = run_cli(["demo", "--sandbox-db", str(db)], env={"HOME": str(tmp_path)})
+    assert demo.code == 0, demo.output
+    assert "http://127.0.0.1" not in demo.stdout  # nothing that would open nothing
+    assert "/acme/platform/rollouts/-/issues/1" in demo.stdout
+    assert "run `gl-rollout sandbox serve`" in demo.stderr
+    status = run_cli(["--sandbox-db", str(db), "--json", "status", "acme/platform/rollouts#1"], env={})
+    assert json.loads(status.stdout)["data"]["web_url"].startswith("http://127.0.0.1:")  # JSON keeps GitLab's
+
+
+DEFINITION = "name: my_flag\ntype: beta\ndefault_enabled: false\nrollout_issue_url:\n"
+
+
+def test_write_definition_keeps_sandbox_urls_in_the_sandboxs_folder(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "sandbox.sqlite3"
+    outside = tmp_path / "repo" / "my_flag.yml"
+    outside.parent.mkdir()
+    outside.write_text(DEFINITION, encoding="utf-8")
+    args = ["--sandbox-db", str(db), "create", "my_flag", "--definition", str(outside), "--write-definition"]
+    refused = run_cli(args, env={})
+    assert refused.code == 2
+    assert "--allow-sandbox-url" in refused.stderr
+    assert refused.stderr.count("error:") == 1
+    assert outside.read_text(encoding="utf-8") == DEFINITION
+    assert not db.exists()  # refused before the sandbox was opened: nothing created
+
+    db.parent.mkdir()
+    inside = db.parent / "my_flag.yml"
+    inside.write_text(DEFINITION, encoding="utf-8")
+    kept = run_cli([*args[:5], str(inside), "--write-definition"], env={})
+    assert kept.code == 0, kept.output
+    assert "rollout_issue_url: http://127.0.0.1:" in inside.read_text(encoding="utf-8")
+
+    allowed = run_cli([*args, "--allow-sandbox-url"], env={})
+    assert allowed.code == 0, allowed.output
+    assert "rollout_issue_url: http://127.0.0.1:" in outside.read_text(encoding="utf-8")
