@@ -19,6 +19,10 @@ HELP_WIDTH = 80  # click's widest help; narrower terminals get the app's own ren
 
 def main() -> None:
     """Console-script entry point."""
+    if os.environ.get("_GL_ROLLOUT_COMPLETE"):  # the shell asks for completions (gl_rollout.cli.completion)
+        from gl_rollout.cli.completion import answer
+
+        sys.exit(answer(os.environ))
     argv = sys.argv[1:]
     if argv in (["--help"], ["-h"]) and _terminal_columns() >= HELP_WIDTH:
         try:

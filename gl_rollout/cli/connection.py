@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gl_rollout.core.refs import IssueRef, parse_issue_ref
 from gl_rollout.errors import GitLabError, Secrets, UsageError
@@ -27,6 +27,7 @@ from gl_rollout.gitlab.connection import (
 )
 
 if TYPE_CHECKING:
+    from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
     from gl_rollout.gitlab.api import GitLabAPI
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
@@ -244,7 +245,11 @@ def open_client(
 
     if options.sandbox:
         with _sandbox_client(options, project=project, ref=ref) as (conn, project_path, issue_ref, admin):
-            yield Client(connected(conn), conn, project_path, issue_ref, admin, options.timeout, options)
+            api = RecordingAPI(connected(conn))
+            try:
+                yield Client(api, conn, project_path, issue_ref, admin, options.timeout, options)
+            finally:
+                api.remember(options.env)
         return
 
     project_path = find_project(project, options.env)
@@ -254,7 +259,75 @@ def open_client(
         issue_ref = issue_ref.relative_to(conn.url)
     if need_write:
         require_write_token(conn)
-    yield Client(connected(conn), conn, project_path, issue_ref, None, options.timeout, options)
+    api = RecordingAPI(connected(conn))
+    try:
+        yield Client(api, conn, project_path, issue_ref, None, options.timeout, options)
+    finally:
+        api.remember(options.env)
+
+
+class RecordingAPI:
+    """The GitLab API, noting the issue a command read or wrote when it worked on one issue only, so that
+    shell completion can offer its reference and step IDs later without a request (`cli.recent`)."""
+
+    def __init__(self, api: GitLabAPI) -> None:
+        self._api = api
+        self.url = api.url
+        self._last: Issue | None = None
+        self._seen: set[tuple[str, int]] = set()
+
+    def _note(self, issue: Issue) -> Issue:
+        self._seen.add((issue.reference, issue.iid))
+        self._last = issue
+        return issue
+
+    def remember(self, env: Mapping[str, str]) -> None:
+        """Write the issue to the recent issues, when exactly one was touched."""
+        if self._last is not None and len(self._seen) == 1:
+            from gl_rollout.cli.recent import remember
+
+            remember(env, self._last)
+
+    def current_user(self) -> User:
+        return self._api.current_user()
+
+    def get_issue(self, project: str, iid: int) -> Issue:
+        return self._note(self._api.get_issue(project, iid))
+
+    def list_issues(self, query: IssueQuery) -> Iterator[Issue]:
+        return self._api.list_issues(query)
+
+    def create_issue(self, project: str, fields: Mapping[str, Any]) -> Issue:
+        return self._note(self._api.create_issue(project, fields))
+
+    def update_issue(self, project: str, iid: int, fields: Mapping[str, Any]) -> Issue:
+        return self._note(self._api.update_issue(project, iid, fields))
+
+    def list_notes(
+        self, project: str, iid: int, *, sort: str = "asc", per_page: int = 100, max_pages: int | None = None
+    ) -> list[Note]:
+        return self._api.list_notes(project, iid, sort=sort, per_page=per_page, max_pages=max_pages)
+
+    def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
+        return self._api.create_note(project, iid, body, internal=internal)
+
+    def find_user_ids(self, usernames: list[str]) -> dict[str, int]:
+        return self._api.find_user_ids(usernames)
+
+    def find_milestone_id(self, project: str, title: str) -> int | None:
+        return self._api.find_milestone_id(project, title)
+
+    def list_features(self) -> list[Feature]:
+        return self._api.list_features()
+
+    def set_feature(self, name: str, params: Mapping[str, Any]) -> Feature:
+        return self._api.set_feature(name, params)
+
+    def delete_feature(self, name: str) -> None:
+        self._api.delete_feature(name)
+
+    def request_count(self) -> int:
+        return self._api.request_count()
 
 
 def learn(options: ClientOptions, conn: Connection) -> Connection:

@@ -1,6 +1,6 @@
 """Checklist commands `status` and `check`, on a rollout issue (`REF`) or a local Markdown file (`--file`).
 
-`PATH` may be `-` for standard input. The use cases are `gl_rollout.workflows.status` and
+`FILE` may be `-` for standard input. The use cases are `gl_rollout.workflows.status` and
 `gl_rollout.workflows.check`; markdown-it loads only when a command runs.
 """
 
@@ -13,7 +13,13 @@ import typer
 from gl_rollout.cli import views
 from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
-from gl_rollout.cli.options import DryRunOption, FileOption, OptionalRefArgument, ProjectOption
+from gl_rollout.cli.options import (
+    DryRunOption,
+    FileOption,
+    OptionalRefArgument,
+    ProjectOption,
+    complete_steps,
+)
 from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
 
@@ -39,7 +45,10 @@ def status_command(
     require: Annotated[
         list[str] | None,
         typer.Option(
-            "--require", metavar="STEP", help="Exit 6 unless this step is done (repeatable): a pipeline gate."
+            "--require",
+            metavar="STEP",
+            help="Exit 6 unless this step is done (repeatable): a pipeline gate.",
+            autocompletion=complete_steps,
         ),
     ] = None,
     timeline: Annotated[
@@ -76,6 +85,7 @@ def check_command(
             "then the steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
             "the step's text that matches one step.",
             show_default=False,
+            autocompletion=complete_steps,
         ),
     ],
     *,

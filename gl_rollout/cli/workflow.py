@@ -53,6 +53,7 @@ from gl_rollout.cli.options import (
     TeamOption,
     TemplateOption,
     VarOption,
+    complete_environments,
     render_options,
 )
 from gl_rollout.errors import UsageError
@@ -82,12 +83,13 @@ def create_command(
     *,
     project: ProjectOption = None,
     label: Annotated[
-        list[str] | None, typer.Option("--label", "-l", help="Extra label (repeatable).")
+        list[str] | None, typer.Option("--label", "-l", metavar="LABEL", help="Extra label (repeatable).")
     ] = None,
     assignee: Annotated[
-        list[str] | None, typer.Option("--assignee", "-a", help="Assign this username (repeatable).")
+        list[str] | None,
+        typer.Option("--assignee", "-a", metavar="USER", help="Assign this username (repeatable)."),
     ] = None,
-    due: Annotated[str | None, typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
+    due: Annotated[str | None, typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
     confidential: Annotated[
         bool, typer.Option("--confidential", help="Make the issue confidential.")
     ] = False,
@@ -167,7 +169,13 @@ def announce_command(
         bool, typer.Option("--enabled", help="Announce that the flag is now enabled.")
     ] = False,
     env: Annotated[
-        str, typer.Option("--env", help="With --enabled: the environment (default production).")
+        str,
+        typer.Option(
+            "--env",
+            metavar="ENV",
+            help="With --enabled: the environment (default production).",
+            autocompletion=complete_environments,
+        ),
     ] = "production",
     project: ProjectOption = None,
     flag: FlagOption = None,
@@ -212,7 +220,8 @@ def enable_command(
     ctx: typer.Context,
     ref: RefArgument,
     percentage: Annotated[
-        int | None, typer.Option("--percentage", help="Percentage 0-100 (needs --actors or --time).")
+        int | None,
+        typer.Option("--percentage", metavar="N", help="Percentage 0-100 (needs --actors or --time)."),
     ] = None,
     actors: Annotated[
         bool, typer.Option("--actors", help="The percentage is of actors (recommended).")

@@ -40,6 +40,7 @@ from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab.calls import Call, StatusError
 from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
 from gl_rollout.gitlab.errors import ErrorTranslator
+from gl_rollout.gitlab.http_log import log_response
 from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.gitlab.transport import Transport
 
@@ -342,6 +343,7 @@ class PythonGitLab:
         # python-gitlab's exceptions drop the headers (Retry-After, Location) and the URL asked.
         self._local.headers = response.headers
         self._local.url = response.url
+        log_response(response, self._errors.secrets)
 
     def _send_once(self, call: Call) -> requests.Response:
         """One request, python-gitlab's retries off; its HTTP errors become `StatusError`s."""

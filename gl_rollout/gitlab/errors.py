@@ -31,7 +31,12 @@ class ErrorTranslator:
         self.url = conn.url
         self._conn = conn
         self._timeout = timeout
-        self._secrets = (conn.token,) if conn.token else ()
+        self._secrets: tuple[str, ...] = (conn.token,) if conn.token else ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The connection's token, to mask wherever this connection's requests are shown."""
+        return self._secrets
 
     def error(
         self,
