@@ -32,6 +32,7 @@ class Call:
     note: bool = False  # counts against the notes-per-minute limit
     job_ok: bool = False  # GitLab accepts CI_JOB_TOKEN here (single issue GET, project issue list)
     project: str | None = None  # the project the request names, for references GitLab leaves out
+    iid: int | None = None  # the issue the request names: a 404's body then tells which of the two is missing
 
 
 class StatusError(Exception):

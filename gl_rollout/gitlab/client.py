@@ -163,6 +163,7 @@ class PythonGitLab:
             _issue_path(project, iid),
             f"read issue {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             job_ok=True,
             project=project,
         )
@@ -224,6 +225,7 @@ class PythonGitLab:
             _issue_path(project, iid),
             f"update issue {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             body=_jsonable(fields),
             write=True,
             project=project,
@@ -238,7 +240,9 @@ class PythonGitLab:
             _issue_path(project, iid) + "/notes",
             f"read the comments of {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             query={"order_by": "created_at", "sort": sort},
+            project=project,
         )
         notes: list[Note] = []
         for index, page in enumerate(self._http.pages(call, per_page, None)):
@@ -257,10 +261,12 @@ class PythonGitLab:
             _issue_path(project, iid) + "/notes",
             f"post a comment on {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             body=payload,
             replayable=False,
             write=True,
             note=True,
+            project=project,
         )
         response = self._http.send(call)
         if response.status_code == 202:  # the body held only quick actions: nothing was stored

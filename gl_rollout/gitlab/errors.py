@@ -138,15 +138,14 @@ class ErrorTranslator:
                     call=call,
                     status=404,
                 )
-            hint = f"{call.fix}; GitLab answers 404 for what the token may not see"
+            missing, fix = _which_is_missing(call, message)
+            hint = f"{fix}; GitLab answers 404 for what the token may not see"
             if job:
                 hint = (
                     "a CI_JOB_TOKEN reaches its own project and those whose job token allowlist names it; "
                     "or set GITLAB_TOKEN to a token with access to the project"
                 )
-            return self.error(
-                f"{call.missing} not found, or you lack access (404)", hint, call=call, status=404
-            )
+            return self.error(f"{missing} not found, or you lack access (404)", hint, call=call, status=404)
         if status == 429:
             after = math.ceil(hinted) if hinted is not None else DEFAULT_RATE_LIMIT_WAIT
             return self.error(
@@ -262,3 +261,17 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
         return "dropped"
     return "other"
+
+
+def _which_is_missing(call: Call, message: str) -> tuple[str, str]:
+    """What a 404 on an issue's path means, as GitLab's body tells it, and how to fix it: `404 Project
+    Not Found` when the project is missing (or hidden from the token), `404 Not found` (or `404 Issue Not
+    Found`) when the project is there but its issue is not. Any other body keeps the call's own words."""
+    if call.project is None or call.iid is None:
+        return call.missing, call.fix
+    said = " ".join(message.casefold().split())
+    if "project not found" in said:
+        return f"project {call.project}", "check --project, or the path in the reference"
+    if said in {"404 not found", "not found", "404 issue not found", "issue not found"}:
+        return f"issue #{call.iid} in project {call.project}", "check the issue number"
+    return call.missing, call.fix

@@ -469,16 +469,24 @@ def test_no_token(sandbox: Sandbox) -> None:
         client(sandbox, token="", kind="private").current_user()
 
 
-def test_not_found_names_the_project_and_issue(sandbox: Sandbox) -> None:
+def test_not_found_says_which_of_project_and_issue_is_missing(sandbox: Sandbox) -> None:
+    """GitLab's 404 body tells: `404 Project Not Found`, or `404 Not found` for an issue of a project that
+    is there (the sandbox's older `404 Issue Not Found` reads the same)."""
     with pytest.raises(GitLabError) as caught:
         client(sandbox).get_issue(sandbox.project_path, 999)
-    assert (
-        caught.value.message
-        == "project acme/platform/rollouts or its issue #999 not found, or you lack access (404)"
+    assert caught.value.message == (
+        "issue #999 in project acme/platform/rollouts not found, or you lack access (404)"
     )
     assert caught.value.status == 404
-    with pytest.raises(GitLabError, match=r"project no/such or its issue #1 not found"):
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("check the issue number")
+    with pytest.raises(GitLabError) as caught:
         client(sandbox).get_issue("no/such", 1)
+    assert caught.value.message == "project no/such not found, or you lack access (404)"
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("check --project")
+    with pytest.raises(GitLabError, match=r"^issue #999 in project acme/platform/rollouts not found"):
+        client(sandbox).list_notes(sandbox.project_path, 999)
 
 
 def test_read_only_token_cannot_write(sandbox: Sandbox) -> None:
