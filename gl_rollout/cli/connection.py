@@ -27,7 +27,7 @@ from gl_rollout.gitlab.connection import (
 )
 
 if TYPE_CHECKING:
-    from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
+    from gl_rollout.core.model import Issue
     from gl_rollout.gitlab.api import GitLabAPI
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
@@ -288,14 +288,8 @@ class RecordingAPI:
 
             remember(env, self._last)
 
-    def current_user(self) -> User:
-        return self._api.current_user()
-
     def get_issue(self, project: str, iid: int) -> Issue:
         return self._note(self._api.get_issue(project, iid))
-
-    def list_issues(self, query: IssueQuery) -> Iterator[Issue]:
-        return self._api.list_issues(query)
 
     def create_issue(self, project: str, fields: Mapping[str, Any]) -> Issue:
         return self._note(self._api.create_issue(project, fields))
@@ -303,31 +297,9 @@ class RecordingAPI:
     def update_issue(self, project: str, iid: int, fields: Mapping[str, Any]) -> Issue:
         return self._note(self._api.update_issue(project, iid, fields))
 
-    def list_notes(
-        self, project: str, iid: int, *, sort: str = "asc", per_page: int = 100, max_pages: int | None = None
-    ) -> list[Note]:
-        return self._api.list_notes(project, iid, sort=sort, per_page=per_page, max_pages=max_pages)
-
-    def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
-        return self._api.create_note(project, iid, body, internal=internal)
-
-    def find_user_ids(self, usernames: list[str]) -> dict[str, int]:
-        return self._api.find_user_ids(usernames)
-
-    def find_milestone_id(self, project: str, title: str) -> int | None:
-        return self._api.find_milestone_id(project, title)
-
-    def list_features(self) -> list[Feature]:
-        return self._api.list_features()
-
-    def set_feature(self, name: str, params: Mapping[str, Any]) -> Feature:
-        return self._api.set_feature(name, params)
-
-    def delete_feature(self, name: str) -> None:
-        self._api.delete_feature(name)
-
-    def request_count(self) -> int:
-        return self._api.request_count()
+    def __getattr__(self, name: str) -> Any:
+        """Every other call of the Protocol goes to the API as is (calls added to it later too)."""
+        return getattr(self._api, name)
 
 
 def learn(options: ClientOptions, conn: Connection) -> Connection:
