@@ -21,6 +21,7 @@ import typer
 import typer.main
 
 from gl_rollout import __version__
+from gl_rollout.cli.argv import GLOBAL_OPTIONS, hoist_global_options
 from gl_rollout.cli.layout import LazyGroup, did_you_mean
 from gl_rollout.cli.printer import HumanRenderer, Printer, emit
 from gl_rollout.errors import ExitCode, RolloutError, Secrets, UsageError
@@ -98,20 +99,6 @@ def state_of(ctx: typer.Context) -> AppState:
     return obj
 
 
-# Global options, hoisted by `main`: name -> takes a value.
-GLOBAL_OPTIONS: dict[str, bool] = {
-    "--json": False,
-    "--json-file": True,
-    "--debug": False,
-    "--debug-body": False,
-    "--sandbox": False,
-    "--sandbox-db": True,
-    "--url": True,
-    "--gitlab": True,
-    "--ca-bundle": True,
-    "--timeout": True,
-    "--allow-http": False,
-}
 DEBUG_LEVELS = ("body",)  # --debug=VALUE: what more than tracebacks and the request lines to show
 
 
@@ -236,9 +223,15 @@ def global_options(
         raise typer.BadParameter("give a number of seconds above 0 and at most 3600", param_hint="--timeout")
     state.timeout = timeout
     if install_completion is not None or show_completion is not None:
-        from gl_rollout.cli.completion import completion_command
+        from gl_rollout.cli.completion import completion_result, completion_view
 
-        completion_command(ctx, install=install_completion, show=show_completion, online=complete_online)
+        name = "install-completion" if install_completion is not None else "show-completion"
+        run_command(
+            ctx,
+            name,
+            lambda: completion_result(install_completion, show_completion, state.env, online=complete_online),
+            completion_view,
+        )
     elif complete_online:
         raise typer.BadParameter(
             "give it with --install-completion or --show-completion", param_hint="--complete-online"
@@ -287,30 +280,6 @@ def run_command(
         printer.error(exc.one_line())
         code = int(exc.exit_code)
     raise typer.Exit(code)
-
-
-def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move global options written after the command in front of it, so they apply anywhere."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            rest.extend(argv[i:])
-            break
-        name = token.split("=", 1)[0]
-        if token == "--debug=body":  # --debug alone stays a flag: it never takes the next word
-            front.append("--debug-body")
-        elif name in GLOBAL_OPTIONS:
-            front.append(token)
-            if GLOBAL_OPTIONS[name] and "=" not in token and i + 1 < len(argv):
-                front.append(argv[i + 1])
-                i += 1
-        else:
-            rest.append(token)
-        i += 1
-    return front + rest
 
 
 def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,15 @@ try:  # Typer ships its own copy of click from 0.28 on
 except ImportError:  # pragma: no cover - an older Typer on click
     from click.shell_completion import CompletionItem, add_completion_class  # type: ignore[assignment]
 
+from gl_rollout.errors import Secrets
+
 if TYPE_CHECKING:
     import typer
 
     from gl_rollout.cli.recent import RecentIssue, RecentStep
+    from gl_rollout.result import Result
 
-__all__ = ["SHELLS", "CompletionItem", "answer", "completion_command", "script"]
+__all__ = ["SHELLS", "CompletionItem", "answer", "completion_result", "completion_view", "script"]
 
 PROG = "gl-rollout"
 COMPLETE_VAR = "_GL_ROLLOUT_COMPLETE"
@@ -44,10 +47,11 @@ ONLINE_TIMEOUT = 3.0  # seconds: a shell waiting on a Tab press should not wait 
 # --- the protocol -------------------------------------------------------------------------------------------
 
 
-def answer(env: Mapping[str, str]) -> int:
+def answer(env: Mapping[str, str], root: Callable[[], Any]) -> int:
     """One completion request from the shell script: print the candidates (or the script), return the exit
     status. `_GL_ROLLOUT_COMPLETE` holds `complete_SHELL` or `source_SHELL` (click's `SHELL_complete` and
-    `SHELL_source` are read too)."""
+    `SHELL_source` are read too). `root` builds the app's root command (the app imports this module, so
+    it is handed in)."""
     instruction = env.get(COMPLETE_VAR, "")
     action, _, shell = instruction.partition("_")
     if action in SHELLS:  # click's order: bash_complete
@@ -58,12 +62,8 @@ def answer(env: Mapping[str, str]) -> int:
     if action == "source":
         sys.stdout.write(script(shell, online=env.get(ONLINE_VAR) == "1") + "\n")
         return 0
-    import typer.main
-
-    from gl_rollout.cli.app import app
-
     _register()
-    completer = _COMPLETERS[shell](typer.main.get_command(app), {}, PROG, COMPLETE_VAR)
+    completer = _COMPLETERS[shell](root(), {}, PROG, COMPLETE_VAR)
     text = completer.complete()
     if text:
         sys.stdout.write(text + "\n")
@@ -83,7 +83,7 @@ def _completer_class(base: type) -> type:
         """Typer's completer for one shell, reading global options after the command as the CLI does."""
 
         def get_completions(self, args: list[str], incomplete: str) -> list[Any]:
-            from gl_rollout.cli.app import GLOBAL_OPTIONS, hoist_global_options
+            from gl_rollout.cli.argv import GLOBAL_OPTIONS, hoist_global_options
 
             hoisted = hoist_global_options(args)
             items: list[Any] = super().get_completions(hoisted, incomplete)
@@ -200,19 +200,37 @@ def _read_online(ref: str, project: str | None, env: Mapping[str, str]) -> Recen
     """Read the issue from GitLab (one request, no retry, a short timeout) and remember it; None on any
     failure, silently: a completion prints candidates or nothing."""
     try:
-        from gl_rollout.cli.app import AppState
         from gl_rollout.cli.connection import open_client
         from gl_rollout.cli.recent import find, load
         from gl_rollout.gitlab.retry import RetryPolicy
 
-        state = AppState(env=dict(env), timeout=ONLINE_TIMEOUT)
+        options = _QuietOptions(env=dict(env))
         with open_client(
-            state, need_write=False, project=project, ref=ref, retry=RetryPolicy(max_attempts=1)
+            options, need_write=False, project=project, ref=ref, retry=RetryPolicy(max_attempts=1)
         ) as client:
             client.api.get_issue(client.issue.project, client.issue.iid)
         return find(load(env), ref, project)
     except Exception:
         return None
+
+
+@dataclass
+class _QuietOptions:
+    """The connection options of an online completion: the environment's GitLab, a short timeout, and
+    nothing said (a warning would land in the shell's prompt)."""
+
+    env: Mapping[str, str]
+    url: str | None = None
+    gitlab_name: str | None = None
+    ca_bundle: Path | None = None
+    allow_http: bool = False
+    sandbox: bool = False
+    sandbox_db: Path | None = None
+    timeout: float = ONLINE_TIMEOUT
+    secrets: Secrets = field(default_factory=Secrets)
+
+    def warn(self, text: str) -> None:
+        pass
 
 
 # --- --install-completion and --show-completion ---------------------------------------------------------
@@ -235,29 +253,25 @@ class Shown:
     script: str
 
 
-def completion_command(ctx: typer.Context, *, install: str | None, show: str | None, online: bool) -> None:
+def completion_result(
+    install: str | None, show: str | None, env: Mapping[str, str], *, online: bool
+) -> Result[Installed | Shown]:
     """`--install-completion SHELL` or `--show-completion SHELL`, as a command of its own."""
-    from gl_rollout.cli.app import run_command, state_of
     from gl_rollout.errors import UsageError
     from gl_rollout.result import Result
 
-    state = state_of(ctx)
     name = "install-completion" if install is not None else "show-completion"
     shell = (install if install is not None else show) or ""
-
-    def use_case() -> Result[Any]:
-        if install is not None and show is not None:
-            raise UsageError("give --install-completion or --show-completion, not both")
-        if shell not in SHELLS:
-            raise UsageError(f"cannot complete for shell {shell!r}", "give bash, zsh or fish")
-        if install is not None:
-            return Result(name, install_script(shell, state.env, online=online))
-        return Result(name, Shown(shell, script(shell, online=online)))
-
-    run_command(ctx, name, use_case, _completion_view)
+    if install is not None and show is not None:
+        raise UsageError("give --install-completion or --show-completion, not both")
+    if shell not in SHELLS:
+        raise UsageError(f"cannot complete for shell {shell!r}", "give bash, zsh or fish")
+    if install is not None:
+        return Result(name, install_script(shell, env, online=online))
+    return Result(name, Shown(shell, script(shell, online=online)))
 
 
-def _completion_view(result: Any, printer: Any) -> None:
+def completion_view(result: Any, printer: Any) -> None:
     value = result.value
     if isinstance(value, Shown):
         printer.human.write(value.script + "\n")

@@ -187,7 +187,8 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
         shown = io.StringIO()
         # The inner output is written to the user's stream below: it is coloured as that stream is.
         inner_env = {"FORCE_COLOR": "1"} if printer.colour() else {"NO_COLOR": "1"}
-        inner_env["COLUMNS"] = str(max(printer.width() - 2, 20))  # it is indented by two
+        # As wide as the command itself would print, so that what is shown is what running it shows.
+        inner_env["COLUMNS"] = str(printer.width())
         inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown, env=inner_env)
         value = None if isinstance(step.data, Mapping) else step.data
         ran: Result[Any] = Result(step.command, value, ok=step.ok, messages=list(step.messages))
