@@ -38,8 +38,8 @@ class RolloutError(Exception):
     def one_line(self) -> str:
         """Message and hint as the single line the CLI prints."""
         text = self.message.rstrip(".")
-        if self.hint:
-            text = f"{text}. {self.hint}"
+        if self.hint:  # after a question ("did you mean enable-staging?") no full stop comes
+            text = f"{text}{' ' if text.endswith('?') else '. '}{self.hint}"
         return " ".join(text.split())
 
 

@@ -19,6 +19,10 @@ HELP_WIDTH = 80  # click's widest help; narrower terminals get the app's own ren
 
 def main() -> None:
     """Console-script entry point."""
+    if os.environ.get("_GL_ROLLOUT_COMPLETE"):  # the shell asks for completions (gl_rollout.cli.completion)
+        from gl_rollout.cli.completion import answer
+
+        sys.exit(answer(os.environ, _root_command))
     argv = sys.argv[1:]
     if argv in (["--help"], ["-h"]) and _terminal_columns() >= HELP_WIDTH:
         try:
@@ -32,6 +36,15 @@ def main() -> None:
     from gl_rollout.cli.app import invoke
 
     sys.exit(invoke(argv))
+
+
+def _root_command() -> Any:
+    """The app's root click command (for shell completion)."""
+    import typer.main
+
+    from gl_rollout.cli.app import app
+
+    return typer.main.get_command(app)
 
 
 def _terminal_columns() -> int:

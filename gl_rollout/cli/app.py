@@ -9,7 +9,7 @@ command imports only its module and builds only its Typer command (`LazyGroup`).
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import typer.core
 import typer.main
-import typer.models
 
 from gl_rollout import __version__
-from gl_rollout.cli.commands import BY_NAME, COMMANDS
+from gl_rollout.cli.argv import GLOBAL_OPTIONS, hoist_global_options
+from gl_rollout.cli.layout import LazyGroup, did_you_mean
 from gl_rollout.cli.printer import UNSERVED_HINT, HumanRenderer, Printer, emit
 from gl_rollout.errors import ExitCode, RolloutError, Secrets, UsageError
 from gl_rollout.result import Result
@@ -34,41 +33,6 @@ EXIT_CODES_HELP = (
 )
 
 
-class LazyGroup(typer.core.TyperGroup):
-    """The root group: lists commands from the table, builds the one that runs (and caches it)."""
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [command.name for command in COMMANDS]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands and cmd_name in BY_NAME:
-            self.commands[cmd_name] = build_command(cmd_name)
-        return self.commands.get(cmd_name)
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """The command list of `--help`, from the table: no command module is imported for it."""
-        limit = formatter.width - 6 - max(len(command.name) for command in COMMANDS)
-        rows = [
-            (command.name, typer.core.TyperCommand(command.name, help=command.help).get_short_help_str(limit))
-            for command in COMMANDS
-        ]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-def build_command(name: str) -> Any:
-    """The click command of one table entry, built from its module's Typer app."""
-    entry = BY_NAME[name]
-    module = importlib.import_module(entry.module)
-    if entry.group:
-        info = typer.models.TyperInfo(module.group_app, name=entry.name)
-        return typer.main.get_group_from_info(
-            info, pretty_exceptions_short=True, suggest_commands=True, rich_markup_mode=None
-        )
-    found = next(info for info in module.app.registered_commands if info.name == name)
-    return typer.main.get_command_from_info(found, pretty_exceptions_short=True, rich_markup_mode=None)
-
-
 app = typer.Typer(
     name="gl-rollout",
     cls=LazyGroup,
@@ -76,7 +40,8 @@ app = typer.Typer(
     "announce and enable, sync from evidence. Global options may also follow the command.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    invoke_without_command=True,  # so that --install-completion and --show-completion need no command
+    add_completion=False,  # gl_rollout.cli.completion: from the table, without building every command
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
@@ -90,7 +55,8 @@ class AppState:
 
     json: bool = False
     json_file: Path | None = None
-    debug: bool = False
+    debug: bool = False  # tracebacks, and each HTTP exchange logged on stderr
+    debug_body: bool = False  # --debug=body: the HTTP bodies too
     sandbox: bool = False
     sandbox_db: Path | None = None
     url: str | None = None
@@ -103,11 +69,23 @@ class AppState:
     unserved_origin: str | None = None  # a `--sandbox` run's own server, closed with it (`cli.connection`)
 
     def printer(self) -> Printer:
-        return Printer(json_mode=self.json, secrets=self.secrets, unserved_origin=self.unserved_origin)
+        return Printer(
+            json_mode=self.json, secrets=self.secrets, env=self.env, unserved_origin=self.unserved_origin
+        )
 
     def warn(self, text: str) -> None:
         """A one-line warning on stderr, at once (with --json too: stdout keeps the envelope alone)."""
-        sys.stderr.write(self.secrets.mask(" ".join(text.split())) + "\n")
+        self.printer().warning(" ".join(text.split()))
+
+
+def _debug_logging(state: AppState) -> contextlib.AbstractContextManager[None]:
+    """With --debug, the package's log (each HTTP exchange) on stderr, masked; else nothing."""
+    if not state.debug:
+        return contextlib.nullcontext()
+    from gl_rollout.cli.debug_log import debug_log
+
+    # `state.secrets` grows while the command runs (each connection's token): read it at each line.
+    return debug_log(lambda text: state.secrets.mask(text), bodies=state.debug_body)  # noqa: PLW0108
 
 
 def _traceback_text() -> str:
@@ -124,25 +102,19 @@ def state_of(ctx: typer.Context) -> AppState:
     return obj
 
 
-# Global options, hoisted by `main`: name -> takes a value.
-GLOBAL_OPTIONS: dict[str, bool] = {
-    "--json": False,
-    "--json-file": True,
-    "--debug": False,
-    "--sandbox": False,
-    "--sandbox-db": True,
-    "--url": True,
-    "--gitlab": True,
-    "--ca-bundle": True,
-    "--timeout": True,
-    "--allow-http": False,
-}
+DEBUG_LEVELS = ("body",)  # --debug=VALUE: what more than tracebacks and the request lines to show
 
 
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gl-rollout {__version__}")
         raise typer.Exit(0)
+
+
+def _complete_shells(incomplete: str) -> list[str]:
+    from gl_rollout.cli.completion import SHELLS
+
+    return list(SHELLS)
 
 
 @app.callback()
@@ -153,35 +125,52 @@ def global_options(
         Path | None,
         typer.Option(
             "--json-file",
+            metavar="FILE",
             help="Also write the JSON envelope to this file (atomically, or into a device or FIFO; a "
             "read-only file or unwritable folder is refused before anything runs).",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (tokens are masked).")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show tracebacks, and log each HTTP request on stderr (method, URL, status, request ID, "
+            "time); --debug=body adds the bodies. Tokens are masked.",
+        ),
+    ] = False,
+    debug_body: Annotated[bool, typer.Option("--debug-body", hidden=True)] = False,
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Run against the embedded GitLab sandbox (no account needed).")
     ] = False,
     sandbox_db: Annotated[
         Path | None,
-        typer.Option("--sandbox-db", help="SQLite file holding the sandbox's state (implies --sandbox)."),
+        typer.Option(
+            "--sandbox-db",
+            metavar="FILE",
+            help="SQLite file holding the sandbox's state (implies --sandbox).",
+        ),
     ] = None,
     url: Annotated[
         str | None,
         typer.Option(
             "--url",
+            metavar="URL",
             help="GitLab URL (else GITLAB_URL, GITLAB_HOST, CI_SERVER_URL, the config file, "
             "https://gitlab.com); an issue URL must be on it.",
         ),
     ] = None,
     gitlab_name: Annotated[
-        str | None, typer.Option("--gitlab", help="Section of the python-gitlab config file to use.")
+        str | None,
+        typer.Option("--gitlab", metavar="NAME", help="Section of the python-gitlab config file to use."),
     ] = None,
     ca_bundle: Annotated[
         Path | None,
-        typer.Option("--ca-bundle", help="CA bundle to verify a private GitLab's TLS certificate."),
+        typer.Option(
+            "--ca-bundle", metavar="FILE", help="CA bundle to verify a private GitLab's TLS certificate."
+        ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for each HTTP request.")
+        float, typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for each HTTP request.")
     ] = 30.0,
     allow_http: Annotated[
         bool,
@@ -191,6 +180,32 @@ def global_options(
             "a warning says so). Without it only localhost, 127.0.0.0/8 and ::1 may be http://.",
         ),
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="SHELL",
+            help="Install completion of commands, options, issues and step IDs for bash, zsh or fish.",
+            autocompletion=_complete_shells,
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="SHELL",
+            help="Print the completion script for bash, zsh or fish, to install it your own way.",
+            autocompletion=_complete_shells,
+        ),
+    ] = None,
+    complete_online: Annotated[
+        bool,
+        typer.Option(
+            "--complete-online",
+            help="With --install-completion or --show-completion: complete the step IDs of an issue "
+            "not used before by reading it from GitLab (else completion never connects).",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -198,7 +213,8 @@ def global_options(
     state = state_of(ctx)
     state.json = json_
     state.json_file = json_file
-    state.debug = debug
+    state.debug = debug or debug_body
+    state.debug_body = debug_body
     # A sandbox state file only means something to the sandbox: naming one asks for it.
     state.sandbox = sandbox or sandbox_db is not None
     state.sandbox_db = sandbox_db
@@ -209,6 +225,22 @@ def global_options(
     if not (0 < timeout <= 3600):  # also refuses nan and inf
         raise typer.BadParameter("give a number of seconds above 0 and at most 3600", param_hint="--timeout")
     state.timeout = timeout
+    if install_completion is not None or show_completion is not None:
+        from gl_rollout.cli.completion import completion_result, completion_view
+
+        name = "install-completion" if install_completion is not None else "show-completion"
+        run_command(
+            ctx,
+            name,
+            lambda: completion_result(install_completion, show_completion, state.env, online=complete_online),
+            completion_view,
+        )
+    elif complete_online:
+        raise typer.BadParameter(
+            "give it with --install-completion or --show-completion", param_hint="--complete-online"
+        )
+    if ctx.invoked_subcommand is None:
+        ctx.fail("Missing command.")
 
 
 def run_command(
@@ -228,7 +260,8 @@ def run_command(
         except RolloutError as exc:
             raise typer.Exit(emit(Result.failure(command, exc), printer)) from None
     try:
-        result = use_case()
+        with _debug_logging(state):
+            result = use_case()
     except RolloutError as exc:
         if state.debug:
             printer.err.write(state.secrets.mask(_traceback_text()))
@@ -250,33 +283,11 @@ def run_command(
         code = emit(result, printer, render_human, state.json_file)
     except RolloutError as exc:  # --json-file could not be written: say so, after the result itself
         emit(result, printer, render_human, None)
-        printer.err.write("error: " + state.secrets.mask(exc.one_line()) + "\n")
+        printer.error(exc.one_line())
         code = int(exc.exit_code)
     if printer.unserved_links:
         printer.err.write(UNSERVED_HINT + "\n")
     raise typer.Exit(code)
-
-
-def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move global options written after the command in front of it, so they apply anywhere."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            rest.extend(argv[i:])
-            break
-        name = token.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS:
-            front.append(token)
-            if GLOBAL_OPTIONS[name] and "=" not in token and i + 1 < len(argv):
-                front.append(argv[i + 1])
-                i += 1
-        else:
-            rest.append(token)
-        i += 1
-    return front + rest
 
 
 def invoke(argv: list[str], env: dict[str, str] | None = None) -> int:
@@ -339,6 +350,10 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
     if not callable(format_message) or getattr(exc, "exit_code", None) is None:
         return None
     message = " ".join(str(format_message()).split())
+    if type(exc).__name__ == "NoSuchOption":
+        message = _no_such_option(exc)
+    elif message.startswith("Option '--debug' does not take a value"):
+        message += " Write --debug, or --debug=body to see the HTTP bodies too."
     if "--token" in message:
         message += " (gl-rollout never takes a token on the command line: set GITLAB_TOKEN)"
     ctx = getattr(exc, "ctx", None)
@@ -349,8 +364,24 @@ def _parser_error(exc: Exception, args: list[str], state: AppState) -> int | Non
         result: Result[Any] = Result.failure(command, UsageError(line))
         emit(result, Printer(json_mode=True, secrets=state.secrets), None, None)
     else:
-        sys.stderr.write(f"error: {line}\n")
+        Printer(secrets=state.secrets, env=state.env).error(line)
     return int(ExitCode.USAGE)
+
+
+def _no_such_option(exc: Any) -> str:
+    """`no such option --requre; did you mean --require?`: the closest of the command's options and, after
+    a command, of the global options too (they may follow the command)."""
+    name = str(getattr(exc, "option_name", "") or "")
+    ctx = getattr(exc, "ctx", None)
+    candidates: list[str] = []
+    if ctx is not None:
+        for param in ctx.command.get_params(ctx):
+            if not getattr(param, "hidden", False):
+                candidates += [*param.opts, *param.secondary_opts]
+        if ctx.parent is not None:
+            candidates += [option for option in GLOBAL_OPTIONS if option != "--debug-body"]
+    long_only = [option for option in candidates if option.startswith("--")] if name.startswith("--") else []
+    return f"no such option {name}{did_you_mean(name, long_only or candidates)}"
 
 
 def root_help() -> str:

@@ -29,6 +29,7 @@ from gl_rollout.gitlab.connection import (
 )
 
 if TYPE_CHECKING:
+    from gl_rollout.core.model import Issue
     from gl_rollout.gitlab.api import GitLabAPI
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
@@ -349,9 +350,11 @@ def open_client(
             admin,
             unleash,
         ):
-            yield Client(
-                connected(conn), conn, project_path, issue_ref, admin, options.timeout, options, unleash
-            )
+            api = RecordingAPI(connected(conn))
+            try:
+                yield Client(api, conn, project_path, issue_ref, admin, options.timeout, options, unleash)
+            finally:
+                api.remember(options.env)
         return
 
     project_path = find_project(project, options.env)
@@ -361,7 +364,47 @@ def open_client(
         issue_ref = issue_ref.relative_to(conn.url)
     if need_write:
         require_write_token(conn)
-    yield Client(connected(conn), conn, project_path, issue_ref, None, options.timeout, options)
+    api = RecordingAPI(connected(conn))
+    try:
+        yield Client(api, conn, project_path, issue_ref, None, options.timeout, options)
+    finally:
+        api.remember(options.env)
+
+
+class RecordingAPI:
+    """The GitLab API, noting the issue a command read or wrote when it worked on one issue only, so that
+    shell completion can offer its reference and step IDs later without a request (`cli.recent`)."""
+
+    def __init__(self, api: GitLabAPI) -> None:
+        self._api = api
+        self.url = api.url
+        self._last: Issue | None = None
+        self._seen: set[tuple[str, int]] = set()
+
+    def _note(self, issue: Issue) -> Issue:
+        self._seen.add((issue.reference, issue.iid))
+        self._last = issue
+        return issue
+
+    def remember(self, env: Mapping[str, str]) -> None:
+        """Write the issue to the recent issues, when exactly one was touched."""
+        if self._last is not None and len(self._seen) == 1:
+            from gl_rollout.cli.recent import remember
+
+            remember(env, self._last)
+
+    def get_issue(self, project: str, iid: int) -> Issue:
+        return self._note(self._api.get_issue(project, iid))
+
+    def create_issue(self, project: str, fields: Mapping[str, Any]) -> Issue:
+        return self._note(self._api.create_issue(project, fields))
+
+    def update_issue(self, project: str, iid: int, fields: Mapping[str, Any]) -> Issue:
+        return self._note(self._api.update_issue(project, iid, fields))
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other call of the Protocol goes to the API as is (calls added to it later too)."""
+        return getattr(self._api, name)
 
 
 def learn(options: ClientOptions, conn: Connection) -> Connection:

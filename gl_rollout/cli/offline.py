@@ -60,6 +60,7 @@ def render_command(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Write the description to FILE (atomically, or into a device or FIFO), not to stdout.",
         ),
     ] = None,

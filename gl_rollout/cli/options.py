@@ -17,26 +17,63 @@ import typer
 if TYPE_CHECKING:
     from gl_rollout.render.issue import RenderOptions
 
+# Metavars, one style across every command: an upper-case noun for what the value is (REF, STEP, FILE,
+# URL, PROJECT, GROUP, N, WHEN, ...); tests/e2e/test_help.py holds every help page to it.
+
+# Shell completion (gl_rollout.cli.completion) is loaded only when the shell asks for candidates.
+
+
+def complete_refs(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    from gl_rollout.cli.completion import complete_refs
+
+    return complete_refs(ctx, incomplete)
+
+
+def complete_steps(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    from gl_rollout.cli.completion import complete_steps
+
+    return complete_steps(ctx, incomplete)
+
+
+def complete_environments(ctx: typer.Context, incomplete: str) -> list[str]:
+    from gl_rollout.cli.completion import complete_environments
+
+    return complete_environments(ctx, incomplete)
+
+
+def complete_templates(ctx: typer.Context, incomplete: str) -> list[str]:
+    from gl_rollout.cli.completion import complete_templates
+
+    return complete_templates(ctx, incomplete)
+
+
 _REF_HELP = "The rollout issue: a URL, group/project#42, or 42 with --project."
 
-RefArgument = Annotated[str, typer.Argument(metavar="REF", help=_REF_HELP, show_default=False)]
+RefArgument = Annotated[
+    str, typer.Argument(metavar="REF", help=_REF_HELP, show_default=False, autocompletion=complete_refs)
+]
 OptionalRefArgument = Annotated[
-    str | None, typer.Argument(metavar="[REF]", help=_REF_HELP, show_default=False)
+    str | None,
+    typer.Argument(metavar="[REF]", help=_REF_HELP, show_default=False, autocompletion=complete_refs),
 ]
 ProjectOption = Annotated[
-    str | None, typer.Option("--project", "-R", help="Project path or ID (default CI_PROJECT_PATH).")
+    str | None,
+    typer.Option("--project", "-R", metavar="PROJECT", help="Project path or ID (default CI_PROJECT_PATH)."),
 ]
-LabelOption = Annotated[str, typer.Option("--label", help="Only issues with this label.")]
+LabelOption = Annotated[str, typer.Option("--label", metavar="LABEL", help="Only issues with this label.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would change; write nothing.")]
 FlagOption = Annotated[
-    str | None, typer.Option("--flag", help="The feature flag (default: the one the issue's title names).")
+    str | None,
+    typer.Option(
+        "--flag", metavar="FLAG", help="The feature flag (default: the one the issue's title names)."
+    ),
 ]
 FileOption = Annotated[
     str | None,
     typer.Option(
         "--file",
         "-f",
-        metavar="PATH",
+        metavar="FILE",
         help="Markdown file holding the issue description ('-' reads standard input).",
         show_default=False,
     ),
@@ -45,12 +82,15 @@ EnvOption = Annotated[
     list[str] | None,
     typer.Option(
         "--env",
+        metavar="ENV",
         help="ChatOps environment: dev, pre, staging, staging-ref, ops, production (repeatable; "
         "none means production). A project flag: one of its environments (none: the last).",
+        autocompletion=complete_environments,
     ),
 ]
 ChatopsPrefixOption = Annotated[
-    str, typer.Option("--chatops-prefix", help='ChatOps prefix, e.g. "/chatops gitlab run".')
+    str,
+    typer.Option("--chatops-prefix", metavar="PREFIX", help='ChatOps prefix, e.g. "/chatops gitlab run".'),
 ]
 DEFAULT_CHATOPS_PREFIX = "/chatops run"
 DEFAULT_CHATOPS_LOG_PROJECT = "gitlab-com/gl-infra/feature-flag-log"  # where ChatOps logs on GitLab.com
@@ -88,57 +128,86 @@ TemplateOption = Annotated[
     typer.Option(
         "--template",
         "-t",
+        metavar="TEMPLATE",
         help="Built-in template name (rollout, rollout-detailed, project-flag, gitlab-current) or a path.",
+        autocompletion=complete_templates,
     ),
 ]
 DefinitionOption = Annotated[
     Path | None,
     typer.Option(
         "--definition",
-        help="GitLab flag definition YAML (config/feature_flags/<type>/<name>.yml) to pre-fill from; "
+        metavar="FILE",
+        help="GitLab flag definition YAML (config/feature_flags/TYPE/NAME.yml) to pre-fill from; "
         "explicit options win.",
     ),
 ]
 GroupOption = Annotated[
     str | None,
-    typer.Option("--group", help="Owning group, e.g. 'product analytics'; adds the ~\"group::NAME\" label."),
+    typer.Option(
+        "--group",
+        metavar="GROUP",
+        help="Owning group, e.g. 'product analytics'; adds the ~\"group::NAME\" label.",
+    ),
 ]
-TeamOption = Annotated[str | None, typer.Option("--team", help="Team name (default: the group).")]
-SlackOption = Annotated[str | None, typer.Option("--slack", help="Team Slack channel, e.g. #g_my_team.")]
+TeamOption = Annotated[
+    str | None, typer.Option("--team", metavar="TEAM", help="Team name (default: the group).")
+]
+SlackOption = Annotated[
+    str | None, typer.Option("--slack", metavar="CHANNEL", help="Team Slack channel, e.g. #g_my_team.")
+]
 OwnerOption = Annotated[
-    list[str] | None, typer.Option("--owner", help="DRI / person to reach out to (repeatable).")
+    list[str] | None,
+    typer.Option("--owner", metavar="USER", help="DRI / person to reach out to (repeatable)."),
 ]
 BetaProjectOption = Annotated[
     list[str] | None,
-    typer.Option("--beta-project", help="Project path to enable first (repeatable, or comma list)."),
+    typer.Option(
+        "--beta-project", metavar="PROJECT", help="Project path to enable first (repeatable, or comma list)."
+    ),
 ]
 BetaGroupOption = Annotated[
     list[str] | None,
-    typer.Option("--beta-group", help="Group path to enable first (repeatable, or comma list)."),
+    typer.Option(
+        "--beta-group", metavar="GROUP", help="Group path to enable first (repeatable, or comma list)."
+    ),
 ]
-MilestoneOption = Annotated[str | None, typer.Option("--milestone", help="Milestone, e.g. 17.2.")]
-FeatureIssueOption = Annotated[str | None, typer.Option("--feature-issue", help="URL of the feature issue.")]
+MilestoneOption = Annotated[
+    str | None, typer.Option("--milestone", metavar="MILESTONE", help="Milestone, e.g. 17.2.")
+]
+FeatureIssueOption = Annotated[
+    str | None, typer.Option("--feature-issue", metavar="URL", help="URL of the feature issue.")
+]
 IntroducedByOption = Annotated[
-    str | None, typer.Option("--introduced-by", help="URL of the merge request that added the flag.")
+    str | None,
+    typer.Option("--introduced-by", metavar="URL", help="URL of the merge request that added the flag."),
 ]
 FlagTypeOption = Annotated[
     str | None,
     typer.Option(
-        "--type", help="Flag type: gitlab_com_derisk, wip, beta, ops, experiment, worker, undefined."
+        "--type",
+        metavar="TYPE",
+        help="Flag type: gitlab_com_derisk, wip, beta, ops, experiment, worker, undefined.",
     ),
 ]
-ExpectOption = Annotated[str | None, typer.Option("--expect", help="What are we expecting to happen?")]
-RisksOption = Annotated[str | None, typer.Option("--risks", help="What might happen if this goes wrong?")]
+ExpectOption = Annotated[
+    str | None, typer.Option("--expect", metavar="TEXT", help="What are we expecting to happen?")
+]
+RisksOption = Annotated[
+    str | None, typer.Option("--risks", metavar="TEXT", help="What might happen if this goes wrong?")
+]
 MonitorOption = Annotated[
-    str | None, typer.Option("--monitor", help="What can we monitor to detect problems?")
+    str | None, typer.Option("--monitor", metavar="TEXT", help="What can we monitor to detect problems?")
 ]
 VarOption = Annotated[
-    list[str] | None, typer.Option("--var", help="Extra template variable KEY=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--var", metavar="KEY=VALUE", help="Extra template variable KEY=VALUE (repeatable)."),
 ]
 RampOption = Annotated[
     str | None,
     typer.Option(
         "--ramp",
+        metavar="PERCENTAGES",
         help="Production percentages for rollout-detailed (default 1,10,25,50,75,100) or project-flag "
         "(default 10,25,50,100).",
     ),
@@ -147,9 +216,9 @@ FlagBackendOption = Annotated[
     str,
     typer.Option(
         "--flag-backend",
-        metavar="instance|project",
-        help="instance: GitLab's own flags (ChatOps, Features API); project: a project feature flag "
-        "(Unleash), recorded in the issue so later commands need no option.",
+        metavar="BACKEND",
+        help="instance (the default): GitLab's own flags (ChatOps, Features API); project: a project "
+        "feature flag (Unleash), recorded in the issue so later commands need no option.",
     ),
 ]
 FlagProjectOption = Annotated[
@@ -162,13 +231,16 @@ EnvironmentsOption = Annotated[
     str | None,
     typer.Option(
         "--environments",
+        metavar="ENVIRONMENTS",
         help="Project flag: its environments in order, the last gets the ramp (default staging,production).",
     ),
 ]
 StickinessOption = Annotated[
     str,
     typer.Option(
-        "--stickiness", metavar="default|userId|sessionId|random", help="Project flag: the ramp's stickiness."
+        "--stickiness",
+        metavar="STICKINESS",
+        help="Project flag: the ramp's stickiness: default, userId, sessionId or random.",
     ),
 ]
 BetaUserListOption = Annotated[
@@ -177,11 +249,19 @@ BetaUserListOption = Annotated[
 ]
 WaitOption = Annotated[
     str | None,
-    typer.Option("--wait", help="Rollout plan: least time after each step, e.g. 15m (the default), 1h30m."),
+    typer.Option(
+        "--wait",
+        metavar="DURATION",
+        help="Rollout plan: least time after each step, e.g. 15m (the default), 1h30m.",
+    ),
 ]
 HoldOption = Annotated[
     str | None,
-    typer.Option("--hold", help="Rollout plan: least time at the last step before cleanup (default 1d)."),
+    typer.Option(
+        "--hold",
+        metavar="DURATION",
+        help="Rollout plan: least time at the last step before cleanup (default 1d).",
+    ),
 ]
 MaxJumpOption = Annotated[
     str | None,
@@ -195,9 +275,9 @@ ApproverOption = Annotated[
     list[str] | None,
     typer.Option(
         "--approver",
-        metavar="[STEP=]USER",
-        help="Rollout plan: who may approve every production step, or STEP (production-50, staging) "
-        "only (repeatable; USER,USER).",
+        metavar="USER",
+        help="Rollout plan: USER may approve every production step; STEP=USER only that step "
+        "(production-50, staging). Repeatable; USER,USER.",
     ),
 ]
 
@@ -263,6 +343,7 @@ TargetUrlOption = Annotated[
     str | None,
     typer.Option(
         "--target-url",
+        metavar="URL",
         help="GitLab instance whose Features API --apply uses (default: --url); https://, or "
         "http:// to localhost only unless --allow-http.",
     ),
@@ -284,16 +365,25 @@ _USER = _actor_help("this username (repeatable; an empty value is refused).")
 _FEATURE_GROUP = _actor_help("this feature group, e.g. gitlab_team_members (not empty).")
 
 EnableProjectActors = Annotated[
-    list[str] | None, typer.Option("--project-actor", help=_PROJECT_ACTOR["Enable"])
+    list[str] | None, typer.Option("--project-actor", metavar="PROJECT", help=_PROJECT_ACTOR["Enable"])
 ]
-EnableGroupActors = Annotated[list[str] | None, typer.Option("--group-actor", help=_GROUP_ACTOR["Enable"])]
-EnableUsers = Annotated[list[str] | None, typer.Option("--user", help=_USER["Enable"])]
-EnableFeatureGroup = Annotated[str | None, typer.Option("--feature-group", help=_FEATURE_GROUP["Enable"])]
+EnableGroupActors = Annotated[
+    list[str] | None, typer.Option("--group-actor", metavar="GROUP", help=_GROUP_ACTOR["Enable"])
+]
+EnableUsers = Annotated[list[str] | None, typer.Option("--user", metavar="USER", help=_USER["Enable"])]
+EnableFeatureGroup = Annotated[
+    str | None, typer.Option("--feature-group", metavar="NAME", help=_FEATURE_GROUP["Enable"])
+]
 DisableProjectActors = Annotated[
-    list[str] | None, typer.Option("--project-actor", help=_PROJECT_ACTOR["Disable"])
+    list[str] | None, typer.Option("--project-actor", metavar="PROJECT", help=_PROJECT_ACTOR["Disable"])
 ]
-DisableGroupActors = Annotated[list[str] | None, typer.Option("--group-actor", help=_GROUP_ACTOR["Disable"])]
-DisableUsers = Annotated[list[str] | None, typer.Option("--user", help=_USER["Disable"])]
+DisableGroupActors = Annotated[
+    list[str] | None, typer.Option("--group-actor", metavar="GROUP", help=_GROUP_ACTOR["Disable"])
+]
+DisableUsers = Annotated[list[str] | None, typer.Option("--user", metavar="USER", help=_USER["Disable"])]
+DisableFeatureGroup = Annotated[
+    str | None, typer.Option("--feature-group", metavar="NAME", help=_FEATURE_GROUP["Disable"])
+]
 # --- project feature flags: `enable`, `create` ------------------------------------------------------------
 
 UserListOption = Annotated[
@@ -311,4 +401,3 @@ AdoptFlagOption = Annotated[
         help="Project flag: take over a flag made elsewhere (another description or strategy layout).",
     ),
 ]
-DisableFeatureGroup = Annotated[str | None, typer.Option("--feature-group", help=_FEATURE_GROUP["Disable"])]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gl_rollout.cli.style import Cell, colour_allowed, paint, paint_diff, table_lines, terminal_width
 from gl_rollout.errors import Secrets
 from gl_rollout.result import Result
 
@@ -43,15 +44,6 @@ def dumps_envelope(result: Result[Any], secrets: Secrets = NO_SECRETS) -> str:
     return secrets.mask(text)
 
 
-def colour_allowed(stream: IO[str], env: dict[str, str] | None = None) -> bool:
-    """Colour only on a terminal and never when NO_COLOR is set (https://no-color.org)."""
-    env = dict(os.environ) if env is None else env
-    if env.get("NO_COLOR"):
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
 UNSERVED_HINT = (
     "links: this command's sandbox closed with it, so its pages are shown as paths; to open them in a "
     "browser, run `gl-rollout sandbox serve` (it serves the same state) and run the command again"
@@ -60,7 +52,8 @@ UNSERVED_HINT = (
 
 @dataclass
 class Printer:
-    """Where human text goes. With `--json` it all goes to stderr so stdout stays one envelope.
+    """Where human text goes, and whether it may be coloured. With `--json` all human text goes to stderr
+    so stdout stays one envelope, which is never coloured.
 
     `unserved_origin` is the address of a `--sandbox` run's own server, which stops with the command:
     human text shows its links as paths (`/group/project/-/issues/1`) and the instance as "the sandbox"
@@ -72,6 +65,7 @@ class Printer:
     secrets: Secrets = field(default_factory=Secrets)
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     err: IO[str] = field(default_factory=lambda: sys.stderr)
+    env: Mapping[str, str] | None = None  # NO_COLOR, FORCE_COLOR, TERM, COLUMNS; None: os.environ
     unserved_origin: str | None = None
     unserved_links: bool = False
 
@@ -90,37 +84,48 @@ class Printer:
             text = text.replace(origin, "the sandbox")
         return text
 
-    def line(self, text: str = "") -> None:
-        self.human.write(self.shown(text) + "\n")
+    def _env(self) -> Mapping[str, str]:
+        return os.environ if self.env is None else self.env
 
-    def note(self, text: str) -> None:
+    def colour(self, stream: IO[str] | None = None) -> bool:
+        """Whether `stream` (the human stream by default) gets colour."""
+        return colour_allowed(self.human if stream is None else stream, self._env())
+
+    def width(self) -> int:
+        """The human stream's width: COLUMNS, the terminal's, or a default."""
+        return terminal_width(self.human, self._env())
+
+    def paint(self, text: str, style: str | None, stream: IO[str] | None = None) -> str:
+        """`text` (masked) in `style` when the stream it goes to gets colour."""
+        return paint(self.shown(text), style, self.colour(stream))
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.human.write(self.paint(text, style) + "\n")
+
+    def note(self, text: str, style: str | None = None) -> None:
         """Progress and side remarks: always stderr."""
-        self.err.write(self.shown(text) + "\n")
+        self.err.write(self.paint(text, style, self.err) + "\n")
 
-    def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
-        """A plain-text table (rich only on a colour terminal, to keep pipes and CI logs clean)."""
-        stream = self.human
-        if colour_allowed(stream):
-            from rich.console import Console
-            from rich.table import Table
+    def warning(self, text: str) -> None:
+        """A warning on stderr, at once."""
+        self.note(text, "warning")
 
-            table = Table(title=title)
-            for col in columns:
-                table.add_column(col)
-            for row in rows:
-                table.add_row(*[self.shown(c) for c in row])
-            Console(file=stream).print(table)
-            return
-        widths = [len(c) for c in columns]
-        for row in rows:
-            for i, cell in enumerate(row):
-                widths[i] = max(widths[i], len(cell))
-        if title:
-            stream.write(title + "\n")
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        stream.write(fmt.format(*columns).rstrip() + "\n")
-        for row in rows:
-            stream.write(self.shown(fmt.format(*row).rstrip()) + "\n")
+    def error(self, text: str) -> None:
+        """The one `error: ...` line of a failure, on stderr."""
+        self.err.write(self.paint("error:", "error", self.err) + " " + self.shown(text) + "\n")
+
+    def diff(self, text: str) -> None:
+        """A unified diff on the human stream, its added and removed lines in colour."""
+        self.human.write(paint_diff(self.shown(text), self.colour()))
+
+    def table(self, columns: list[str], rows: list[list[Cell]], *, wrap: tuple[str, ...] = ()) -> None:
+        """A table fitted to the terminal: the `wrap` columns wrap onto more lines, the others (IDs,
+        references) are never cut; a cell given as (text, style) is coloured when colour is on."""
+        masked: list[list[Cell]] = [
+            [(self.shown(c[0]), c[1]) if isinstance(c, tuple) else self.shown(c) for c in row] for row in rows
+        ]
+        for text in table_lines(columns, masked, width=self.width(), wrap=wrap, colour=self.colour()):
+            self.human.write(text + "\n")
 
 
 HumanRenderer = Callable[[Result[Any], Printer], None]
@@ -148,5 +153,5 @@ def emit(
             for message in result.messages:
                 printer.line(message)
         if result.error is not None:
-            printer.err.write("error: " + printer.shown(result.error.one_line()) + "\n")
+            printer.error(result.error.one_line())
     return int(result.exit_code)

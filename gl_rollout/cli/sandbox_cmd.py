@@ -20,10 +20,14 @@ group_app = typer.Typer(name="sandbox", help=help_of("sandbox"), no_args_is_help
 @group_app.command("serve")
 def serve(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8929,
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8929,
     db: Annotated[
         Path | None,
-        typer.Option("--db", help="SQLite file holding the state (default: the user's state folder)."),
+        typer.Option(
+            "--db", metavar="FILE", help="SQLite file holding the state (default: the user's state folder)."
+        ),
     ] = None,
     control: Annotated[
         bool,

@@ -1,6 +1,6 @@
 """Checklist commands `status` and `check`, on a rollout issue (`REF`) or a local Markdown file (`--file`).
 
-`PATH` may be `-` for standard input. The use cases are `gl_rollout.workflows.status` and
+`FILE` may be `-` for standard input. The use cases are `gl_rollout.workflows.status` and
 `gl_rollout.workflows.check`; markdown-it loads only when a command runs.
 """
 
@@ -20,6 +20,7 @@ from gl_rollout.cli.options import (
     FileOption,
     OptionalRefArgument,
     ProjectOption,
+    complete_steps,
     log_project,
 )
 from gl_rollout.errors import UsageError
@@ -47,7 +48,10 @@ def status_command(
     require: Annotated[
         list[str] | None,
         typer.Option(
-            "--require", metavar="STEP", help="Exit 6 unless this step is done (repeatable): a pipeline gate."
+            "--require",
+            metavar="STEP",
+            help="Exit 6 unless this step is done (repeatable): a pipeline gate.",
+            autocompletion=complete_steps,
         ),
     ] = None,
     timeline: Annotated[
@@ -94,6 +98,7 @@ def check_command(
             "then the steps to set: an ID (enable-staging), a position (1 is the first box), or a piece of "
             "the step's text that matches one step.",
             show_default=False,
+            autocompletion=complete_steps,
         ),
     ],
     *,

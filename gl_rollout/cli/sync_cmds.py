@@ -38,19 +38,25 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
+def _complete_features_env(incomplete: str) -> list[str]:
+    return ["production", "staging"]
+
+
 @app.command("sync", help=help_of("sync"))
 def sync_command(
     ctx: typer.Context,
     ref: OptionalRefArgument = None,
     project: ProjectOption = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Sync every rollout issue of this group.")
+        str | None, typer.Option("--group", metavar="GROUP", help="Sync every rollout issue of this group.")
     ] = None,
     label: LabelOption = "feature flag",
     state_file: Annotated[
         Path | None,
         typer.Option(
-            "--state", help="JSON file remembering the last sync; unchanged issues are not read again."
+            "--state",
+            metavar="FILE",
+            help="JSON file remembering the last sync; unchanged issues are not read again.",
         ),
     ] = None,
     dry_run: DryRunOption = False,
@@ -61,6 +67,7 @@ def sync_command(
         str | None,
         typer.Option(
             "--features-url",
+            metavar="URL",
             help="GitLab whose Features API shows the flag's gates; https://, or http:// to localhost only "
             "unless --allow-http.",
         ),
@@ -69,22 +76,30 @@ def sync_command(
         str | None,
         typer.Option(
             "--features-env",
+            metavar="ENV",
             help="What --features-url is: production (the default) or staging.",
             show_default=False,
+            autocompletion=_complete_features_env,
         ),
     ] = None,
     target_token_env: Annotated[
-        str, typer.Option("--target-token-env", help="Variable holding the admin token for --features-url.")
+        str,
+        typer.Option(
+            "--target-token-env", metavar="VAR", help="Variable holding the admin token for --features-url."
+        ),
     ] = ADMIN_TOKEN_ENV,
     max_rpm: Annotated[
         int,
         typer.Option(
-            "--max-requests-per-minute", help="Client-side pace (GitLab.com allows 2,000); 0 lifts it.", min=0
+            "--max-requests-per-minute",
+            metavar="N",
+            help="Client-side pace (GitLab.com allows 2,000); 0 lifts it.",
+            min=0,
         ),
     ] = 2000,
     concurrency: Annotated[
         int,
-        typer.Option("--concurrency", help="Requests in flight at most (1-8).", min=1, max=8),
+        typer.Option("--concurrency", metavar="N", help="Requests in flight at most (1-8).", min=1, max=8),
     ] = 8,
     chatops_log_project: ChatopsLogProjectOption = DEFAULT_CHATOPS_LOG_PROJECT,
 ) -> None:
@@ -168,15 +183,28 @@ def progress_bar(
 @app.command("report", help=help_of("report"))
 def report_command(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="FILE.md, FILE.json or FILE.html to write.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write FILE.md, FILE.json or FILE.html instead of Markdown on standard output.",
+        ),
+    ] = None,
     project: ProjectOption = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Report every rollout issue of this group.")
+        str | None, typer.Option("--group", metavar="GROUP", help="Report every rollout issue of this group.")
     ] = None,
     label: LabelOption = "feature flag",
     stale_days: Annotated[
         int,
-        typer.Option("--stale-days", help="A rollout that has not moved for this many days is stale.", min=1),
+        typer.Option(
+            "--stale-days",
+            metavar="N",
+            help="A rollout that has not moved for this many days is stale.",
+            min=1,
+        ),
     ] = 14,
 ) -> None:
     app_state = state_of(ctx)
@@ -189,11 +217,19 @@ def report_command(
 
         if group is not None and project is not None:
             raise UsageError("give --project or --group, not both")
-        report_format(output)
+        if output is not None:
+            report_format(output)
         with open_client(app_state, need_write=False, project=project) as client:
             scope = Scope(project=None if group else client.project, group=group, label=label or None)
             # GitLab lets CI_JOB_TOKEN list a project's issues but not read their notes.
             read_notes = client.connection.token_kind != "job"
-            return report(client.api, scope, output, stale_days=stale_days, read_notes=read_notes)
+            return report(
+                client.api,
+                scope,
+                output,
+                stale_days=stale_days,
+                read_notes=read_notes,
+                markdown=not app_state.json,
+            )
 
     run_command(ctx, "report", use_case, views.reported)

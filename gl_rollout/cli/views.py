@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gl_rollout.cli.printer import HumanRenderer, Printer
+from gl_rollout.cli.style import Cell
 from gl_rollout.result import Result
 
 if TYPE_CHECKING:
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from gl_rollout.workflows.summary import EditPreview
     from gl_rollout.workflows.sync import IssueOutcome, SyncOneOutcome
     from gl_rollout.workflows.sync_many import SyncManyOutcome
-
-_TEXT_WIDTH = 64
-_SECTION_WIDTH = 32
 
 
 # --- render, templates --------------------------------------------------------------------------------------
@@ -81,23 +79,25 @@ def status(result: Result[StatusOutcome], printer: Printer) -> None:
     if not checklist.steps:
         printer.line("no checklist items found")
     else:
-        rows = [
+        rows: list[list[Cell]] = [
             [
                 str(position),
                 step.id,
-                step.state,
-                _shorten("  " * step.depth + step.text, _TEXT_WIDTH),
-                _shorten(step.section or "", _SECTION_WIDTH),
+                (step.state, step.state),
+                "  " * step.depth + step.text,
+                step.section or "",
             ]
             for position, step in enumerate(checklist.steps, start=1)
         ]
-        printer.table(["#", "ID", "STATE", "TEXT", "SECTION"], rows)
+        printer.table(["#", "ID", "STATE", "TEXT", "SECTION"], rows, wrap=("TEXT", "SECTION"))
         printer.line()
         printer.line(progress_text(checklist.done, checklist.total))
         following = checklist.next
-        printer.line(f"next: {following.id}" if following else "next: none (every step is done or skipped)")
-    if outcome.gate is not None and outcome.gate.missing:
-        printer.line(f"required but not done: {', '.join(outcome.gate.missing)}")
+        if following:
+            printer.line("next: " + printer.paint(following.id, "strong"))
+        else:
+            printer.line("next: none (every step is done or skipped)")
+    # A failed --require gate is said once, by the error line (exit 6), not here as well.
     if outcome.timeline is not None:
         from gl_rollout.core.evidence import timeline_lines
 
@@ -107,21 +107,19 @@ def status(result: Result[StatusOutcome], printer: Printer) -> None:
             printer.line("  " + line)
 
 
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
-
-
 def checked_file(result: Result[FileCheckOutcome], printer: Printer) -> None:
     """The new text (or with --dry-run the diff) on stdout and the summary on stderr; with --in-place,
     the summary on stdout."""
     outcome = result.value
     assert outcome is not None
-    primary = outcome.diff if outcome.diff is not None else outcome.text
-    if primary is None:
+    if outcome.diff is None and outcome.text is None:
         for message in result.messages:
             printer.line(message)
         return
-    printer.human.write(primary)
+    if outcome.diff is not None:
+        printer.diff(outcome.diff)
+    elif outcome.text is not None:
+        printer.human.write(outcome.text)
     for message in result.messages:
         printer.note(message)
 
@@ -144,18 +142,18 @@ def _write_lines(
     if preview.dry_run:
         if preview.diff:
             printer.line()
-            printer.line("Description diff:")
-            printer.human.write(preview.diff)
+            printer.line("Description diff:", "strong")
+            printer.diff(preview.diff)
         for body in preview.comments:
             printer.line()
-            printer.line("Comment:")
+            printer.line("Comment:", "strong")
             for line in body.rstrip("\n").splitlines():
                 printer.line("  " + line)
     if conflict is not None:
         for change in conflict.wrote:
             printer.line(f"gl-rollout wrote line {change.line}: {change.after}")
         for other in conflict.other_edits:
-            printer.line(f"overwritten edit: {other.author} at {other.created_at}: {other.note}")
+            printer.line(f"overwritten edit: {other.author} at {other.created_at}: {other.note}", "warning")
 
 
 def created(result: Result[CreateOutcome], printer: Printer) -> None:
@@ -187,7 +185,11 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
     for step in outcome.steps:
         printer.line(f"$ {step.command_line}")
         shown = io.StringIO()
-        inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown)
+        # The inner output is written to the user's stream below: it is coloured as that stream is.
+        inner_env = {"FORCE_COLOR": "1"} if printer.colour() else {"NO_COLOR": "1"}
+        # As wide as the command itself would print, so that what is shown is what running it shows.
+        inner_env["COLUMNS"] = str(printer.width())
+        inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown, env=inner_env)
         value = None if isinstance(step.data, Mapping) else step.data
         ran: Result[Any] = Result(step.command, value, ok=step.ok, messages=list(step.messages))
         view = views.get(step.command)
@@ -197,7 +199,7 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
             for message in ran.messages:
                 inner.line(message)
         if step.error:
-            inner.line(f"error: {step.error}")
+            inner.line(inner.paint("error:", "error") + f" {step.error}")
         for line in shown.getvalue().rstrip("\n").splitlines():
             printer.line(f"  {line}" if line else "")
         printer.line()
@@ -254,7 +256,7 @@ def _synced_one(issue: IssueOutcome, dry_run: bool, printer: Printer) -> None:
     moved = f"{previous or '(no label)'} -> {stage}" if previous != stage else str(stage)
     printer.line(f"stage: {moved}")
     if issue.diff:
-        printer.line(issue.diff.rstrip("\n"))
+        printer.diff(issue.diff.rstrip("\n") + "\n")
     verdicts = {verdict.step.id: verdict for verdict in issue.steps}
 
     def changed(step_id: str, before: str, after: str) -> str:
@@ -283,7 +285,7 @@ def _synced_one(issue: IssueOutcome, dry_run: bool, printer: Printer) -> None:
     if labels:
         printer.line(f"labels: {' '.join(labels)}")
     for warning in issue.warnings:
-        printer.line(warning)
+        printer.line(warning, "warning")
     printer.line(f"{issue.done} of {issue.total} checklist items completed")
     if issue.status == "unchanged":
         printer.line("nothing to do: the checklist and the stage label match the evidence")
@@ -295,7 +297,7 @@ def _synced_many(outcome: SyncManyOutcome, printer: Printer) -> None:
     from gl_rollout.workflows.sync import STATUS_WORDS
 
     issues = outcome.issues
-    rows = []
+    rows: list[list[Cell]] = []
     for issue in issues:
         if issue.status not in ("updated", "would-update", "failed"):
             continue
@@ -309,14 +311,14 @@ def _synced_many(outcome: SyncManyOutcome, printer: Printer) -> None:
                 issue.stage or "",
                 f"{issue.done}/{issue.total}",
                 " ".join(changes) if issue.status != "failed" else (issue.error or "failed"),
-                STATUS_WORDS.get(issue.status, issue.status),
+                (STATUS_WORDS.get(issue.status, issue.status), "error" if issue.status == "failed" else None),
             ]
         )
     if rows:
-        printer.table(["issue", "flag", "stage", "done", "changes", "status"], rows)
+        printer.table(["issue", "flag", "stage", "done", "changes", "status"], rows, wrap=("changes",))
     for issue in issues:
         for warning in issue.warnings:
-            printer.line(f"{issue.reference}: {warning}")
+            printer.line(f"{issue.reference}: {warning}", "warning")
     counts = outcome.counts
     parts = [
         f"{counts[status]} {words}"
@@ -337,12 +339,18 @@ def _synced_many(outcome: SyncManyOutcome, printer: Printer) -> None:
 
 
 def reported(result: Result[ReportOutcome], printer: Printer) -> None:
-    for message in result.messages:
-        printer.line(message)
+    """With -o, what was written; else the Markdown on stdout and the counts on stderr, so that
+    `report > rollouts.md` holds the report alone."""
     outcome = result.value
+    to_stdout = outcome is not None and outcome.path is None
+    say = printer.note if to_stdout else printer.line
+    if outcome is not None and outcome.markdown is not None:
+        printer.human.write(outcome.markdown)
+    for message in result.messages:
+        say(message)
     stages = outcome.report.by_stage() if outcome is not None else []
     if stages:
-        printer.line(", ".join(f"{stage}: {len(rows)}" for stage, rows in stages))
+        say(", ".join(f"{stage}: {len(rows)}" for stage, rows in stages))
 
 
 # --- sandbox ------------------------------------------------------------------------------------------------

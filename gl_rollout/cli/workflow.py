@@ -65,6 +65,7 @@ from gl_rollout.cli.options import (
     UserListOption,
     VarOption,
     WaitOption,
+    complete_environments,
     render_options,
 )
 from gl_rollout.errors import UsageError
@@ -94,12 +95,13 @@ def create_command(
     *,
     project: ProjectOption = None,
     label: Annotated[
-        list[str] | None, typer.Option("--label", "-l", help="Extra label (repeatable).")
+        list[str] | None, typer.Option("--label", "-l", metavar="LABEL", help="Extra label (repeatable).")
     ] = None,
     assignee: Annotated[
-        list[str] | None, typer.Option("--assignee", "-a", help="Assign this username (repeatable).")
+        list[str] | None,
+        typer.Option("--assignee", "-a", metavar="USER", help="Assign this username (repeatable)."),
     ] = None,
-    due: Annotated[str | None, typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
+    due: Annotated[str | None, typer.Option("--due", metavar="DATE", help="Due date, YYYY-MM-DD.")] = None,
     confidential: Annotated[
         bool, typer.Option("--confidential", help="Make the issue confidential.")
     ] = False,
@@ -215,7 +217,13 @@ def announce_command(
         bool, typer.Option("--enabled", help="Announce that the flag is now enabled.")
     ] = False,
     env: Annotated[
-        str, typer.Option("--env", help="With --enabled: the environment (default production).")
+        str,
+        typer.Option(
+            "--env",
+            metavar="ENV",
+            help="With --enabled: the environment (default production).",
+            autocompletion=complete_environments,
+        ),
     ] = "production",
     project: ProjectOption = None,
     flag: FlagOption = None,
@@ -261,7 +269,11 @@ def enable_command(
     ref: RefArgument,
     percentage: Annotated[
         int | None,
-        typer.Option("--percentage", help="Percentage 0-100 (GitLab's own flags: with --actors or --time)."),
+        typer.Option(
+            "--percentage",
+            metavar="N",
+            help="Percentage 0-100 (GitLab's own flags: with --actors or --time).",
+        ),
     ] = None,
     actors: Annotated[
         bool, typer.Option("--actors", help="The percentage is of actors (recommended).")

@@ -421,7 +421,25 @@ def _select_one(checklist: Checklist, selector: str) -> Step:
         raise StepError(f'step "{selector}" is ambiguous: {_id_list(matches)}', hint)
     if not steps:
         raise StepError(f'step "{selector}" not found: the description has no checklist items', None)
+    close = _closest_ids(selector, steps)
+    if close:
+        raise StepError(f'step "{selector}" not found; did you mean {" or ".join(close)}?', hint)
     raise StepError(f'step "{selector}" not found; steps: {_id_list(steps)}', hint)
+
+
+def _closest_ids(selector: str, steps: Sequence[Step]) -> list[str]:
+    """The one or two step IDs a mistyped selector most likely meant (`enable-stagng`), else none."""
+    import difflib  # only a mistyped step needs it
+
+    ids = list(dict.fromkeys(step.id for step in steps))
+    close = difflib.get_close_matches(selector.strip().casefold(), ids, n=2, cutoff=0.75)
+    # A second ID only when it is about as close as the first ("enable-staging or enable-beta" is noise).
+    best = difflib.SequenceMatcher(None, selector.casefold(), close[0]).ratio() if close else 0.0
+    return close[:1] + [
+        other
+        for other in close[1:]
+        if difflib.SequenceMatcher(None, selector.casefold(), other).ratio() >= best - 0.02
+    ]
 
 
 def _text_contains(text: str, needle: str) -> bool:

@@ -35,6 +35,7 @@ class Call:
     # Sent through python-gitlab's manager of the collection the path names, when it has one:
     # "get", "create", "update" or "list" (project feature flags and their user lists).
     manager_method: str | None = None
+    iid: int | None = None  # the issue the request names: a 404's body then tells which of the two is missing
 
 
 class StatusError(Exception):

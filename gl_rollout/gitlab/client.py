@@ -44,6 +44,7 @@ from gl_rollout.gitlab.calls import Call, StatusError
 from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
 from gl_rollout.gitlab.errors import ErrorTranslator
 from gl_rollout.gitlab.flag_decoding import project_flag_from_json, user_list_from_json
+from gl_rollout.gitlab.http_log import log_response
 from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.gitlab.transport import Transport
 
@@ -183,6 +184,7 @@ class PythonGitLab:
             _issue_path(project, iid),
             f"read issue {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             job_ok=True,
             project=project,
         )
@@ -246,6 +248,7 @@ class PythonGitLab:
             _issue_path(project, iid),
             f"update issue {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             body=_jsonable(fields),
             write=True,
             project=project,
@@ -260,7 +263,9 @@ class PythonGitLab:
             _issue_path(project, iid) + "/notes",
             f"read the comments of {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             query={"order_by": "created_at", "sort": sort},
+            project=project,
         )
         notes: list[Note] = []
         for index, page in enumerate(self._http.pages(call, per_page, None)):
@@ -279,10 +284,12 @@ class PythonGitLab:
             _issue_path(project, iid) + "/notes",
             f"post a comment on {project}#{iid}",
             _missing(project, iid),
+            iid=iid,
             body=payload,
             replayable=False,
             write=True,
             note=True,
+            project=project,
         )
         response = self._http.send(call)
         if response.status_code == 202:  # the body held only quick actions: nothing was stored
@@ -489,6 +496,7 @@ class PythonGitLab:
         if date:  # any thread's latest answer: the server's clock moves the same for all of them
             self._last_date = date
         self._local.response = response
+        log_response(response, self._errors.secrets)
 
     @property
     def _last_404_named_project(self) -> bool:

@@ -34,7 +34,12 @@ class ErrorTranslator:
         self.url = conn.url
         self._conn = conn
         self._timeout = timeout
-        self._secrets = (conn.token,) if conn.token else ()
+        self._secrets: tuple[str, ...] = (conn.token,) if conn.token else ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The connection's token, to mask wherever this connection's requests are shown."""
+        return self._secrets
 
     def error(
         self,
@@ -149,13 +154,13 @@ class ErrorTranslator:
                     call=call,
                     status=404,
                 )
-            hint = f"{call.fix}; GitLab answers 404 for what the token may not see"
+            missing, fix = which_is_missing(call, message)
+            hint = f"{fix}; GitLab answers 404 for what the token may not see"
             if job:
                 hint = (
                     "a CI_JOB_TOKEN reaches its own project and those whose job token allowlist names it; "
                     "or set GITLAB_TOKEN to a token with access to the project"
                 )
-            missing = which_missing(call.missing, message)
             return self.error(f"{missing} not found, or you lack access (404)", hint, call=call, status=404)
         if status == 429:
             after = math.ceil(hinted) if hinted is not None else DEFAULT_RATE_LIMIT_WAIT
@@ -274,16 +279,17 @@ def classify(exc: BaseException) -> str:
     return "other"
 
 
-def which_missing(missing: str, message: str) -> str:
-    """What a 404 says is missing, from GitLab's body when it tells: `404 Project Not Found` names the
-    project; `404 Not found` (a record the project's finder did not find) or the older `404 Issue Not
-    Found` the issue. `missing` reads "project g/p or its issue #42"; any other body leaves it so."""
-    project, joined, record = missing.partition(" or its ")
-    if not joined:
-        return missing
-    said = message.strip()
-    if said == "404 Project Not Found":
-        return project
-    if said in ("404 Not found", f"404 {record.split()[0].capitalize()} Not Found"):
-        return f"{record} of {project}"
-    return missing
+def which_is_missing(call: Call, message: str) -> tuple[str, str]:
+    """What a 404 on an issue's path means, as GitLab's body tells it, and how to fix it: `404 Project
+    Not Found` when the project is missing (or hidden from the token), `404 Not found` (or `404 Issue Not
+    Found`) when the project is there but its issue is not. Any other body keeps the call's own words."""
+    if call.project is None or call.iid is None:
+        return call.missing, call.fix
+    if message.strip() == "404 Not Found":  # a route GitLab does not have: it could be either
+        return call.missing, call.fix
+    said = " ".join(message.casefold().split())
+    if "project not found" in said:
+        return f"project {call.project}", "check --project, or the path in the reference"
+    if said in {"404 not found", "not found", "404 issue not found", "issue not found"}:
+        return f"issue #{call.iid} in project {call.project}", "check the issue number"
+    return call.missing, call.fix

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 from gl_rollout.gitlab.calls import Call, SendOnce, StatusError
 from gl_rollout.gitlab.decoding import flatten_message
 from gl_rollout.gitlab.errors import ErrorTranslator, classify
+from gl_rollout.gitlab.http_log import log_failure
 from gl_rollout.gitlab.retry import TRANSIENT_STATUSES, RateLimiter, RetryPolicy, server_wait
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class Transport:
                 self._notes_limiter.acquire()
             with self._count_lock:
                 self._count += 1
+            started = time.monotonic()
             try:
                 return self._send_once(call)
             except StatusError as exc:
@@ -112,6 +115,12 @@ class Transport:
                 raise self._errors.http_error(call, status, message, hinted, attempt + 1) from None
             except requests.exceptions.RequestException as exc:
                 kind = classify(exc)
+                url = (
+                    call.path if call.path.startswith(("http://", "https://")) else self._api_url + call.path
+                )
+                log_failure(
+                    call.method, url, call.query, kind, time.monotonic() - started, self._errors.secrets
+                )
                 if kind in {"tls", "dns", "other"}:
                     raise self._errors.transport_error(call, kind, exc) from None
                 if kind == "refused" and attempt >= REFUSED_RETRIES:

@@ -28,8 +28,8 @@ from gl_rollout.core.report import (
 from gl_rollout.core.scope import Scope, is_rollout, project_of
 from gl_rollout.errors import GitLabError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
-from gl_rollout.render.report_formats import plural, report_format, write_report
-from gl_rollout.result import FLATTEN, Result
+from gl_rollout.render.report_formats import plural, render_markdown, report_format, write_report
+from gl_rollout.result import FLATTEN, OMIT_NONE, Result
 from gl_rollout.workflows.pool import MAX_CONCURRENCY, run_bounded
 
 
@@ -88,27 +88,39 @@ def build_report(
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    """The file written, its format, and the report it holds."""
+    """The file written (None: the Markdown is in `markdown`, for standard output), its format, and the
+    report it holds."""
 
-    path: str
+    path: str | None
     format: str
     report: Report = field(metadata=FLATTEN)
+    markdown: str | None = field(default=None, metadata=OMIT_NONE, repr=False)
 
 
 def report(
     api: GitLabAPI,
     scope: Scope,
-    output: Path,
+    output: Path | None,
     *,
     stale_days: int = DEFAULT_STALE_DAYS,
     now: datetime | None = None,
     read_notes: bool = True,
+    markdown: bool = True,
 ) -> Result[ReportOutcome]:
-    """`gl-rollout report`: build the report and write it to `output` (.md, .json or .html)."""
-    report_format(output)  # a bad file name fails before any request
+    """`gl-rollout report`: build the report and write it to `output` (.md, .json or .html), or with no
+    `output` return it as Markdown (for standard output; not even that without `markdown`, as with
+    `--json`, whose envelope holds the report)."""
+    if output is not None:
+        report_format(output)  # a bad file name fails before any request
     built = build_report(api, scope, stale_days=stale_days, now=now, read_notes=read_notes)
-    fmt = write_report(built, output)
-    messages = [f"wrote {plural(len(built.rows), 'rollout')} ({built.stale_count} stale) to {output}"]
+    counted = f"{plural(len(built.rows), 'rollout')} ({built.stale_count} stale)"
+    if output is None:
+        text = render_markdown(built) if markdown else None
+        outcome = ReportOutcome(None, "md", built, text)
+        messages = [f"{counted}, of {built.scope.name}"]
+    else:
+        outcome = ReportOutcome(str(output), write_report(built, output), built)
+        messages = [f"wrote {counted} to {output}"]
     if built.moved_from == "last-activity":
         messages.append("this token cannot read comments: 'moved' is each issue's last activity")
     odd = [row for row in built.rows if row.unreadable_times]
@@ -117,4 +129,4 @@ def report(
             f"{plural(len(odd), 'issue')} with timestamps gl-rollout cannot read "
             f"(such as {odd[0].unreadable_times[0]!r}): 'moved' counts from the newest readable one"
         )
-    return Result("report", ReportOutcome(str(output), fmt, built), messages=messages)
+    return Result("report", outcome, messages=messages)

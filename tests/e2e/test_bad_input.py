@@ -63,6 +63,17 @@ OFFLINE = [
     bad("step-ambiguous", 5, "ambiguous", "check", "--file", SEED, "staging"),
     bad("step-position-zero", 5, "position 0", "check", "--file", SEED, "0"),
     bad("step-position-past-end", 5, "position 12", "check", "--file", SEED, "12"),
+    bad("step-typo", 5, 'step "enable-stagng" not found; did you mean enable-staging?',
+        "check", "--file", SEED, "enable-stagng"),
+    bad("require-typo", 5, "did you mean enable-production?",
+        "status", "--file", SEED, "--require", "enable-prodution"),
+    bad("require-not-done", 6, "required step not done", "status", "--file", SEED, "--require", "1"),
+    bad("option-typo", 2, "no such option --requre; did you mean --require?",
+        "status", "--file", SEED, "--requre", "1"),
+    bad("global-option-typo", 2, "did you mean --sandbox or --sandbox-db?",
+        "status", "--file", SEED, "--sandbx"),
+    bad("command-typo", 2, "no such command 'statsu'; did you mean status?", "statsu", "--file", SEED),
+    bad("debug-unknown-level", 2, "--debug=body", "--debug=everything", "templates"),
     bad("step-in-empty-file", 5, "no checklist", "check", "--file", "{dir}/empty.md", "enable-staging"),
     bad("check-undo-and-skip", 2, "--undo", "check", "--file", SEED, "1", "--undo", "--skip"),
     bad("check-in-place-stdin", 2, "--in-place", "check", "--file", "-", "1", "--in-place"),
@@ -191,6 +202,11 @@ NETWORKED = [
     # issue references, and steps of a real issue
     bad("ref-garbage", 2, "not an issue reference", "status", "not a reference"),
     bad("ref-bare-number-without-project", 2, "project", "status", "42"),
+    bad("remote-step-typo", 5, "did you mean enable-staging?", "check", "{ref}", "enable-stagin"),
+    # a 404 says which of project and issue is missing, as GitLab's body tells
+    bad("unknown-issue", 3, "issue #999 in project acme/platform/rollouts not found",
+        "status", "{project}#999"),
+    bad("unknown-project-of-issue", 3, "project no/such not found", "status", "no/such#1"),
     bad("remote-step-unknown", 5, "not found", "check", "{ref}", "no-such-step"),
     bad("remote-step-ambiguous", 5, "ambiguous", "check", "{ref}", "staging"),
     bad("remote-check-undo-and-skip", 2, "--undo", "check", "{ref}", "1", "--undo", "--skip"),
@@ -288,6 +304,9 @@ def assert_one_line_error(result: CliResult, case: Bad) -> None:
     assert len(lines) == 1, f"expected exactly one line on stderr, got {lines}"
     assert lines[0].startswith("error: ")
     assert case.says.lower() in lines[0].lower(), f"{case.says!r} not in {lines[0]!r}"
+    # One message per failure: standard output does not say it again (as `status --require` once did).
+    assert "error:" not in result.stdout
+    assert case.says.lower() not in result.stdout.lower(), f"{case.says!r} said twice: {result.stdout!r}"
 
 
 def rollout_issue(sb: Sandbox) -> str:

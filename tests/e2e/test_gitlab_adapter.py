@@ -21,10 +21,11 @@ from gl_rollout.cli.app import AppState
 from gl_rollout.cli.connection import open_client
 from gl_rollout.core.model import Gate, IssueQuery
 from gl_rollout.errors import ExitCode, GitLabError, UsageError
+from gl_rollout.gitlab.calls import Call
 from gl_rollout.gitlab.client import PythonGitLab, connect
 from gl_rollout.gitlab.connection import Connection
 from gl_rollout.gitlab.decoding import feature_value, flatten_message
-from gl_rollout.gitlab.errors import which_missing
+from gl_rollout.gitlab.errors import which_is_missing
 from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
 from gl_rollout.sandbox import Sandbox
 from gl_rollout.sandbox.server import QuietHandler
@@ -470,20 +471,28 @@ def test_no_token(sandbox: Sandbox) -> None:
         client(sandbox, token="", kind="private").current_user()
 
 
-def test_not_found_names_the_project_and_issue(sandbox: Sandbox) -> None:
-    """GitLab's 404 body tells which is missing: `404 Not found` the issue, `404 Project Not Found` the
-    project; a body that tells neither keeps "project P or its issue #N"."""
+def test_not_found_says_which_of_project_and_issue_is_missing(sandbox: Sandbox) -> None:
+    """GitLab's 404 body tells: `404 Project Not Found`, or `404 Not found` for an issue of a project that
+    is there (the sandbox's older `404 Issue Not Found` reads the same)."""
     with pytest.raises(GitLabError) as caught:
         client(sandbox).get_issue(sandbox.project_path, 999)
     assert caught.value.message == (
-        "issue #999 of project acme/platform/rollouts not found, or you lack access (404)"
+        "issue #999 in project acme/platform/rollouts not found, or you lack access (404)"
     )
     assert caught.value.status == 404
-    with pytest.raises(GitLabError, match=r"^project no/such not found, or you lack access"):
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("check the issue number")
+    with pytest.raises(GitLabError) as caught:
         client(sandbox).get_issue("no/such", 1)
-    missing = "project g/p or its issue #7"
-    assert which_missing(missing, "404 Issue Not Found") == "issue #7 of project g/p"  # older GitLab
-    assert which_missing(missing, "404 Not Found") == missing  # a route not found: it could be either
+    assert caught.value.message == "project no/such not found, or you lack access (404)"
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("check --project")
+    with pytest.raises(GitLabError, match=r"^issue #999 in project acme/platform/rollouts not found"):
+        client(sandbox).list_notes(sandbox.project_path, 999)
+    older = Call("get", "/projects/g%2Fp/issues/7", "read issue g/p#7", "project g/p or its issue #7",
+                 project="g/p", iid=7)  # fmt: skip
+    assert which_is_missing(older, "404 Issue Not Found")[0] == "issue #7 in project g/p"  # older GitLab
+    assert which_is_missing(older, "404 Not Found")[0] == "project g/p or its issue #7"  # a missing route
 
 
 def test_read_only_token_cannot_write(sandbox: Sandbox) -> None:
