@@ -29,9 +29,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 MAX_SIZE = 4_194_304  # characters of a string or items of a list: four times GitLab's description limit
 MAX_INT_BITS = 16_384  # an integer of about 4,900 digits; Python prints at most 4,300 by default
 TIME_LIMIT = 5.0  # CPU seconds for one rendering; the built-in templates take milliseconds
-# Wall time allowed per CPU second where the CPU alarm runs: a busy CI runner shares its cores, and a
-# rendering that is slow only because others hold the CPU is not a runaway template.
+# Wall time allowed where the CPU alarm runs (4 times the CPU limit, at least 20 s): a busy CI runner
+# shares its cores, and a rendering that is slow only because others hold the CPU is not a runaway template.
 WALL_FACTOR = 4.0
+WALL_FLOOR = 20.0
 
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 _BIG_NUMBER_RE = re.compile(r"\d{8,}")
@@ -256,10 +257,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 @contextlib.contextmanager
 def deadline(env: BoundedEnvironment, seconds: float = TIME_LIMIT) -> Iterator[None]:
     """Limit rendering with `env` to `seconds`: in the main thread, CPU time by a virtual-time alarm
-    (SIGVTALRM, so an alarm someone else set is left alone) and `WALL_FACTOR` times as much wall time at
-    every checked operation; elsewhere (no alarm there), `seconds` of wall time."""
+    (SIGVTALRM, so an alarm someone else set is left alone) and `WALL_FACTOR` times as much wall time
+    (at least `WALL_FLOOR`) at every checked operation; elsewhere (no alarm there), `seconds` of wall time."""
     use_signal = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    wall = seconds * WALL_FACTOR if use_signal else seconds
+    wall = max(seconds * WALL_FACTOR, WALL_FLOOR) if use_signal else seconds
     env.deadline = time.monotonic() + wall
     env.time_limit = wall
 
