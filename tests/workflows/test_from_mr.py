@@ -59,12 +59,14 @@ def test_two_new_definitions_make_two_issues_and_one_comment_and_a_rerun_writes_
         assert f"`{flag.path}`" in body
     assert "```diff" in body
     marker = find_note_marker(body)
-    assert marker is not None and marker.action == "from-mr"
+    assert marker is not None
+    assert marker.action == "from-mr"
 
     writes = [r for r in api.requests if r.startswith("POST")]
     api.requests.clear()
     again = run(api)
-    assert again.ok and again.value is not None
+    assert again.ok
+    assert again.value is not None
     assert [r for r in api.requests if r.startswith("POST")] == []
     assert len(api.merge_requests[(P, 7)].notes) == 1
     assert again.value.comment == "exists"
@@ -87,7 +89,8 @@ def test_an_existing_rollout_issue_is_reused_and_linked_to_the_issue_the_mr_clos
     existing = run_single_create(api)
     two_flags(api, closes=((P, feature.iid),))
     result = run(api)
-    assert result.ok and result.value is not None
+    assert result.ok
+    assert result.value is not None
     by_flag = {flag.flag: flag for flag in result.value.flags}
     assert by_flag["search_v2"].issue.created is False
     assert by_flag["search_v2"].issue.issue.iid == existing
@@ -105,7 +108,8 @@ def run_single_create(api: FakeGitLab) -> int:
     from gl_rollout.workflows.create import create
 
     result = create(api, render_issue(RenderOptions(flag="search_v2")), CreateOptions(project=P))
-    assert result.value is not None and result.value.issue.iid is not None
+    assert result.value is not None
+    assert result.value.issue.iid is not None
     return result.value.issue.iid
 
 
@@ -113,7 +117,8 @@ def test_an_mr_without_a_new_definition_says_so_and_writes_nothing() -> None:
     api = FakeGitLab()
     api.add_merge_request(P, 7, {"README.md": "hello\n"}, edited={DEF_A: "x"})
     result = run(api)
-    assert result.ok and result.exit_code == ExitCode.OK
+    assert result.ok
+    assert result.exit_code == ExitCode.OK
     assert result.messages == ["no new feature flags in !7"]
     assert [r for r in api.requests if r.startswith("POST")] == []
 
@@ -133,7 +138,8 @@ def test_dry_run_shows_the_issues_and_the_comment_and_writes_nothing() -> None:
     api = FakeGitLab()
     two_flags(api)
     result = run(api, dry_run=True)
-    assert result.ok and result.value is not None
+    assert result.ok
+    assert result.value is not None
     assert [r for r in api.requests if r.startswith("POST")] == []
     assert result.value.comment == "would post"
     assert "+rollout_issue_url: '<the new issue URL>'" in result.value.comments[0]
