@@ -147,7 +147,10 @@ nothing; an MR with no new definition is exit 0.""",
                 'gl-rollout create my_flag -R group/project --group "product analytics"',
             ),
             ("Try it on the embedded sandbox", "gl-rollout --sandbox create my_flag"),
-            ("An issue for each flag a merge request adds, and one MR comment", "gl-rollout create --from-mr group/project!12"),
+            (
+                "An issue for each flag a merge request adds, and one MR comment",
+                "gl-rollout create --from-mr group/project!12",
+            ),
         ),
     ),
     Command(

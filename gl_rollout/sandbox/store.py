@@ -184,6 +184,9 @@ def _seed(db: sqlite3.Connection, now: int) -> None:
             (SECOND_PROJECT_ID, SEEDED_LABEL, "#6699cc", "Feature flag rollouts"),
         ],
     )
+    from gl_rollout.sandbox.merge_requests import seed_demo  # it reads this module's names
+
+    seed_demo(db, PROJECT_ID, 2, now)
 
 
 class NotASandboxDatabase(sqlite3.DatabaseError):

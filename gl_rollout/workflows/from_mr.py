@@ -153,6 +153,7 @@ def _comment(
 ) -> Result[FromMrOutcome]:
     """One MR comment with the `rollout_issue_url` line for each definition that does not have it yet."""
     edits: list[tuple[str, str, str]] = []  # path, URL, diff
+    issues: dict[str, str] = {}  # path -> the issue's reference: the comment's key (a URL may change host)
     for item, flag in zip(wanted, outcome.flags, strict=True):
         url = flag.issue.issue.web_url or NEW_ISSUE_URL
         if item.definition.rollout_issue_url == url:
@@ -166,11 +167,12 @@ def _comment(
             )
             edit = "".join(line for line in lines if not line.startswith(("---", "+++")))
         edits.append((item.path, url, edit))
+        issues[item.path] = flag.issue.issue.reference or NEW_ISSUE_URL
     if not edits:
         messages.append(f"every definition in {name} names its rollout issue: no comment needed")
         return Result("create", outcome, messages=messages)
     flags = ",".join(flag.flag for flag in outcome.flags)
-    values = {"urls": {path: url for path, url, _ in edits}}
+    values = {"issues": issues}
     key = intent_key(COMMENT_ACTION, flags, None, values)
     body = (
         _comment_body(edits) + "\n\n" + NoteMarker(COMMENT_ACTION, flags, values=values, key=key).to_comment()

@@ -3,8 +3,12 @@ two rollout issues, a link to the issue it closes, and one comment; a rerun chan
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from gl_rollout.core.markers import find_note_marker
 from gl_rollout.sandbox import Sandbox
+from tests.helpers import run_cli
 from tests.workflow_cli import run
 
 DEF_A = "config/feature_flags/beta/search_v2.yml"
@@ -89,3 +93,22 @@ def test_an_mr_with_no_new_definition_says_so(sandbox: Sandbox) -> None:
     assert done.code == 0, done.result.output
     assert f"no new feature flags in !{mr['iid']}" in done.result.stdout + done.result.stderr
     assert not done.writes()
+
+
+def test_the_seeded_mr_on_a_sandbox_state_file_gets_one_comment_over_runs_on_new_ports(
+    tmp_path: Path,
+) -> None:
+    """Each `--sandbox` run listens on a new port, so the issue's URL changes: the comment is found by the
+    issue's reference, not its URL, and a rerun posts nothing."""
+    state = tmp_path / "state.sqlite3"
+    env = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    for _ in range(2):
+        done = run_cli(["--sandbox-db", str(state), "create", "--from-mr", "1", "--json"], env=env)
+        assert done.code == 0, done.output
+    assert json.loads(done.stdout)["data"]["comment"] == "exists"
+    sandbox = Sandbox(state)
+    try:
+        assert len(sandbox.merge_request_notes(1)) == 1
+        assert sandbox.count_issues() == 1
+    finally:
+        sandbox.close()
