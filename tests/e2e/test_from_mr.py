@@ -56,10 +56,14 @@ def test_an_mr_adding_two_definitions_yields_two_issues_and_one_comment_and_a_re
     assert marker is not None
     # 2 issues, 2 links and 1 comment
     assert [r.method for r in done.writes()] == ["POST"] * 5
+    # README's budget: the MR, its diffs, the issues it closes; per flag the duplicate lookup, the POST, the
+    # links read and the link; the MR's notes and the comment
+    assert len(done.requests) == 13, done.methods()
 
     again = run(sandbox, "create", "--from-mr", ref)
     assert again.code == 0, again.result.output
     assert not again.writes()
+    assert len(again.requests) == 8, again.methods()  # the reads alone
     assert "is there already" in again.result.stderr + again.result.stdout
     assert len(sandbox.merge_request_notes(iid)) == 1
     assert sandbox.count_issues() == 3
