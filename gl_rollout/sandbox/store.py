@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gl_rollout.sandbox.mr_seed import seed_demo
+
 if TYPE_CHECKING:
     from gl_rollout.sandbox.quirks import Quirks
 
@@ -184,8 +186,6 @@ def _seed(db: sqlite3.Connection, now: int) -> None:
             (SECOND_PROJECT_ID, SEEDED_LABEL, "#6699cc", "Feature flag rollouts"),
         ],
     )
-    from gl_rollout.sandbox.merge_requests import seed_demo  # it reads this module's names
-
     seed_demo(db, PROJECT_ID, 2, now)
 
 
