@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.merge_requests import MergeRequestRef, added_text, new_definitions
 from gl_rollout.core.model import Issue
-from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.render.definition import TYPES, FlagDefinition, parse_definition, with_rollout_issue_url
 from gl_rollout.render.issue import RenderedIssue, RenderOptions, render_issue
@@ -92,6 +91,9 @@ def create_from_mr(
     for item in skipped:
         messages.append(f"{item.path}: a {item.definition.type} flag needs no rollout issue; skipped")
     wanted = [item for item in found if item not in skipped]
+    if not wanted:
+        outcome = FromMrOutcome(mr.reference, options.dry_run, skipped=tuple(item.path for item in skipped))
+        return Result("create", outcome, messages=[*messages, f"no new flag in {name} needs a rollout issue"])
     rendered = [(item, _render(render, item)) for item in wanted]
     closes = api.list_merge_request_closing_issues(ref.project, ref.iid)
 
@@ -99,8 +101,9 @@ def create_from_mr(
     for item, issue in rendered:
         each = replace(options, definition=None, definition_rollout_url=item.definition.rollout_issue_url)
         result = create(api, issue, each)
-        if result.value is None or result.error is not None:
-            return Result.failure("create", result.error or UsageError("create failed"), None)
+        # Without --write-definition `create` fails only by raising, before or instead of its write.
+        assert result.ok
+        assert result.value is not None
         messages.extend(result.messages)
         linked = _link(api, options, result.value, closes, messages)
         flags.append(FlagFromMr(item.definition.name, item.path, result.value, linked))

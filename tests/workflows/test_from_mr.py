@@ -169,3 +169,16 @@ def test_mr_references_and_added_text() -> None:
         parse_mr_ref("g/p#5")
     assert added_text("@@ -0,0 +1,2 @@\n+a: 1\n+b: 2\n") == "a: 1\nb: 2\n"
     assert added_text("@@ -0,0 +1 @@\n+a: 1\n\\ No newline at end of file\n") == "a: 1"
+
+
+def test_a_flag_type_without_rollout_issues_is_named_and_skipped() -> None:
+    api = FakeGitLab()
+    api.add_merge_request(
+        P, 7, {"config/feature_flags/wip/draft_thing.yml": definition("draft_thing", "wip")}
+    )
+    result = run(api)
+    assert result.ok
+    assert result.value is not None
+    assert result.value.skipped == (path,)
+    assert result.messages[-1] == "no new flag in !7 needs a rollout issue"
+    assert [r for r in api.requests if r.startswith("POST")] == []
