@@ -173,9 +173,8 @@ def test_mr_references_and_added_text() -> None:
 
 def test_a_flag_type_without_rollout_issues_is_named_and_skipped() -> None:
     api = FakeGitLab()
-    api.add_merge_request(
-        P, 7, {"config/feature_flags/wip/draft_thing.yml": definition("draft_thing", "wip")}
-    )
+    path = "config/feature_flags/wip/draft_thing.yml"
+    api.add_merge_request(P, 7, {path: definition("draft_thing", "wip")})
     result = run(api)
     assert result.ok
     assert result.value is not None
