@@ -126,3 +126,12 @@ def test_issue_links_are_made_once_and_listed_from_both_sides(api: PlainHTTP, sa
     assert "issue_link_id" in listed[0]
     gone = api("POST", f"{P}/issues/{one['iid']}/links", json={**link, "target_issue_iid": 999})
     assert gone.status == 404
+
+
+def test_the_issue_lists_the_merge_requests_that_close_it(api: PlainHTTP, sandbox: Sandbox) -> None:
+    issue = sandbox.create_issue(None, title="The feature")
+    mr = seed(sandbox, closes=[issue["iid"]])
+    for route in ("closed_by", "related_merge_requests"):
+        got = api("GET", f"{P}/issues/{issue['iid']}/{route}")
+        assert got.status == 200
+        assert [item["iid"] for item in got.body] == [mr["iid"]], route
