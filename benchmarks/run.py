@@ -432,6 +432,17 @@ def run_json(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[int, 
     return done.returncode, envelope, message
 
 
+MR_DEFINITIONS = (
+    ("config/feature_flags/beta/bench_export_v2.yml", "bench_export_v2", "beta"),
+    (
+        "ee/config/feature_flags/gitlab_com_derisk/bench_export_cache.yml",
+        "bench_export_cache",
+        "gitlab_com_derisk",
+    ),
+)
+MR_DEFINITION = "---\nname: {name}\ntype: {type}\ngroup: group::import and export\ndefault_enabled: false\n"
+
+
 def requests_section(quick: bool) -> Section:
     from gl_rollout.render.issue import RenderOptions, render_issue
 
@@ -519,6 +530,16 @@ def requests_section(quick: bool) -> Section:
             math.ceil((count + 1) / 100),
         )
 
+        # Issue 12: an MR adding two flag definitions and closing an issue; then the same again.
+        feature = sb.create_issue(title="Faster exports")
+        merge_request = sb.create_merge_request(
+            {path: MR_DEFINITION.format(name=name, type=kind) for path, name, kind in MR_DEFINITIONS},
+            closes=[feature["iid"]],
+        )
+        mr_ref = f"{project}!{merge_request['iid']}"
+        measure("create --from-mr (2 new definitions, closes an issue)", ["create", "--from-mr", mr_ref], 13)
+        measure("create --from-mr again (nothing to do)", ["create", "--from-mr", mr_ref], 8)
+
         # A project-flag rollout (issue 11): each step is the instance backend's 5 requests plus at most
         # one GET of the flag and one PUT of it; a step already so is the issue, its notes and the flag.
         flagged = measure(
@@ -540,7 +561,9 @@ def requests_section(quick: bool) -> Section:
             measure("project flag: disable (the flag inactive)", ["disable", flag_ref], 7)
     section.notes.append(
         "budgets from the workflow and sync issues; `create again` is the duplicate lookup alone; a "
-        "project flag's step: at most one GET and one PUT of the flag beyond the instance backend's 5"
+        "project flag's step: at most one GET and one PUT of the flag beyond the instance backend's 5; "
+        "`create --from-mr`: 3 reads of the MR, then per flag 2 (`create`) and 2 per closed issue (links "
+        "read and POST), then the MR's notes and the comment"
     )
     return section
 

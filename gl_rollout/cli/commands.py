@@ -135,17 +135,22 @@ Labels: "feature flag" and the group's label, plus --label. --milestone also set
 (it must exist). With --json: {iid, web_url, reference, created}.
 
 With --flag-backend project --create-flag: also the project feature flag (inactive, no strategy) when
-the project has none; a flag of that name made for something else is refused unless --adopt-flag.""",
+the project has none; a flag of that name made for something else is refused unless --adopt-flag.
+
+With --from-mr MR (instead of FLAG): one issue per flag definition the merge request adds
+(config/feature_flags/TYPE/NAME.yml, also under ee/), each linked to the issues the MR closes,
+and one MR comment showing the rollout_issue_url line for each definition. Running it again writes
+nothing; an MR with no new definition is exit 0.""",
         _examples(
             (
                 "Create it in a project",
                 'gl-rollout create my_flag -R group/project --group "product analytics"',
             ),
-            (
-                "Show the issue it would create, create nothing",
-                "gl-rollout create my_flag -R group/project --due 2026-12-31 -n",
-            ),
             ("Try it on the embedded sandbox", "gl-rollout --sandbox create my_flag"),
+            (
+                "An issue for each flag a merge request adds, and one MR comment",
+                "gl-rollout create --from-mr group/project!12",
+            ),
         ),
     ),
     Command(

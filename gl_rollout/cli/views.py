@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gl_rollout.workflows.check import CheckOutcome, FileCheckOutcome
     from gl_rollout.workflows.create import CreateOutcome
     from gl_rollout.workflows.demo import DemoOutcome
+    from gl_rollout.workflows.from_mr import FromMrOutcome
     from gl_rollout.workflows.issue_edit import Conflict
     from gl_rollout.workflows.render import RenderOutcome, TemplatesOutcome
     from gl_rollout.workflows.report import ReportOutcome
@@ -166,6 +167,13 @@ def created(result: Result[CreateOutcome], printer: Printer) -> None:
     url = outcome.issue.web_url
     if url and not any(url in message for message in result.messages):
         printer.line(url)
+
+
+def from_mr(result: Result[FromMrOutcome], printer: Printer) -> None:
+    """`create --from-mr`: what happened per flag, then (dry run) the issues' diffs and the MR comment."""
+    outcome = result.value
+    assert outcome is not None
+    _write_lines(result.messages, outcome.preview, None, printer)
 
 
 # --- demo ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ and the use cases load only when a command runs, so `gl-rollout --help` stays fa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -72,6 +72,7 @@ from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
 
 if TYPE_CHECKING:
+    from gl_rollout.render.issue import RenderOptions
     from gl_rollout.workflows.posting import Patience
 
 app = typer.Typer()
@@ -155,9 +156,37 @@ def create_command(
         ),
     ] = False,
     adopt_flag: AdoptFlagOption = False,
+    from_mr: Annotated[
+        str | None,
+        typer.Option(
+            "--from-mr",
+            metavar="MR",
+            help="A rollout issue for each flag definition the merge request adds (an MR URL, "
+            "group/project!12, or 12 with --project), and one MR comment with their rollout_issue_url.",
+        ),
+    ] = None,
 ) -> None:
     options = render_options(locals())
     state = state_of(ctx)
+    if from_mr is not None:
+        given = [
+            name
+            for name, present in (
+                ("FLAG", flag is not None),
+                ("--definition", options.definition is not None),
+                ("--write-definition", write_definition),
+                ("--create-flag", create_flag),
+                ("--flag-backend project", flag_backend == "project"),
+            )
+            if present
+        ]
+        if given:
+            run_command(ctx, "create", _refuse_with_from_mr(given[0]), views.created)
+            return
+        run_command(
+            ctx, "create", _from_mr_use_case(state, options, from_mr, project, locals()), views.from_mr
+        )
+        return
 
     def use_case() -> Result[Any]:
         waiting = patience(state)  # a bad GL_ROLLOUT_SERVER_TIMEOUT: exit 2 before any request
@@ -195,6 +224,58 @@ def create_command(
             return create(client.api, rendered, create_options)
 
     run_command(ctx, "create", use_case, views.created)
+
+
+def _refuse_with_from_mr(given: str) -> Callable[[], Result[Any]]:
+    def use_case() -> Result[Any]:
+        raise UsageError(
+            f"--from-mr takes no {given}: the flags come from the merge request's definitions",
+            f"drop {given}, or drop --from-mr",
+        )
+
+    return use_case
+
+
+def _from_mr_use_case(
+    state: AppState, options: RenderOptions, mr: str, project: str | None, values: Mapping[str, Any]
+) -> Callable[[], Result[Any]]:
+    """`create --from-mr MR`: the issues go to --project (or CI_PROJECT_PATH), else the MR's project."""
+
+    def use_case() -> Result[Any]:
+        waiting = patience(state)
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.core.merge_requests import MergeRequestRef, parse_mr_ref
+        from gl_rollout.gitlab.connection import find_project
+        from gl_rollout.workflows.create import CreateOptions
+        from gl_rollout.workflows.from_mr import create_from_mr
+
+        text = mr.strip().removeprefix("!")
+        if text.isdigit():  # `12`: --project, CI_PROJECT_PATH or the sandbox's project completes it
+            if not state.sandbox:
+                parse_mr_ref(mr, find_project(project, state.env))  # no project: the MR-worded error
+            as_issue = text
+        else:
+            ref = parse_mr_ref(mr)
+            # The MR's host and project choose the GitLab by the same rules as an issue reference's.
+            as_issue = (
+                f"{ref.host}/{ref.project}/-/issues/{ref.iid}" if ref.host else f"{ref.project}#{ref.iid}"
+            )
+        with open_client(state, need_write=not values["dry_run"], project=project, ref=as_issue) as client:
+            assert client.issue_ref is not None
+            mr_ref = MergeRequestRef(client.issue_ref.project, client.issue_ref.iid)
+            create_options = CreateOptions(
+                project=client.project_path or mr_ref.project,
+                labels=tuple(values["label"] or ()),
+                assignees=tuple(values["assignee"] or ()),
+                milestone=options.milestone,
+                due=values["due"],
+                confidential=values["confidential"],
+                dry_run=values["dry_run"],
+                patience=waiting,
+            )
+            return create_from_mr(client.api, mr_ref, options, create_options)
+
+    return use_case
 
 
 # --- announce -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from gl_rollout.core.freezes import FreezePeriod
+from gl_rollout.core.merge_requests import FileDiff, MergeRequest
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
 from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp
@@ -93,6 +94,38 @@ class GitLabAPI(Protocol):
 
     def list_environment_names(self, project: str) -> list[str]:
         """The names of the project's environments (one request per 100)."""
+        ...
+
+    # --- merge requests (`create --from-mr`) -----------------------------------------------------------
+
+    def get_merge_request(self, project: str, iid: int) -> MergeRequest: ...
+
+    def list_merge_request_diffs(self, project: str, iid: int) -> list[FileDiff]:
+        """`GET .../merge_requests/:iid/diffs`, one request per page of 100."""
+        ...
+
+    def get_raw_file(self, project: str, path: str, ref: str) -> str:
+        """`GET .../repository/files/:file_path/raw?ref=` as text."""
+        ...
+
+    def list_merge_request_closing_issues(self, project: str, iid: int) -> list[Issue]:
+        """`GET .../merge_requests/:iid/closes_issues` (one request per page of 100)."""
+        ...
+
+    def list_issue_links(self, project: str, iid: int) -> list[Issue]:
+        """The issues linked to the issue (`GET .../issues/:iid/links`, one request)."""
+        ...
+
+    def create_issue_link(self, project: str, iid: int, target_project: str, target_iid: int) -> None:
+        """`POST .../issues/:iid/links` (`relates_to`); a link that exists already (409) is no error."""
+        ...
+
+    def list_merge_request_notes(self, project: str, iid: int) -> list[Note]:
+        """Notes of the MR, newest first, the first page of 100 (one request)."""
+        ...
+
+    def create_merge_request_note(self, project: str, iid: int, body: str) -> Note:
+        """POST once, never retried blindly (as `create_note`)."""
         ...
 
     def request_count(self) -> int:

@@ -36,12 +36,20 @@ from urllib.parse import quote, unquote
 
 from gl_rollout import __version__
 from gl_rollout.core.freezes import FreezePeriod
+from gl_rollout.core.merge_requests import FileDiff, MergeRequest
 from gl_rollout.core.model import Feature, Issue, IssueQuery, Note, User
 from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp, http_date
 from gl_rollout.errors import GitLabError
 from gl_rollout.gitlab.calls import Call, StatusError
-from gl_rollout.gitlab.decoding import feature_from_json, feature_value, issue_from_json, note_from_json
+from gl_rollout.gitlab.decoding import (
+    feature_from_json,
+    feature_value,
+    file_diff_from_json,
+    issue_from_json,
+    mr_from_json,
+    note_from_json,
+)
 from gl_rollout.gitlab.errors import ErrorTranslator
 from gl_rollout.gitlab.flag_decoding import project_flag_from_json, user_list_from_json
 from gl_rollout.gitlab.http_log import log_response
@@ -482,6 +490,138 @@ class PythonGitLab:
             if isinstance(item, Mapping) and "name" in item
         ]
 
+    # --- merge requests (`create --from-mr`) -------------------------------------------------------
+
+    def get_merge_request(self, project: str, iid: int) -> MergeRequest:
+        call = Call(
+            "get",
+            _mr_path(project, iid),
+            f"read merge request {project}!{iid}",
+            f"project {project} or its merge request !{iid}",
+            fix="check --from-mr and --project",
+            project=project,
+        )
+        data = self._http.json_object(call)
+        try:
+            return mr_from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._unreadable(f"GitLab's answer to {call.what} lacks a field ({exc})", call) from None
+
+    def list_merge_request_diffs(self, project: str, iid: int) -> list[FileDiff]:
+        call = Call(
+            "get",
+            _mr_path(project, iid) + "/diffs",
+            f"read the changes of merge request {project}!{iid}",
+            f"project {project} or its merge request !{iid}",
+            fix="check --from-mr and --project",
+            project=project,
+        )
+        found: list[FileDiff] = []
+        for page in self._http.pages(call, 100, None):
+            for item in page:
+                try:
+                    found.append(file_diff_from_json(item))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise self._unreadable(
+                        f"GitLab's answer to {call.what} lacks a diff field ({exc})", call
+                    ) from None
+        return found
+
+    def get_raw_file(self, project: str, path: str, ref: str) -> str:
+        call = Call(
+            "get",
+            f"/projects/{_id(project)}/repository/files/{quote(path, safe='')}/raw",
+            f"read {path} at {ref} in {project}",
+            f"file {path} at {ref} in project {project}",
+            fix="check that the merge request's source branch still exists",
+            query={"ref": ref},
+            project=project,
+        )
+        response = self._http.send(call)
+        try:
+            return response.content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._errors.error(f"{path} at {ref} is not UTF-8 text", call=call) from None
+
+    def list_merge_request_closing_issues(self, project: str, iid: int) -> list[Issue]:
+        call = Call(
+            "get",
+            _mr_path(project, iid) + "/closes_issues",
+            f"read the issues merge request {project}!{iid} closes",
+            f"project {project} or its merge request !{iid}",
+            fix="check --from-mr and --project",
+            project=project,
+        )
+        # GitLab lists issues of other projects too; an external tracker's (Jira) have no iid: skipped.
+        return [
+            self._issue(item, call)
+            for page in self._http.pages(call, 100, None)
+            for item in page
+            if "iid" in item
+        ]
+
+    def list_issue_links(self, project: str, iid: int) -> list[Issue]:
+        call = Call(
+            "get",
+            _issue_path(project, iid) + "/links",
+            f"read the linked issues of {project}#{iid}",
+            _missing(project, iid),
+            iid=iid,
+            project=project,
+        )
+        return [self._issue(item, call) for item in self._http.json_list(call)]
+
+    def create_issue_link(self, project: str, iid: int, target_project: str, target_iid: int) -> None:
+        call = Call(
+            "post",
+            _issue_path(project, iid) + "/links",
+            f"link {project}#{iid} to {target_project}#{target_iid}",
+            f"{_missing(project, iid)}, or {target_project}#{target_iid}",
+            iid=iid,
+            body={
+                "target_project_id": target_project,
+                "target_issue_iid": target_iid,
+                "link_type": "relates_to",
+            },
+            write=True,
+            project=project,
+        )
+        try:
+            self._http.send(call)
+        except GitLabError as exc:
+            if exc.status != 409:  # 409: the two issues are linked already, which is what was asked
+                raise
+
+    def list_merge_request_notes(self, project: str, iid: int) -> list[Note]:
+        call = Call(
+            "get",
+            _mr_path(project, iid) + "/notes",
+            f"read the comments of merge request {project}!{iid}",
+            f"project {project} or its merge request !{iid}",
+            fix="check --from-mr and --project",
+            query={"order_by": "created_at", "sort": "desc"},
+            project=project,
+        )
+        notes: list[Note] = []
+        for page in self._http.pages(call, 100, 1):
+            notes.extend(self._note(item, call) for item in page)
+        return notes
+
+    def create_merge_request_note(self, project: str, iid: int, body: str) -> Note:
+        call = Call(
+            "post",
+            _mr_path(project, iid) + "/notes",
+            f"post a comment on merge request {project}!{iid}",
+            f"project {project} or its merge request !{iid}",
+            fix="check --from-mr and --project",
+            body={"body": body},
+            replayable=False,
+            write=True,
+            note=True,
+            project=project,
+        )
+        return self._note(self._http.decode(self._http.send(call), call), call)
+
     def request_count(self) -> int:
         return self._http.request_count()
 
@@ -630,6 +770,10 @@ def _flag_path(project: str, name: str) -> str:
 
 def _issue_path(project: str, iid: int) -> str:
     return f"/projects/{_id(project)}/issues/{int(iid)}"
+
+
+def _mr_path(project: str, iid: int) -> str:
+    return f"/projects/{_id(project)}/merge_requests/{int(iid)}"
 
 
 def _missing(project: str, iid: int) -> str:

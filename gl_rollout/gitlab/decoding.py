@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gl_rollout.core.merge_requests import FileDiff, MergeRequest
 from gl_rollout.core.model import Feature, Gate, Issue, Note
 from gl_rollout.core.refs import parse_issue_ref
 from gl_rollout.errors import UsageError
@@ -177,3 +178,33 @@ def gate_value(key: str, value: object) -> Any:
 
 def _optional_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def mr_from_json(data: Mapping[str, Any]) -> MergeRequest:
+    """GitLab's MergeRequest entity, the fields `create --from-mr` uses."""
+    references = data.get("references")
+    full = references.get("full") if isinstance(references, Mapping) else None
+    return MergeRequest(
+        iid=int(data["iid"]),
+        project_id=int(data.get("project_id") or 0),
+        title=str(data.get("title") or ""),
+        state=str(data.get("state") or ""),
+        source_branch=str(data["source_branch"]),
+        sha=str(data["sha"]) if data.get("sha") else None,
+        web_url=str(data.get("web_url") or ""),
+        reference=str(full or f"!{data['iid']}"),
+    )
+
+
+def file_diff_from_json(data: Mapping[str, Any]) -> FileDiff:
+    """One entry of `/merge_requests/:iid/diffs`; `collapsed` and `too_large` are absent on older GitLab."""
+    return FileDiff(
+        old_path=str(data.get("old_path") or data["new_path"]),
+        new_path=str(data["new_path"]),
+        new_file=_truthy(data.get("new_file", False)),
+        deleted_file=_truthy(data.get("deleted_file", False)),
+        renamed_file=_truthy(data.get("renamed_file", False)),
+        diff=str(data.get("diff") or ""),
+        collapsed=_truthy(data.get("collapsed", False)),
+        too_large=_truthy(data.get("too_large", False)),
+    )

@@ -257,6 +257,18 @@ def _parse(text: str, path: Path) -> FlagDefinition:
     )
 
 
+def parse_definition(text: str, path: str | Path) -> FlagDefinition:
+    """Validate a definition's text read from elsewhere (a merge request); `path` is where it lives in the
+    repository, checked for GitLab's layout and named in every error."""
+    return _parse(text, Path(path))
+
+
+def with_rollout_issue_url(text: str, path: str | Path, url: str) -> str | None:
+    """The definition's text with `rollout_issue_url` set to `url` as `write_rollout_issue_url` would
+    write it (None when that cannot be done without touching other content)."""
+    return set_top_level_scalar(text, "rollout_issue_url", url, after=_ROLLOUT_URL_AFTER, display=str(path))
+
+
 def load_definition(path: str | Path) -> FlagDefinition:
     """Read and validate a flag definition; every problem is a one-line UsageError naming file and line."""
     p = Path(path)

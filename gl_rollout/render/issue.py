@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from gl_rollout.core import chatops
 from gl_rollout.core.project_flag import (
@@ -46,6 +46,9 @@ from gl_rollout.render.templating import (
     render_template,
     resolve_template,
 )
+
+if TYPE_CHECKING:
+    from gl_rollout.render.definition import FlagDefinition
 
 DEFAULT_RAMP: tuple[int, ...] = (1, 10, 25, 50, 75, 100)
 PROJECT_FLAG_TEMPLATE = "project-flag"
@@ -123,6 +126,8 @@ class RenderOptions:
     chatops_prefix: str = chatops.DEFAULT_PREFIX
     ramp: str | tuple[int, ...] = DEFAULT_RAMP  # `1,10,50,100` as `--ramp` takes it, or the numbers
     definition: Path | None = None
+    # A definition already read and validated (`create --from-mr` reads it from the merge request).
+    loaded_definition: FlagDefinition | None = None
     wait: str | None = None  # `--wait 15m`: the least time after each step of the plan
     hold: str | None = None  # `--hold 1d`: the least time at the last step before cleanup
     max_jump: str | None = None  # `--max-jump 25`, or `none`
@@ -270,7 +275,9 @@ def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[
 
     notes: list[str] = []
     rollout = project_rollout(options)
-    definition = load_definition(options.definition) if options.definition else None
+    definition = options.loaded_definition
+    if definition is None and options.definition:
+        definition = load_definition(options.definition)
     if definition is not None:
         notes.extend(definition.notes)
     raw_flag = options.flag if options.flag else (definition.name if definition else None)
@@ -380,7 +387,7 @@ def project_rollout(options: RenderOptions) -> RolloutFlag | None:
         if given:
             raise UsageError(f"{given[0]} is for project feature flags", "add --flag-backend project")
         return None
-    if options.definition is not None:
+    if options.definition is not None or options.loaded_definition is not None:
         raise UsageError(
             "--definition describes one of GitLab's own (instance) flags",
             "drop --definition for a project feature flag, or drop --flag-backend project",

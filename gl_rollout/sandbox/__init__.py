@@ -374,6 +374,64 @@ class Sandbox:
 
         set_environment_names(self.store, self._project(project)["id"], list(names))
 
+    def create_merge_request(
+        self,
+        files: Mapping[str, str],
+        *,
+        project: str | int | None = None,
+        title: str = "Add feature flags",
+        source_branch: str = "add-feature-flags",
+        edited: Mapping[str, tuple[str, str]] | None = None,
+        closes: Sequence[int] = (),
+        collapsed: Sequence[str] = (),
+        author: str = "developer",
+    ) -> dict[str, Any]:
+        """An open merge request whose source branch adds `files` (path -> text) and edits `edited`
+        (path -> (old, new)), closing the project's issues `closes` (IIDs); paths in `collapsed` get an
+        empty, collapsed diff. Returns its API entity."""
+        from gl_rollout.sandbox import merge_requests
+
+        row = self._project(project)
+        issues = [self.store.issue(row["id"], iid) for iid in closes]
+        if any(issue is None for issue in issues):
+            raise KeyError(f"no issue among {list(closes)} in {row['full_path']}")
+        mr = merge_requests.seed(
+            self.store, row, self._user(author), title=title, source_branch=source_branch, files=files,
+            edited=edited, closes=[issue for issue in issues if issue is not None], collapsed=collapsed,
+        )  # fmt: skip
+        return merge_requests.mr_entity(self.store, mr, row, self._base())
+
+    def merge_request_notes(self, iid: int, project: str | int | None = None) -> list[str]:
+        """The bodies of the MR's comments, oldest first."""
+        row = self._project(project)
+        mr = self.store.one(
+            "SELECT id FROM merge_requests WHERE project_id = ? AND iid = ?", (row["id"], iid)
+        )
+        if mr is None:
+            raise KeyError(f"no merge request !{iid} in {row['full_path']}")
+        return [
+            n["body"]
+            for n in self.store.all("SELECT body FROM mr_notes WHERE mr_id = ? ORDER BY id", (mr["id"],))
+        ]
+
+    def issue_links(self, iid: int, project: str | int | None = None) -> list[str]:
+        """The references of the issues linked to the issue (`group/project#IID`)."""
+        row = self._project(project)
+        issue = self.store.issue(row["id"], iid)
+        if issue is None:
+            raise KeyError(f"no issue {iid} in {row['full_path']}")
+        found = []
+        for link in self.store.all(
+            "SELECT * FROM issue_links WHERE source_id = ? OR target_id = ?", (issue["id"], issue["id"])
+        ):
+            other = self.store.issue_by_id(
+                link["target_id"] if link["source_id"] == issue["id"] else link["source_id"]
+            )
+            other_project = self.store.project(other["project_id"]) if other else None
+            if other is not None and other_project is not None:
+                found.append(f"{other_project['full_path']}#{other['iid']}")
+        return found
+
     def count_issues(
         self, project: str | int | None = None, state: str | None = None, title: str | None = None
     ) -> int:

@@ -306,6 +306,10 @@ class SandboxApp:
             return json_response(error.status, error.body, error.headers)
         body = self.quirks.reshape(reply.body) if router is self.router else reply.body
         response = json_response(reply.status, body, reply.headers)
+        if reply.raw is not None:
+            response = Response(reply.raw, status=reply.status, content_type="text/plain; charset=utf-8")
+            for key, value in (reply.headers or {}).items():
+                response.headers[key] = value
         if method == "HEAD":
             response.set_data(b"")
         response.headers["Cache-Control"] = "max-age=0, private, must-revalidate"

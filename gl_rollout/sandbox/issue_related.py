@@ -4,7 +4,8 @@
   author, the assignees and the authors of the issue's comments (system notes excluded), first
   appearance first;
 - `GET .../closed_by` and `GET .../related_merge_requests`: the merge requests that close or mention
-  the issue; the sandbox has no merge requests, so both are empty lists, paginated as GitLab's;
+  the issue, paginated as GitLab's; the sandbox's merge requests mention an issue only by closing it, so
+  both list the merge requests that close it (`Sandbox.create_merge_request(closes=...)`);
 - `POST /projects/:id/labels`: a project label (`name` and `color` required, `description`,
   `priority`); 409 `Label already exists` for a name the project has; Reporter or above.
 """
@@ -18,6 +19,7 @@ from gl_rollout.sandbox import entities
 from gl_rollout.sandbox.auth import find_project, forbidden, require_user
 from gl_rollout.sandbox.http import Ctx, offset_page
 from gl_rollout.sandbox.issue_routes import find_issue
+from gl_rollout.sandbox.merge_requests import mr_entity
 from gl_rollout.sandbox.router import Reply
 from gl_rollout.sandbox.service import ApiError, param_error
 from gl_rollout.sandbox.store import REPORTER, decode_list
@@ -30,8 +32,8 @@ _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
 def register(router: Router) -> None:
     router.add("GET", "/projects/:id/issues/:issue_iid/participants", participants)
-    router.add("GET", "/projects/:id/issues/:issue_iid/closed_by", no_merge_requests)
-    router.add("GET", "/projects/:id/issues/:issue_iid/related_merge_requests", no_merge_requests)
+    router.add("GET", "/projects/:id/issues/:issue_iid/closed_by", closing_merge_requests)
+    router.add("GET", "/projects/:id/issues/:issue_iid/related_merge_requests", closing_merge_requests)
     router.add("POST", "/projects/:id/labels", create_label)
 
 
@@ -44,11 +46,21 @@ def participants(ctx: Ctx) -> Reply:
     return Reply(200, [entities.user_basic(user, ctx.base_url) for user in users])
 
 
-def no_merge_requests(ctx: Ctx) -> Reply:
+def closing_merge_requests(ctx: Ctx) -> Reply:
     require_user(ctx)
-    find_issue(ctx, find_project(ctx, ctx.route_args["id"]))
-    page = offset_page(ctx, [])
-    return Reply(200, [], page.headers)
+    issue = find_issue(ctx, find_project(ctx, ctx.route_args["id"]))
+    rows = ctx.store.all(
+        "SELECT merge_requests.* FROM mr_closes JOIN merge_requests ON merge_requests.id = mr_closes.mr_id "
+        "WHERE mr_closes.issue_id = ? ORDER BY merge_requests.id",
+        (issue["id"],),
+    )
+    page = offset_page(ctx, rows)
+    body = []
+    for mr in page.items:
+        project = ctx.store.project(mr["project_id"])
+        assert project is not None
+        body.append(mr_entity(ctx.store, mr, project, ctx.base_url))
+    return Reply(200, body, page.headers)
 
 
 def create_label(ctx: Ctx) -> Reply:

@@ -24,6 +24,7 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] | None = None
+    raw: bytes | None = None  # a plain-text body (a repository file's raw content) instead of JSON
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from gl_rollout.sandbox import (
     issue_related,
     issue_routes,
     listing,
+    merge_requests,
     note_routes,
     project_flags,
     unleash,
@@ -66,6 +67,7 @@ def register(router: Router) -> None:
     environments.register(router)
     unleash.register(router)
     freeze_periods.register(router)
+    merge_requests.register(router)
 
 
 # ---- instance -------------------------------------------------------------------------------------

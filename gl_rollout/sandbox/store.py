@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gl_rollout.sandbox.mr_seed import seed_demo
+
 if TYPE_CHECKING:
     from gl_rollout.sandbox.quirks import Quirks
 
@@ -92,6 +94,28 @@ CREATE INDEX IF NOT EXISTS resource_events_issue ON resource_events (issue_id, k
 CREATE TABLE IF NOT EXISTS award_emoji (
   id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL, user_id INTEGER NOT NULL, name TEXT NOT NULL,
   created_at INTEGER NOT NULL, UNIQUE (note_id, user_id, name));
+-- merge requests (`create --from-mr`): the MR, its changed files, the issues it closes, its notes;
+-- the files of its source branch; links between issues
+CREATE TABLE IF NOT EXISTS merge_requests (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, iid INTEGER NOT NULL, title TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT 'opened', source_branch TEXT NOT NULL,
+  target_branch TEXT NOT NULL, sha TEXT NOT NULL, author_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, UNIQUE (project_id, iid));
+CREATE TABLE IF NOT EXISTS mr_files (
+  mr_id INTEGER NOT NULL, position INTEGER NOT NULL, old_path TEXT NOT NULL, new_path TEXT NOT NULL,
+  a_mode TEXT NOT NULL, b_mode TEXT NOT NULL, new_file INTEGER NOT NULL, renamed_file INTEGER NOT NULL,
+  deleted_file INTEGER NOT NULL, diff TEXT NOT NULL, collapsed INTEGER NOT NULL DEFAULT 0,
+  too_large INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (mr_id, position));
+CREATE TABLE IF NOT EXISTS mr_closes (mr_id INTEGER NOT NULL, issue_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mr_notes (
+  id INTEGER PRIMARY KEY, mr_id INTEGER NOT NULL, author_id INTEGER NOT NULL, body TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_files (
+  project_id INTEGER NOT NULL, ref TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL,
+  PRIMARY KEY (project_id, ref, path));
+CREATE TABLE IF NOT EXISTS issue_links (
+  id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, target_id INTEGER NOT NULL, link_type TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 """
 
 # Stable demo tokens: the sandbox is a local toy, and documented values let people paste them.
@@ -162,6 +186,7 @@ def _seed(db: sqlite3.Connection, now: int) -> None:
             (SECOND_PROJECT_ID, SEEDED_LABEL, "#6699cc", "Feature flag rollouts"),
         ],
     )
+    seed_demo(db, PROJECT_ID, 2, now)
 
 
 class NotASandboxDatabase(sqlite3.DatabaseError):

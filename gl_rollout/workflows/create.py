@@ -42,6 +42,8 @@ class CreateOptions:
     definition: Path | None = None
     write_definition: bool = False
     dry_run: bool = False
+    # The definition's rollout_issue_url when the definition was not read from a file (`--from-mr`).
+    definition_rollout_url: str | None = None
     patience: Patience = DEFAULT_PATIENCE  # how long to look for an issue whose creation's answer was lost
 
 
@@ -174,7 +176,7 @@ class CreateOutcome:
 def create(api: GitLabAPI, rendered: RenderedIssue, options: CreateOptions) -> Result[CreateOutcome]:
     """Create the rollout issue unless an open one exists; never two, whatever fails."""
     due = check_due_date(options.due)
-    definition_url = _definition_url(options.definition)
+    definition_url = _definition_url(options.definition) or options.definition_rollout_url
     if options.write_definition and options.definition is not None:
         from gl_rollout.files import check_target
 

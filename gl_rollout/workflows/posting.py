@@ -140,6 +140,17 @@ def post_note_once(
     return _write_once(lambda: api.create_note(project, iid, body), find, patience)
 
 
+def post_merge_request_note_once(
+    api: GitLabAPI, project: str, iid: int, body: str, key: str, *, patience: Patience
+) -> Landed:
+    """As `post_note_once`, on a merge request."""
+
+    def find() -> Note | None:
+        return find_marked_note(api.list_merge_request_notes(project, iid), key)
+
+    return _write_once(lambda: api.create_merge_request_note(project, iid, body), find, patience)
+
+
 def create_issue_once(
     api: GitLabAPI,
     project: str,

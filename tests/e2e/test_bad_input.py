@@ -240,6 +240,15 @@ NETWORKED = [
     bad("not-utf8-argument", 2, "not valid UTF-8",
         "create", FLAG, "--project", "{project}", "--group", "a\udcff"),
     bad("not-utf8-reference", 2, "not valid UTF-8", "check", "{ref}\udcff", "1"),
+    # issue 12: create --from-mr
+    bad("from-mr-issue-ref", 2, "not a merge request reference", "create", "--from-mr", "{ref}"),
+    bad("from-mr-bare-without-project", 2, "needs a project", "create", "--from-mr", "12"),
+    bad("from-mr-and-flag", 2, "--from-mr takes no FLAG", "create", FLAG, "--from-mr", "{project}!1"),
+    bad("from-mr-and-definition", 2, "--from-mr takes no --definition",
+        "create", "--from-mr", "{project}!1", "--definition", "{dir}/definition-malformed.yml"),
+    bad("from-mr-missing", 3, "merge request !99 not found", "create", "--from-mr", "{project}!99"),
+    bad("from-mr-on-another-host", 2, "GITLAB_URL",
+        "create", "--from-mr", "http://127.0.0.1:9/acme/app/-/merge_requests/1"),
 ]
 # fmt: on
 
@@ -446,3 +455,28 @@ def test_self_signed_certificate_is_refused_then_trusted_with_ca_bundle(
     trusted = run_cli([*args, "--ca-bundle", str(cert)], env=env)
     assert trusted.code == 0, trusted.stderr
     assert sb.count_issues(sb.project_path) == 1
+
+
+def test_a_malformed_definition_in_the_mr_is_named_and_nothing_is_created_for_any_flag(
+    sandbox: Sandbox,
+) -> None:
+    """Issue 12: every definition is validated before the first write (the good one gets no issue either)."""
+    assert sandbox.url is not None
+    good = "---\nname: search_v2\ntype: beta\ndefault_enabled: false\n"
+    broken = "---\nname: fast_export\ntype: gitlab_com_derisk\ndefault_enabled: maybe\n"
+    mr = sandbox.create_merge_request(
+        {
+            "config/feature_flags/beta/search_v2.yml": good,
+            "config/feature_flags/gitlab_com_derisk/fast_export.yml": broken,
+        }
+    )
+    before = fingerprint(sandbox)
+    result = run_cli(
+        ["create", "--from-mr", f"{sandbox.project_path}!{mr['iid']}", "--url", sandbox.url],
+        env={"GITLAB_TOKEN": sandbox.tokens["developer"]},
+    )
+    case = Bad("from-mr-malformed", 2, "config/feature_flags/gitlab_com_derisk/fast_export.yml:4", ())
+    assert_one_line_error(result, case)
+    assert "default_enabled" in result.stderr
+    assert fingerprint(sandbox) == before
+    assert sandbox.merge_request_notes(mr["iid"]) == []

@@ -441,14 +441,39 @@ def test_rollout_template_has_scheduled_sync_manual_dry_run_pages_and_gate() -> 
         assert ci[name]["extends"] == ".gl-rollout"
 
 
+def test_merge_request_pipelines_that_touch_a_definition_create_the_rollout_issues() -> None:
+    """Issue 12: the job runs `create --from-mr` on the pipeline's MR, only in merge request pipelines whose
+    changes touch a flag definition (CE or EE), and never on a schedule."""
+    ci = include_rollout(TYPICAL_INPUTS)
+    job = ci["rollout-from-mr"]
+    assert job["extends"] == ".gl-rollout"
+    assert 'gl-rollout create --from-mr "$CI_MERGE_REQUEST_IID"' in script_text(job)
+    assert "--dry-run" not in script_text(job)
+    assert job["rules"] == [
+        {
+            "if": '$CI_PIPELINE_SOURCE == "merge_request_event"',
+            "changes": ["config/feature_flags/**/*.yml", "ee/config/feature_flags/**/*.yml"],
+        }
+    ]
+    assert job["artifacts"]["paths"] == ["rollout-from-mr.json"]
+
+
 def test_defaults_keep_what_the_template_did_before_it_had_inputs() -> None:
     ci = include_rollout(TYPICAL_INPUTS)
-    assert set(jobs(ci)) == {"rollout-sync", "rollout-sync-dry-run", "pages", "rollout-gate"}
+    # Issue 12 added rollout-from-mr (merge request pipelines only), in the sync's stage.
+    assert set(jobs(ci)) == {
+        "rollout-sync",
+        "rollout-sync-dry-run",
+        "pages",
+        "rollout-gate",
+        "rollout-from-mr",
+    }
     assert {name: body["stage"] for name, body in jobs(ci).items()} == {
         "rollout-sync": "test",
         "rollout-sync-dry-run": "test",
         "pages": "deploy",
         "rollout-gate": ".pre",
+        "rollout-from-mr": "test",
     }
     base = ci[".gl-rollout"]
     assert base["image"] == "python:3.12-slim"
@@ -487,8 +512,16 @@ def test_include_with_inputs_gives_jobs_that_pass_the_schema_and_carry_the_value
     }
     ci = include_rollout(inputs)
     assert "$[[" not in repr(ci), "every block was interpolated"
-    assert set(jobs(ci)) == {"flags-sync", "flags-sync-dry-run", "flags-report", "flags-gate"}
+    # Issue 12 added the merge request job (flags-from-mr).
+    assert set(jobs(ci)) == {
+        "flags-sync",
+        "flags-sync-dry-run",
+        "flags-report",
+        "flags-gate",
+        "flags-from-mr",
+    }
     assert set(ci) - set(jobs(ci)) == {".gl-flags"}
+    assert ci["flags-from-mr"]["stage"] == "verify"
 
     assert ci[".gl-flags"]["image"] == "registry.example.com/python:3.13"
     install = script_text(ci[".gl-flags"], "before_script")

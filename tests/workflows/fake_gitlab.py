@@ -17,6 +17,7 @@ from typing import Any
 
 from gl_rollout.core.checklist import parse_checklist
 from gl_rollout.core.freezes import FreezePeriod
+from gl_rollout.core.merge_requests import FileDiff, MergeRequest
 from gl_rollout.core.model import Feature, Gate, Issue, IssueQuery, Note, User
 from gl_rollout.core.project_flag import ProjectFlag, UserListRef
 from gl_rollout.core.times import Timestamp, timestamp_at
@@ -29,6 +30,15 @@ START = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)
 @dataclass
 class _Stored:
     issue: Issue
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
+class _StoredMR:
+    mr: MergeRequest
+    diffs: list[FileDiff]
+    files: dict[str, str]  # path -> content at the source branch
+    closes: list[tuple[str, int]]
     notes: list[Note] = field(default_factory=list)
 
 
@@ -55,6 +65,8 @@ class FakeGitLab:
         self.user_lists: dict[str, list[UserListRef]] = {}
         self.environments: dict[str, list[str]] = {}
         self.reporter_only = False  # the token's role: Reporter cannot write flags (403)
+        self.merge_requests: dict[tuple[str, int], _StoredMR] = {}
+        self.links: set[frozenset[tuple[str, int]]] = set()
 
     # --- the clock and IDs ---------------------------------------------------------------------------------
 
@@ -328,6 +340,85 @@ class FakeGitLab:
         self.requests.append("GET environments")
         return list(self.environments.get(project, []))
 
+    # --- merge requests ------------------------------------------------------------------------------------
+
+    def add_merge_request(
+        self,
+        project: str,
+        iid: int,
+        files: Mapping[str, str],
+        *,
+        closes: tuple[tuple[str, int], ...] = (),
+        collapsed: tuple[str, ...] = (),
+        edited: Mapping[str, str] | None = None,
+    ) -> MergeRequest:
+        """An MR adding `files` (path -> content; paths in `collapsed` come with an empty diff) and
+        editing `edited`, closing the issues `closes`."""
+        mr = MergeRequest(
+            iid, 42, f"Add {len(files)} files", "opened", f"feature-{iid}", f"{iid:040x}",
+            f"{self.url}/{project}/-/merge_requests/{iid}", f"{project}!{iid}",
+        )  # fmt: skip
+        diffs = [
+            FileDiff(
+                path,
+                path,
+                True,
+                False,
+                False,
+                "" if path in collapsed else _added_diff(text),
+                path in collapsed,
+            )
+            for path, text in files.items()
+        ]
+        diffs += [FileDiff(p, p, False, False, False, "@@ -1 +1 @@\n-a\n+b\n") for p in edited or {}]
+        self.merge_requests[(project, iid)] = _StoredMR(mr, diffs, {**(edited or {}), **files}, list(closes))
+        return mr
+
+    def _mr(self, project: str, iid: int) -> _StoredMR:
+        try:
+            return self.merge_requests[(project, iid)]
+        except KeyError:
+            raise GitLabError(f"merge request {project}!{iid} not found (404)", status=404) from None
+
+    def get_merge_request(self, project: str, iid: int) -> MergeRequest:
+        self.requests.append(f"GET mr {iid}")
+        return self._mr(project, iid).mr
+
+    def list_merge_request_diffs(self, project: str, iid: int) -> list[FileDiff]:
+        self.requests.append(f"GET mr {iid} diffs")
+        return list(self._mr(project, iid).diffs)
+
+    def get_raw_file(self, project: str, path: str, ref: str) -> str:
+        self.requests.append(f"GET raw {path}")
+        for stored in self.merge_requests.values():
+            if ref in (stored.mr.sha, stored.mr.source_branch) and path in stored.files:
+                return stored.files[path]
+        raise GitLabError(f"file {path} at {ref} not found (404)", status=404)
+
+    def list_merge_request_closing_issues(self, project: str, iid: int) -> list[Issue]:
+        self.requests.append(f"GET mr {iid} closes_issues")
+        return [self._stored(p, i).issue for p, i in self._mr(project, iid).closes]
+
+    def list_issue_links(self, project: str, iid: int) -> list[Issue]:
+        self.requests.append(f"GET issue {iid} links")
+        here = (project, iid)
+        return [self._stored(*other).issue for link in self.links if here in link for other in link - {here}]
+
+    def create_issue_link(self, project: str, iid: int, target_project: str, target_iid: int) -> None:
+        self.requests.append(f"POST issue {iid} link")
+        self._stored(project, iid), self._stored(target_project, target_iid)
+        self.links.add(frozenset({(project, iid), (target_project, target_iid)}))
+
+    def list_merge_request_notes(self, project: str, iid: int) -> list[Note]:
+        self.requests.append(f"GET mr {iid} notes")
+        return sorted(self._mr(project, iid).notes, key=lambda n: n.id, reverse=True)[:100]
+
+    def create_merge_request_note(self, project: str, iid: int, body: str) -> Note:
+        self.requests.append(f"POST mr {iid} note")
+        note = Note(self._next_id(), body, self.user, self.now())
+        self._mr(project, iid).notes.append(note)
+        return note
+
     def request_count(self) -> int:
         return len(self.requests)
 
@@ -341,3 +432,9 @@ def _names(value: object) -> list[str]:
     if isinstance(value, str):
         return [name for name in value.split(",") if name]
     return [str(name) for name in value or ()]
+
+
+def _added_diff(text: str) -> str:
+    """A new file's diff as GitLab gives it: one hunk of `+` lines, no file header."""
+    lines = text.splitlines()
+    return f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines)
