@@ -287,6 +287,31 @@ work on the block. --repair rebuilds a damaged block. 5 requests; an adopted iss
             ("Rebuild a block damaged by hand", "gl-rollout adopt group/project#42 --repair"),
         ),
     ),
+    # --- the ramp runner (issue 15) ---
+    Command(
+        "advance",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Take a rollout's next plan step when every guard holds.",
+        """Take the next step of the rollout plan in the issue when every guard holds: the previous
+step's wait is over by GitLab's clock, earlier environments come first, an announced ETA is reached, no
+deploy freeze is active, no blocking incident is open (--incident-project), the step's approvers
+approved it, and the rollout is not paused. Then it sets the flag as enable does (a project feature
+flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment), comments what
+changed, which guards held and when the next step may come, and ticks the step. Otherwise it says which
+guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
+acted since the read or the flag was changed by hand (--adopt continues from it).
+
+With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 4 requests.""",
+        _examples(
+            ("Take the next step if it is due", "gl-rollout advance group/project#42"),
+            ("Say what it would do, write nothing", "gl-rollout advance group/project#42 -n"),
+            (
+                "Hold the ramp while an incident is open",
+                "gl-rollout advance group/project#42 --incident-project gitlab-org/incidents",
+            ),
+        ),
+    ),
     Command(
         "sandbox",
         "gl_rollout.cli.sandbox_cmd",

@@ -1,0 +1,221 @@
+"""`advance`: the ramp runner through the real CLI against the sandbox over HTTP, time moved by the
+sandbox's clock (never slept on): a whole ramp walked in seconds, every guard holding it, the request
+budget when there is nothing to do, and the refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gl_rollout.core.markers import find_note_marker
+from gl_rollout.sandbox import Sandbox
+from tests.workflow_cli import FLAG, Run, box, run, user_notes
+
+MINUTE = 60
+
+
+def new_rollout(sb: Sandbox, *extra: str) -> str:
+    """A project-flag rollout whose issue carries a plan (`--ramp 10,50,100 --wait 15m --hold 1d` unless
+    `extra` says otherwise)."""
+    done = run(
+        sb, "create", FLAG, "--project", sb.project_path, "--flag-backend", "project", "--create-flag",
+        "--json", *(extra or ("--ramp", "10,50,100", "--wait", "15m", "--hold", "1d")),
+    )  # fmt: skip
+    assert done.code == 0, done.result.output
+    return f"{sb.project_path}#{done.data['iid']}"
+
+
+def advance(sb: Sandbox, ref: str, *args: str) -> Run:
+    return run(sb, "advance", ref, "--json", *args)
+
+
+def production(sb: Sandbox) -> list[dict[str, Any]]:
+    """The strategies of the flag that cover production."""
+    flag = sb.project_flags()[FLAG]
+    return [
+        s for s in flag["strategies"] if any(sc["environment_scope"] == "production" for sc in s["scopes"])
+    ]
+
+
+def guards(done: Run) -> list[str]:
+    return [hold["guard"] for hold in done.data["blocked_by"]]
+
+
+def test_a_whole_ramp_is_walked_in_seconds_by_moving_the_clock(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    taken: list[str] = []
+    for _ in range(4):
+        done = advance(sandbox, ref)
+        assert done.code == 0, done.result.output
+        taken.append(done.data["took"])
+        # right after a step the next one waits for the plan's 15 minutes, by GitLab's clock
+        held = advance(sandbox, ref)
+        assert held.code == 0
+        assert held.data["took"] is None
+        if done.data["next_step"] is not None:
+            assert guards(held) == ["wait"]
+            # the step's comment starts the wait; what the step said errs late, never early
+            assert held.data["blocked_by"][0]["until"] == held.data["next_at"]
+            assert held.data["next_at"] <= done.data["next_at"]
+            assert held.writes() == []
+        sandbox.advance_clock(15 * MINUTE + 1)
+    assert taken == ["staging-100", "production-10", "production-50", "production-100"]
+    assert box(sandbox, iid, "enable-staging") == "[x]"
+    assert box(sandbox, iid, "ramp-10") == "[x]"
+    assert box(sandbox, iid, "ramp-50") == "[x]"
+    assert box(sandbox, iid, "enable-production") == "[x]"
+    flag = sandbox.project_flags()[FLAG]
+    assert flag["active"] is True
+    # each step is one comment carrying the enable marker and the runner's paragraph
+    comments = [n for n in user_notes(sandbox, iid) if "gl-rollout advance" in n["body"]]
+    assert len(comments) == 4
+    markers = [find_note_marker(n["body"]) for n in comments]
+    assert [m.values["advance"] for m in markers if m is not None] == taken
+    assert "Next: `production-10`, not before" in comments[0]["body"]
+    assert "This is the last step: hold it 1d before cleanup." in comments[-1]["body"]
+    # after the last step: nothing to do, in at most 4 requests and no write
+    done = advance(sandbox, ref)
+    assert done.code == 0
+    assert done.data["position"] == "production-100"
+    assert done.data["next_step"] is None
+    assert done.writes() == []
+    assert len(done.requests) <= 4
+
+
+def test_waiting_costs_four_requests_and_says_until_when(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    assert advance(sandbox, ref).code == 0
+    sandbox.advance_clock(5 * MINUTE)
+    done = advance(sandbox, ref)
+    assert done.code == 0
+    assert done.data["position"] == "staging-100"
+    assert done.data["next_step"] == "production-10"
+    assert guards(done) == ["wait"]
+    assert done.data["blocked_by"][0]["until"] == done.data["next_at"]
+    assert [r.method for r in done.requests] == ["GET"] * 4
+    assert any(r.path.endswith("/freeze_periods") for r in done.requests)
+    # the human form names the guard and the time
+    human = run(sandbox, "advance", ref)
+    assert "wait: staging on must stay so until" in human.result.stdout
+    assert "next: production-10, not before" in human.result.stdout
+
+
+def test_the_wait_is_measured_by_gitlabs_clock_not_this_machines(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    assert advance(sandbox, ref).code == 0
+    sandbox.advance_clock(14 * MINUTE)
+    assert guards(advance(sandbox, ref)) == ["wait"]
+    sandbox.advance_clock(1 * MINUTE + 1)
+    assert advance(sandbox, ref).data["took"] == "production-10"
+
+
+def test_an_open_blocking_incident_holds_the_step_until_it_closes(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    incident = sandbox.add_incident("Checkout down", ("severity::2",))
+    done = advance(sandbox, ref, "--incident-project", sandbox.project_path)
+    assert done.code == 0
+    assert guards(done) == ["incident"]
+    assert done.data["next_at"] is None
+    assert done.writes() == []
+    assert sandbox.project_flags()[FLAG]["active"] is False
+    # a severity::3 incident does not block; a label given with --blocking-label does
+    sandbox.edit_issue(None, incident["iid"], state_event="close")
+    sandbox.add_incident("Slow search", ("severity::3",))
+    blocked = advance(
+        sandbox, ref, "--incident-project", sandbox.project_path, "--blocking-label", "severity::3"
+    )
+    assert guards(blocked) == ["incident"]
+    done = advance(sandbox, ref, "--incident-project", sandbox.project_path)
+    assert done.data["took"] == "staging-100"
+
+
+def test_an_active_deploy_freeze_holds_the_step_until_it_ends(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    sandbox.add_freeze_period("* * * * *", "59 23 * * *")  # frozen from every minute to 23:59: always
+    done = advance(sandbox, ref)
+    assert done.code == 0
+    assert guards(done) == ["freeze"]
+    assert done.data["blocked_by"][0]["until"] is not None
+    assert done.writes() == []
+
+
+def test_an_announced_eta_holds_production_steps_only(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    assert run(sandbox, "announce", ref, "--eta", "in 2h").code == 0
+    assert advance(sandbox, ref).data["took"] == "staging-100"  # staging is not held by the ETA
+    sandbox.advance_clock(16 * MINUTE)
+    done = advance(sandbox, ref)
+    assert guards(done) == ["eta"]
+    sandbox.advance_clock(2 * 60 * MINUTE)
+    assert advance(sandbox, ref).data["took"] == "production-10"
+
+
+def test_a_step_with_approvers_waits_for_an_approval_comment(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox, "--ramp", "10,50,100", "--approver", "production-10=alice")
+    iid = int(ref.rsplit("#", 1)[1])
+    assert advance(sandbox, ref).data["took"] == "staging-100"
+    sandbox.advance_clock(16 * MINUTE)
+    done = advance(sandbox, ref)
+    assert guards(done) == ["approval"]
+    assert "gl-rollout approve production-10" in done.data["blocked_by"][0]["reason"]
+    sandbox.add_note(None, iid, "gl-rollout approve production-10", author="alice")
+    assert advance(sandbox, ref).data["took"] == "production-10"
+
+
+def test_an_approver_gitlab_does_not_know_is_exit_2_before_any_write(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox, "--ramp", "10,50,100", "--approver", "production-10=nobody_here")
+    assert advance(sandbox, ref).code == 0  # staging needs no approval
+    sandbox.advance_clock(16 * MINUTE)
+    done = advance(sandbox, ref)
+    assert done.code == 2
+    assert "@nobody_here" in done.envelope["error"]["message"]
+    assert done.writes() == []
+
+
+def test_dry_run_says_what_it_would_take_and_writes_nothing(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    done = advance(sandbox, ref, "-n")
+    assert done.code == 0
+    assert done.data["took"] == "staging-100"
+    assert done.data["dry_run"] is True
+    assert done.data["position"] is None
+    assert done.writes() == []
+    assert sandbox.project_flags()[FLAG]["active"] is False
+
+
+def test_a_flag_changed_by_hand_is_exit_4_unless_adopted(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    assert advance(sandbox, ref).code == 0
+    sandbox.advance_clock(16 * MINUTE)
+    assert advance(sandbox, ref).data["took"] == "production-10"
+    # someone raises production to 30% in GitLab's UI, which the plan never sets
+    strategy = production(sandbox)[0]
+    parameters = {**strategy["parameters"], "rollout": "30"}
+    sandbox.edit_project_flag(FLAG, strategies=[{"id": strategy["id"], "parameters": parameters}])
+    sandbox.advance_clock(16 * MINUTE)
+    done = advance(sandbox, ref)
+    assert done.code == 4
+    assert "changed by hand" in done.envelope["error"]["message"]
+    assert done.writes() == []
+    adopted = advance(sandbox, ref, "--adopt")
+    assert adopted.code == 0
+    assert adopted.data["took"] == "production-50"
+
+
+def test_an_issue_without_a_plan_is_exit_2(sandbox: Sandbox) -> None:
+    done = run(sandbox, "create", FLAG, "--project", sandbox.project_path, "--json")
+    assert done.code == 0
+    ref = f"{sandbox.project_path}#{done.data['iid']}"
+    refused = advance(sandbox, ref)
+    assert refused.code == 2
+    assert "has no rollout plan" in refused.envelope["error"]["message"]
+    assert refused.writes() == []
+
+
+def test_a_guard_that_cannot_be_read_is_exit_3_and_nothing_changes(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    sandbox.faults.fail_next("GET", r"/freeze_periods", 500, count=10)
+    done = advance(sandbox, ref)
+    assert done.code == 3
+    assert done.writes() == []
+    assert sandbox.project_flags()[FLAG]["active"] is False
