@@ -251,8 +251,8 @@ def plan_variable(
     """The template variable `plan` (see TEMPLATE_VARIABLES); PlanError (exit 2) for a plan that breaks
     a rule, such as a ramp rising by more than the max jump. A project-flag rollout's plan visits its
     own environments (any names); an instance rollout's, ChatOps' staging and production."""
-    from gl_rollout.core.plan_text import plan_section
     from gl_rollout.core import plans
+    from gl_rollout.core.plan_text import plan_section
 
     plan = plans.build_plan(
         ramp,
