@@ -313,6 +313,44 @@ With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 
         ),
     ),
     Command(
+        "pause",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Stop advance from taking a rollout's next step.",
+        """Comment that the rollout is paused, and why: advance takes no step until resume. The flag
+stays where it is. Already paused: nothing to do.""",
+        _examples(
+            ("Pause the ramp", 'gl-rollout pause group/project#42 --reason "error rate up"'),
+        ),
+    ),
+    Command(
+        "resume",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Let advance take a paused or rolled-back rollout's steps again.",
+        """Comment that the rollout resumes, and take the rollout::rolled-back label off. Not paused:
+nothing to do.""",
+        _examples(("Resume the ramp", "gl-rollout resume group/project#42")),
+    ),
+    Command(
+        "rollback",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Take the flag back to an earlier plan step, and pause.",
+        """Comment the rollback and why, set the rollout::rolled-back label, then take the flag back: to
+the step before the position, to --to STEP, or --off everywhere. Each flag change is the enable or
+disable of its environment, with its own comment. advance takes no step until resume. Run again, it
+writes nothing.""",
+        _examples(
+            ("Back one step", 'gl-rollout rollback group/project#42 --reason "p99 latency"'),
+            (
+                "Back to a given step, write nothing",
+                'gl-rollout rollback group/project#42 --reason "errors" --to production-10 -n',
+            ),
+            ("Off everywhere", 'gl-rollout rollback group/project#42 --reason "data loss" --off'),
+        ),
+    ),
+    Command(
         "sandbox",
         "gl_rollout.cli.sandbox_cmd",
         "sandbox",

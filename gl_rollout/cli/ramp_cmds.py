@@ -64,3 +64,89 @@ def advance_command(
             return advance(client.api, client.issue, options, dry_run=dry_run, patience=waiting)
 
     run_command(ctx, "advance", use_case)
+
+
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", metavar="TEXT", help="Why, for the people who read the issue.")
+]
+
+
+@app.command("pause", help=help_of("pause"))
+def pause_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    reason: ReasonOption = None,
+    project: ProjectOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    state = state_of(ctx)
+
+    def use_case() -> Result[Any]:
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.cli.workflow import patience
+        from gl_rollout.workflows.ramp_control import pause
+
+        waiting = patience(state)
+        if not (reason or "").strip():
+            from gl_rollout.errors import UsageError
+
+            raise UsageError("pause needs --reason TEXT", "say why, for the people who read the issue")
+        with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            return pause(client.api, client.issue, reason, dry_run=dry_run, patience=waiting)
+
+    run_command(ctx, "pause", use_case)
+
+
+@app.command("resume", help=help_of("resume"))
+def resume_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    project: ProjectOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    state = state_of(ctx)
+
+    def use_case() -> Result[Any]:
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.cli.workflow import patience
+        from gl_rollout.workflows.ramp_control import resume
+
+        waiting = patience(state)
+        with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            return resume(client.api, client.issue, dry_run=dry_run, patience=waiting)
+
+    run_command(ctx, "resume", use_case)
+
+
+@app.command("rollback", help=help_of("rollback"))
+def rollback_command(
+    ctx: typer.Context,
+    ref: RefArgument,
+    reason: ReasonOption = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="STEP", help="The plan step to go back to, like production-10."),
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Turn the flag off everywhere.")] = False,
+    project: ProjectOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    state = state_of(ctx)
+
+    def use_case() -> Result[Any]:
+        from gl_rollout.cli.connection import open_client
+        from gl_rollout.cli.workflow import patience
+        from gl_rollout.errors import UsageError
+        from gl_rollout.workflows.ramp_control import rollback
+
+        waiting = patience(state)
+        if not (reason or "").strip():
+            raise UsageError("rollback needs --reason TEXT", "say why, for the people who read the issue")
+        if to is not None and off:
+            raise UsageError("--to and --off do not go together", "give one: a step, or --off")
+        with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            return rollback(
+                client.api, client.issue, reason, to=to, off=off, dry_run=dry_run, patience=waiting
+            )
+
+    run_command(ctx, "rollback", use_case)

@@ -54,6 +54,7 @@ class PauseState:
     reason: str
     at: dt.datetime | None
     note_id: int
+    to: str | None = None  # a rollback's target: a step ID or `off`
 
     @property
     def holding(self) -> bool:
@@ -93,12 +94,13 @@ def pause_state(notes: Iterable[Note], flag: str) -> PauseState | None:
     if newest is None:
         return None
     note, marker = newest
-    reason = marker.values.get("reason")
+    reason, to = marker.values.get("reason"), marker.values.get("to")
     return PauseState(
         marker.action,
         reason if isinstance(reason, str) else "",
         Timestamp.of(note.created_at).moment,
         note.id,
+        to if isinstance(to, str) else None,
     )
 
 

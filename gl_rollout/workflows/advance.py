@@ -165,15 +165,23 @@ def _new_runner_marker(before: Sequence[Note], after: Sequence[Note], flag: str)
     return None
 
 
-def advance(
-    api: GitLabAPI,
-    ref: IssueRef,
-    options: AdvanceOptions = AdvanceOptions(),
-    *,
-    dry_run: bool = False,
-    patience: Patience = DEFAULT_PATIENCE,
-) -> Result[AdvanceOutcome]:
-    """Take the next step of the issue's plan when every guard holds (see the module docstring)."""
+@dataclass(frozen=True)
+class Ramp:
+    """A rollout as the runner reads it: the issue, its plan and notes, the flag (and for a project flag
+    its marker), the position, and where the flag contradicts the comments (a change by hand)."""
+
+    issue: Issue
+    plan: Plan
+    notes: list[Note]
+    flag: str
+    rollout: RolloutFlag | None
+    at: Position
+    contradictions: tuple[str, ...] = ()
+
+
+def read_ramp(api: GitLabAPI, ref: IssueRef) -> Ramp:
+    """Read the issue (exit 2 when closed or without a plan), its notes and, for a project flag, the flag;
+    work out the position from that evidence (see the module docstring). 2 or 3 requests."""
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
     plan = read_plan(issue.description).plan
@@ -186,20 +194,36 @@ def advance(
     rollout = find_rollout_flag(issue.description)
     flag = rollout.flag if rollout is not None else issue_flag(issue, notes, None)
     events = events_from_notes(notes, flag)
-    messages: list[str] = []
+    contradictions: list[str] = []
     if rollout is not None:
         backend = ProjectFlagBackend(api, rollout.project_for(ref.project), rollout)
         states = _project_states(backend.read_state(), plan)
         contradictions = hand_changes(plan, states, events)
-        if contradictions and not options.adopt:
-            raise ConflictError(
-                f"{flag} was changed by hand: {contradictions[0]}; nothing changed",
-                "set it back to the plan, or run advance --adopt to continue from the flag as it is",
-            )
-        messages += [f"adopted: {line}" for line in contradictions]
     else:
         states = _marker_states(events)
     at = position(plan, states, events)
+    return Ramp(issue, plan, notes, flag, rollout, at, tuple(contradictions))
+
+
+def advance(
+    api: GitLabAPI,
+    ref: IssueRef,
+    options: AdvanceOptions = AdvanceOptions(),
+    *,
+    dry_run: bool = False,
+    patience: Patience = DEFAULT_PATIENCE,
+) -> Result[AdvanceOutcome]:
+    """Take the next step of the issue's plan when every guard holds (see the module docstring)."""
+    ramp = read_ramp(api, ref)
+    issue, plan, notes, flag, at = ramp.issue, ramp.plan, ramp.notes, ramp.flag, ramp.at
+    rollout = ramp.rollout
+    messages: list[str] = []
+    if ramp.contradictions and not options.adopt:
+        raise ConflictError(
+            f"{flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
+            "set it back to the plan, or run advance --adopt to continue from the flag as it is",
+        )
+    messages += [f"adopted: {line}" for line in ramp.contradictions]
     now = ServerClock(api).now().moment
     assert now is not None  # ServerClock refuses a missing Date
     kind = "project" if rollout is not None else "instance"

@@ -219,3 +219,92 @@ def test_a_guard_that_cannot_be_read_is_exit_3_and_nothing_changes(sandbox: Sand
     assert done.code == 3
     assert done.writes() == []
     assert sandbox.project_flags()[FLAG]["active"] is False
+
+
+# --- pause, resume, rollback -----------------------------------------------------------------------------
+
+
+def walk_to(sb: Sandbox, ref: str, step: str) -> None:
+    """Advance (moving the clock past each wait) until the position is `step`."""
+    for _ in range(10):
+        done = advance(sb, ref)
+        assert done.code == 0, done.result.output
+        if done.data["position"] == step:
+            return
+        sb.advance_clock(15 * MINUTE + 1)
+    raise AssertionError(f"never reached {step}")
+
+
+def test_pause_holds_the_runner_until_resume_and_runs_twice_as_once(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    done = run(sandbox, "pause", ref, "--reason", "error rate up", "--json")
+    assert done.code == 0, done.result.output
+    assert done.data["posted"] is True
+    again = run(sandbox, "pause", ref, "--reason", "error rate up", "--json")
+    assert again.code == 0
+    assert again.data["nothing_to_do"] is True
+    assert again.writes() == []
+    held = advance(sandbox, ref)
+    assert guards(held) == ["paused"]
+    assert "error rate up" in held.data["blocked_by"][0]["reason"]
+    assert held.writes() == []
+    assert run(sandbox, "resume", ref).code == 0
+    assert run(sandbox, "resume", ref, "--json").data["nothing_to_do"] is True
+    assert advance(sandbox, ref).data["took"] == "staging-100"
+    assert len([n for n in user_notes(sandbox, iid) if "**Paused**" in n["body"]]) == 1
+
+
+def test_pause_without_a_reason_is_exit_2_and_sends_nothing(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    done = run(sandbox, "pause", ref)
+    assert done.code == 2
+    assert "--reason" in done.result.stderr
+    assert done.requests == []
+
+
+def test_rollback_goes_one_step_back_labels_and_stops_the_runner(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    walk_to(sandbox, ref, "production-50")
+    dry = run(sandbox, "rollback", ref, "--reason", "p99 latency", "-n", "--json")
+    assert dry.code == 0, dry.result.output
+    assert dry.data["to"] == "production-10"
+    assert dry.writes() == []
+    done = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
+    assert done.code == 0, done.result.output
+    assert done.data["to"] == "production-10"
+    assert [s["parameters"]["rollout"] for s in production(sandbox)] == ["10"]
+    assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
+    assert box(sandbox, iid, "ramp-10") == "[x]"
+    # run again: nothing written
+    again = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
+    assert again.code == 0
+    assert again.writes() == []
+    # the runner stays put, however long it waits, until resume
+    sandbox.advance_clock(60 * MINUTE)
+    held = advance(sandbox, ref)
+    assert held.data["position"] == "production-10"
+    assert guards(held) == ["rolled-back"]
+    assert run(sandbox, "resume", ref).code == 0
+    assert "rollout::rolled-back" not in sandbox.get_issue(None, iid)["labels"]
+    assert advance(sandbox, ref).data["took"] == "production-50"
+
+
+def test_rollback_off_turns_the_flag_off_everywhere(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    walk_to(sandbox, ref, "production-10")
+    done = run(sandbox, "rollback", ref, "--reason", "data loss", "--off", "--json")
+    assert done.code == 0, done.result.output
+    assert done.data["to"] == "off"
+    assert sandbox.project_flags()[FLAG]["active"] is False
+    assert advance(sandbox, ref).data["position"] is None
+
+
+def test_rollback_to_a_step_after_the_position_is_exit_2(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    walk_to(sandbox, ref, "production-10")
+    done = run(sandbox, "rollback", ref, "--reason", "x", "--to", "production-50")
+    assert done.code == 2
+    assert "production-50 is after the position production-10" in done.result.stderr
+    assert done.writes() == []
