@@ -360,4 +360,8 @@ def _take(
         guards_held=tuple(held),
         write=written.value,
     )
+    if written.error is not None:  # the flag is set and the comment posted, but the tick conflicted
+        failed = Result.failure("advance", written.error, outcome)
+        failed.messages = messages
+        return failed
     return Result("advance", outcome, messages=messages)
