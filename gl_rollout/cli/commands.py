@@ -302,9 +302,16 @@ changed, which guards held and when the next step may come, and ticks the step. 
 guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
 acted since the read or the flag was changed by hand (--adopt continues from it).
 
+Without REF, --project P or --group G advances every open rollout issue (--label) with a plan, one
+after the other; one that fails does not stop the others (the exit code is the first failure's).
+
 With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 4 requests.""",
         _examples(
             ("Take the next step if it is due", "gl-rollout advance group/project#42"),
+            (
+                "Every open rollout of a project (a scheduled job)",
+                "gl-rollout advance --project group/project",
+            ),
             ("Say what it would do, write nothing", "gl-rollout advance group/project#42 -n"),
             (
                 "Hold the ramp while an incident is open",

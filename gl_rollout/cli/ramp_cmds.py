@@ -12,7 +12,7 @@ import typer
 
 from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
-from gl_rollout.cli.options import DryRunOption, ProjectOption, RefArgument
+from gl_rollout.cli.options import DryRunOption, LabelOption, OptionalRefArgument, ProjectOption, RefArgument
 from gl_rollout.result import Result
 
 app = typer.Typer()
@@ -21,8 +21,15 @@ app = typer.Typer()
 @app.command("advance", help=help_of("advance"))
 def advance_command(
     ctx: typer.Context,
-    ref: RefArgument,
+    ref: OptionalRefArgument = None,
     project: ProjectOption = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group", metavar="GROUP", help="Advance every open rollout with a plan in this group."
+        ),
+    ] = None,
+    label: LabelOption = "feature flag",
     incident_projects: Annotated[
         list[str] | None,
         typer.Option(
@@ -51,7 +58,8 @@ def advance_command(
         from gl_rollout.cli.connection import open_client
         from gl_rollout.cli.workflow import patience
         from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS
-        from gl_rollout.workflows.advance import AdvanceOptions, advance
+        from gl_rollout.errors import UsageError
+        from gl_rollout.workflows.advance import AdvanceOptions, advance, advance_many
 
         waiting = patience(state)
         labels = tuple(label.strip() for label in blocking_labels or () if label.strip())
@@ -60,7 +68,19 @@ def advance_command(
             blocking_labels=labels or DEFAULT_BLOCKING_LABELS,
             adopt=adopt,
         )
+        if ref is not None and group is not None:
+            raise UsageError("give an issue or --group, not both", "drop one")
+        if ref is None and project is None and group is None:
+            raise UsageError(
+                "advance needs an issue, or --project/--group for every open rollout with a plan",
+                "for example: gl-rollout advance group/project#42, or advance --project group/project",
+            )
         with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            if ref is None:
+                return advance_many(
+                    client.api, project=None if group else client.project, group=group,
+                    label=label or "", options=options, dry_run=dry_run, patience=waiting,
+                )  # fmt: skip
             return advance(client.api, client.issue, options, dry_run=dry_run, patience=waiting)
 
     run_command(ctx, "advance", use_case)

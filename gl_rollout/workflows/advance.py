@@ -35,15 +35,15 @@ from gl_rollout.core.advance_rules import (
 )
 from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS, find_approval
 from gl_rollout.core.markers import find_note_marker
-from gl_rollout.core.model import Issue, Note
-from gl_rollout.core.plan_text import read_plan
+from gl_rollout.core.model import Issue, IssueQuery, Note
+from gl_rollout.core.plan_text import HEADING, read_plan
 from gl_rollout.core.plans import Plan, PlanStep
 from gl_rollout.core.project_flag import FlagState
 from gl_rollout.core.ramp_position import EnvironmentState, Position, RampEvent, events_from_notes, position
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag, find_rollout_flag
 from gl_rollout.core.times import Timestamp, format_utc, utc_iso
-from gl_rollout.errors import ConflictError, UsageError
+from gl_rollout.errors import ConflictError, ExitCode, RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
@@ -365,3 +365,82 @@ def _take(
         failed.messages = messages
         return failed
     return Result("advance", outcome, messages=messages)
+
+
+# --- every open rollout of a project or group ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolloutFailure:
+    """A rollout `advance --project/--group` could not advance: its reference, exit code and message."""
+
+    issue: str
+    code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class AdvanceManyOutcome:
+    """Each open rollout with a plan, advanced (or held) in turn, and those that failed."""
+
+    scope: str
+    rollouts: tuple[AdvanceOutcome, ...]
+    failed: tuple[RolloutFailure, ...] = ()
+    skipped: int = 0  # open rollout issues without a plan
+
+
+def advance_many(
+    api: GitLabAPI,
+    *,
+    project: str | None = None,
+    group: str | None = None,
+    label: str = "feature flag",
+    options: AdvanceOptions = AdvanceOptions(),
+    dry_run: bool = False,
+    patience: Patience = DEFAULT_PATIENCE,
+) -> Result[AdvanceManyOutcome]:
+    """`advance --project P` / `--group G`: every open issue labelled `label` whose description has a
+    rollout plan, one after the other (oldest first). One failing rollout does not stop the others; the
+    exit code is the first failure's."""
+    query = IssueQuery(project=project, group=group, state="opened", labels=(label,) if label else (),
+                       order_by="created_at", sort="asc")  # fmt: skip
+    found = list(api.list_issues(query))
+    done: list[AdvanceOutcome] = []
+    failed: list[RolloutFailure] = []
+    messages: list[str] = []
+    skipped = 0
+    for issue in found:
+        if "gl-rollout:plan" not in issue.description and f"## {HEADING}" not in issue.description:
+            skipped += 1
+            continue
+        path = issue.reference.rsplit("#", 1)[0] if "#" in issue.reference else (project or "")
+        try:
+            result = advance(api, IssueRef(path, issue.iid), options, dry_run=dry_run, patience=patience)
+        except RolloutError as exc:
+            failed.append(RolloutFailure(issue.reference, int(exc.exit_code), exc.one_line()))
+            messages.append(f"{issue.reference}: error: {exc.one_line()}")
+            continue
+        messages += result.messages
+        if result.value is not None:
+            done.append(result.value)
+        if result.error is not None:
+            failed.append(RolloutFailure(issue.reference, int(result.exit_code), result.error.one_line()))
+    scope = f"project {project}" if project else f"group {group}"
+    messages.append(
+        f"{scope}: {len(done)} rollout(s) with a plan, {sum(1 for o in done if o.took)} step(s) "
+        f"{'would be ' if dry_run else ''}taken, {len(failed)} failed, {skipped} without a plan"
+    )
+    outcome = AdvanceManyOutcome(scope, tuple(done), tuple(failed), skipped)
+    if failed:
+        first = failed[0]
+        error = _failure_error(first)
+        result_many = Result.failure("advance", error, outcome)
+        result_many.messages = messages
+        return result_many
+    return Result("advance", outcome, messages=messages)
+
+
+def _failure_error(failure: RolloutFailure) -> RolloutError:
+    error = RolloutError(f"{failure.issue}: {failure.message}", "see the lines above; the others ran")
+    error.exit_code = ExitCode(failure.code)
+    return error

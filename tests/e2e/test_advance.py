@@ -308,3 +308,42 @@ def test_rollback_to_a_step_after_the_position_is_exit_2(sandbox: Sandbox) -> No
     assert done.code == 2
     assert "production-50 is after the position production-10" in done.result.stderr
     assert done.writes() == []
+
+
+# --- every open rollout of a project ---------------------------------------------------------------------
+
+
+def test_advance_project_walks_every_open_rollout_with_a_plan(sandbox: Sandbox) -> None:
+    first = new_rollout(sandbox)
+    done = run(
+        sandbox, "create", "other_flag", "--project", sandbox.project_path, "--flag-backend", "project",
+        "--create-flag", "--json", "--ramp", "25,50,100",
+    )  # fmt: skip
+    assert done.code == 0, done.result.output
+    second = f"{sandbox.project_path}#{done.data['iid']}"
+    plain = run(sandbox, "create", "no_plan_flag", "--project", sandbox.project_path, "--json")
+    assert plain.code == 0
+    dry = run(sandbox, "advance", "--project", sandbox.project_path, "-n", "--json")
+    assert dry.code == 0, dry.result.output
+    assert [r["took"] for r in dry.data["rollouts"]] == ["staging-100", "staging-100"]
+    assert dry.data["skipped"] == 1
+    assert dry.writes() == []
+    many = run(sandbox, "advance", "--project", sandbox.project_path, "--json")
+    assert many.code == 0, many.result.output
+    assert [r["issue"] for r in many.data["rollouts"]] == [first, second]
+    assert all(r["took"] == "staging-100" for r in many.data["rollouts"])
+    again = run(sandbox, "advance", "--project", sandbox.project_path, "--json")
+    assert again.code == 0
+    assert [guards_of(r) for r in again.data["rollouts"]] == [["wait"], ["wait"]]
+    assert again.writes() == []
+
+
+def guards_of(rollout: dict[str, Any]) -> list[str]:
+    return [hold["guard"] for hold in rollout["blocked_by"]]
+
+
+def test_advance_without_an_issue_or_a_scope_is_exit_2(sandbox: Sandbox) -> None:
+    done = run(sandbox, "advance")
+    assert done.code == 2
+    assert "--project/--group" in done.result.stderr
+    assert done.requests == []
