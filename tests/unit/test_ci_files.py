@@ -441,14 +441,32 @@ def test_rollout_template_has_scheduled_sync_manual_dry_run_pages_and_gate() -> 
         assert ci[name]["extends"] == ".gl-rollout"
 
 
+def test_the_ramp_job_advances_every_rollout_of_the_scope_one_job_at_a_time() -> None:
+    ci = include_rollout(TYPICAL_INPUTS)
+    ramp = ci["rollout-ramp"]
+    assert ramp["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $ROLLOUT_RAMP'}]
+    assert ramp["resource_group"] == "gl-rollout-ramp"
+    assert ramp["extends"] == ".gl-rollout"
+    assert 'gl-rollout advance --project "$CI_PROJECT_PATH" --label "feature flag"' in script_text(ramp)
+    assert "--dry-run" not in script_text(ramp)
+    grouped = include_rollout(
+        {**TYPICAL_INPUTS, "scope": "group", "scope-path": "acme", "ramp-args": "--incident-project acme/ops"}
+    )
+    text = script_text(grouped["rollout-ramp"])
+    assert 'gl-rollout advance --group "acme"' in text
+    assert text.rstrip().endswith("--incident-project acme/ops")
+
+
 def test_defaults_keep_what_the_template_did_before_it_had_inputs() -> None:
     ci = include_rollout(TYPICAL_INPUTS)
-    assert set(jobs(ci)) == {"rollout-sync", "rollout-sync-dry-run", "pages", "rollout-gate"}
+    # The ramp job (issue 15) is new; it runs only in schedules that set ROLLOUT_RAMP.
+    assert set(jobs(ci)) == {"rollout-sync", "rollout-sync-dry-run", "pages", "rollout-gate", "rollout-ramp"}
     assert {name: body["stage"] for name, body in jobs(ci).items()} == {
         "rollout-sync": "test",
         "rollout-sync-dry-run": "test",
         "pages": "deploy",
         "rollout-gate": ".pre",
+        "rollout-ramp": "test",
     }
     base = ci[".gl-rollout"]
     assert base["image"] == "python:3.12-slim"
@@ -487,7 +505,7 @@ def test_include_with_inputs_gives_jobs_that_pass_the_schema_and_carry_the_value
     }
     ci = include_rollout(inputs)
     assert "$[[" not in repr(ci), "every block was interpolated"
-    assert set(jobs(ci)) == {"flags-sync", "flags-sync-dry-run", "flags-report", "flags-gate"}
+    assert set(jobs(ci)) == {"flags-sync", "flags-sync-dry-run", "flags-report", "flags-gate", "flags-ramp"}
     assert set(ci) - set(jobs(ci)) == {".gl-flags"}
 
     assert ci[".gl-flags"]["image"] == "registry.example.com/python:3.13"
