@@ -347,3 +347,33 @@ def test_advance_without_an_issue_or_a_scope_is_exit_2(sandbox: Sandbox) -> None
     assert done.code == 2
     assert "--project/--group" in done.result.stderr
     assert done.requests == []
+
+
+# --- a plan edited badly by hand -------------------------------------------------------------------------
+
+
+def edit_plan_row(sb: Sandbox, iid: int, old: str, new: str) -> None:
+    text = str(sb.get_issue(None, iid)["description"])
+    assert old in text
+    sb.edit_issue(None, iid, description=text.replace(old, new, 1))
+
+
+def test_a_plan_edited_to_fall_or_jump_or_with_a_bad_wait_is_exit_2_and_nothing_changes(
+    sandbox: Sandbox,
+) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    original = str(sandbox.get_issue(None, iid)["description"])
+    cases = [
+        ("| production | 50% | 15m | |", "| production | 5% | 15m | |", "production falls from 10% to 5%"),
+        ("| production | 50% | 15m | |", "| production | 70% | 15m | |", "jumps from 10% to 70%"),
+        ("| production | 10% | 15m | |", "| production | 10% | soon | |", "soon"),
+    ]
+    for old, new, said in cases:
+        sandbox.edit_issue(None, iid, description=original)
+        edit_plan_row(sandbox, iid, old, new)
+        done = advance(sandbox, ref)
+        assert done.code == 2, (new, done.result.output)
+        assert said in done.envelope["error"]["message"]
+        assert done.writes() == []
+    assert sandbox.project_flags()[FLAG]["active"] is False
