@@ -302,6 +302,10 @@ changed, which guards held and when the next step may come, and ticks the step. 
 guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
 acted since the read or the flag was changed by hand (--adopt continues from it).
 
+--probe CMD runs a health check first (no shell, at most 60 s, no tokens in its environment): a
+non-zero exit holds the first step, and once a step is taken rolls the flag back one step and pauses the
+rollout, quoting the probe's first lines. A probe that cannot run is exit 2 before any request.
+
 Without REF, --project P or --group G advances every open rollout issue (--label) with a plan, one
 after the other; one that fails does not stop the others (the exit code is the first failure's).
 
@@ -312,10 +316,9 @@ With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 
                 "Every open rollout of a project (a scheduled job)",
                 "gl-rollout advance --project group/project",
             ),
-            ("Say what it would do, write nothing", "gl-rollout advance group/project#42 -n"),
             (
-                "Hold the ramp while an incident is open",
-                "gl-rollout advance group/project#42 --incident-project gitlab-org/incidents",
+                "Check health first; roll back if unhealthy",
+                "gl-rollout advance group/project#42 --probe ./check.sh",
             ),
         ),
     ),
@@ -328,6 +331,7 @@ With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 
 stays where it is. Already paused: nothing to do.""",
         _examples(
             ("Pause the ramp", 'gl-rollout pause group/project#42 --reason "error rate up"'),
+            ("Show the comment, write nothing", 'gl-rollout pause group/project#42 --reason "checking" -n'),
         ),
     ),
     Command(
@@ -337,7 +341,10 @@ stays where it is. Already paused: nothing to do.""",
         "Let advance take a paused or rolled-back rollout's steps again.",
         """Comment that the rollout resumes, and take the rollout::rolled-back label off. Not paused:
 nothing to do.""",
-        _examples(("Resume the ramp", "gl-rollout resume group/project#42")),
+        _examples(
+            ("Resume the ramp", "gl-rollout resume group/project#42"),
+            ("Say what it would do, write nothing", "gl-rollout resume group/project#42 -n"),
+        ),
     ),
     Command(
         "rollback",

@@ -50,6 +50,15 @@ def advance_command(
         bool,
         typer.Option("--adopt", help="Continue from a flag changed by hand instead of refusing (exit 4)."),
     ] = False,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            "--probe",
+            metavar="CMD",
+            help="Health check run on every run (no shell, 60 s at most): non-zero exit holds the ramp, or "
+            "after a step rolls it back one step and pauses it.",
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
 ) -> None:
     state = state_of(ctx)
@@ -60,13 +69,17 @@ def advance_command(
         from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS
         from gl_rollout.errors import UsageError
         from gl_rollout.workflows.advance import AdvanceOptions, advance, advance_many
+        from gl_rollout.workflows.probe import check_probe_command, command_probe
 
         waiting = patience(state)
         labels = tuple(label.strip() for label in blocking_labels or () if label.strip())
+        # A probe that cannot run is exit 2 before any request.
+        argv = check_probe_command(probe) if probe is not None else None
         options = AdvanceOptions(
             incident_projects=tuple(incident_projects or ()),
             blocking_labels=labels or DEFAULT_BLOCKING_LABELS,
             adopt=adopt,
+            probe=command_probe(argv, state.env, state.secrets.mask) if argv is not None else None,
         )
         if ref is not None and group is not None:
             raise UsageError("give an issue or --group, not both", "drop one")

@@ -52,6 +52,7 @@ from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
 from gl_rollout.workflows.flag_backend import ProjectFlagBackend
 from gl_rollout.workflows.issue_edit import require_open
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
+from gl_rollout.workflows.probe import Probe
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
 from gl_rollout.workflows.step_comments import CommentOutcome, read_notes
@@ -67,6 +68,9 @@ class AdvanceOptions:
     incident_projects: tuple[str, ...] = ()
     blocking_labels: tuple[str, ...] = DEFAULT_BLOCKING_LABELS
     adopt: bool = False
+    # The health probe (`gl_rollout.workflows.probe`), run on every run that is not paused: unhealthy
+    # before any step holds the ramp; unhealthy once a step is taken rolls back one step and pauses.
+    probe: Probe | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class AdvanceOutcome:
     dry_run: bool = False
     now: str = ""
     write: CommentOutcome | None = field(default=None, metadata=OMIT_NONE)
+    halted: str | None = field(default=None, metadata=OMIT_NONE)  # the probe's rollback: its target
 
 
 def _step_percent(state: FlagState, env: str) -> float:
@@ -238,6 +243,10 @@ def advance(
         dry_run=dry_run,
         now=utc_iso(now),
     )
+    if options.probe is not None:
+        halted = _probe(api, ref, ramp, base, options.probe, messages, dry_run, patience)
+        if halted is not None:
+            return halted
     if at.next is None:
         until = at.hold_until
         hold = f", hold until {format_utc(until)} before cleanup" if until else ""
@@ -254,6 +263,40 @@ def advance(
         return Result("advance", outcome, messages=messages)
     held = _guard_names(at.next, bool(options.incident_projects))
     return _take(api, ref, issue, plan, at, now, notes, rollout, base, held, messages, dry_run, patience)
+
+
+def _probe(
+    api: GitLabAPI, ref: IssueRef, ramp: Ramp, base: AdvanceOutcome, probe: Probe, messages: list[str],
+    dry_run: bool, patience: Patience,
+) -> Result[AdvanceOutcome] | None:  # fmt: skip
+    """Run the probe unless the rollout is paused; None when healthy (or paused), else the outcome: held
+    before the first step, rolled back one step and paused after one (`ramp_control.rollback`)."""
+    paused = pause_state(ramp.notes, ramp.flag)
+    if paused is not None and paused.holding:
+        return None
+    said = probe()
+    if said.healthy:
+        messages.append("probe: healthy")
+        return None
+    first = said.output.splitlines()[0] if said.output else "unhealthy"
+    hold = Hold("probe", f"the probe says unhealthy ({first})")
+    if ramp.at.reached is None:
+        messages.append(f"{ramp.issue.reference}: held by the probe: {said.output}")
+        return Result("advance", replace(base, blocked_by=(hold,)), messages=messages)
+    from gl_rollout.workflows.ramp_control import rollback  # it reads the ramp as advance does
+
+    back = rollback(api, ref, f"the probe says unhealthy ({first})", details=said.output, dry_run=dry_run,
+                    patience=patience, ramp=ramp)  # fmt: skip
+    messages.append(f"{ramp.issue.reference}: the probe says unhealthy after {ramp.at.reached.id}:")
+    messages += [f"  {line}" for line in said.output.splitlines()]
+    messages += back.messages
+    target = back.value.to if back.value is not None else None
+    outcome = replace(base, blocked_by=(hold,), halted=target)
+    if back.error is not None:
+        failed = Result.failure("advance", back.error, outcome)
+        failed.messages = messages
+        return failed
+    return Result("advance", outcome, messages=messages)
 
 
 def _guards(

@@ -138,13 +138,15 @@ def resume(
 
 def rollback(
     api: GitLabAPI, ref: IssueRef, reason: str | None, *, to: str | None = None, off: bool = False,
-    dry_run: bool = False, patience: Patience = DEFAULT_PATIENCE,
+    dry_run: bool = False, patience: Patience = DEFAULT_PATIENCE, details: str = "",
+    ramp: Ramp | None = None,
 ) -> Result[ControlOutcome]:  # fmt: skip
-    """`rollback REF --reason TEXT [--to STEP | --off]` (see the module docstring)."""
+    """`rollback REF --reason TEXT [--to STEP | --off]` (see the module docstring). `details` (a probe's
+    output) is quoted in the comment; `ramp` is the rollout when the caller has read it already."""
     why = _check_reason(reason, "rollback")
     if to is not None and off:
         raise UsageError("--to and --off do not go together", "give one: a step, or off")
-    ramp = read_ramp(api, ref)
+    ramp = ramp if ramp is not None else read_ramp(api, ref)
     current = pause_state(ramp.notes, ramp.flag)
     if to is None and not off and current is not None and current.action == "rollback" and current.to:
         # rolled back already: again, without --to or --off, means the same target, not one more step
@@ -160,6 +162,11 @@ def rollback(
         f"**Rolled back** the rollout of `{ramp.flag}` {where}: {why}\n\n"
         "`gl-rollout advance` takes no step until `gl-rollout resume`."
     )
+    if details:
+        fence = "`" * max(
+            3, max((len(run) for run in details.split("\n") if set(run) == {"`"}), default=0) + 1
+        )
+        text += f"\n\nWhat the probe said (its first lines):\n\n{fence}\n{details}\n{fence}"
     current = pause_state(ramp.notes, ramp.flag)
     already = (
         current is not None

@@ -4,6 +4,7 @@ budget when there is nothing to do, and the refusals."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gl_rollout.core.markers import find_note_marker
@@ -377,3 +378,61 @@ def test_a_plan_edited_to_fall_or_jump_or_with_a_bad_wait_is_exit_2_and_nothing_
         assert said in done.envelope["error"]["message"]
         assert done.writes() == []
     assert sandbox.project_flags()[FLAG]["active"] is False
+
+
+# --- the health probe ------------------------------------------------------------------------------------
+
+
+def probe_script(folder: Path) -> tuple[Path, Path]:
+    """An executable probe that fails (printing what it saw) while the file `unhealthy` exists."""
+    script = folder / "probe.sh"
+    flag = folder / "unhealthy"
+    script.write_text(
+        f'#!/bin/sh\nif [ -e "{flag}" ]; then echo "error rate 7% (budget 1%)"; exit 1; fi\necho ok\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script, flag
+
+
+def test_an_unhealthy_probe_after_a_step_rolls_back_one_step_and_pauses(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    script, unhealthy = probe_script(tmp_path)
+    walk_to(sandbox, ref, "production-10")
+    unhealthy.touch()
+    done = advance(sandbox, ref, "--probe", str(script))
+    assert done.code == 0, done.result.output
+    assert done.data["halted"] == "staging-100"
+    assert guards(done) == ["probe"]
+    assert production(sandbox) == []  # production is off again
+    assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
+    comment = next(n["body"] for n in user_notes(sandbox, iid) if "**Rolled back**" in n["body"])
+    assert "error rate 7% (budget 1%)" in comment
+    assert sandbox.tokens["developer"] not in comment
+    # paused: the probe is not run again and nothing moves, healthy or not
+    sandbox.advance_clock(30 * MINUTE)
+    unhealthy.unlink()
+    assert guards(advance(sandbox, ref, "--probe", str(script))) == ["rolled-back"]
+    assert run(sandbox, "resume", ref).code == 0
+    assert advance(sandbox, ref, "--probe", str(script)).data["took"] == "production-10"
+
+
+def test_an_unhealthy_probe_before_the_first_step_holds_the_ramp(sandbox: Sandbox, tmp_path: Path) -> None:
+    ref = new_rollout(sandbox)
+    script, unhealthy = probe_script(tmp_path)
+    unhealthy.touch()
+    done = advance(sandbox, ref, "--probe", str(script))
+    assert done.code == 0
+    assert guards(done) == ["probe"]
+    assert done.writes() == []
+
+
+def test_a_probe_that_cannot_run_is_exit_2_before_any_request(sandbox: Sandbox, tmp_path: Path) -> None:
+    ref = new_rollout(sandbox)
+    for probe in (str(tmp_path / "missing.sh"), "no-such-command-here --check", "'unclosed"):
+        done = advance(sandbox, ref, "--probe", probe)
+        assert done.code == 2, probe
+        assert done.requests == []
