@@ -36,25 +36,22 @@ from gl_rollout.core.advance_rules import (
 from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS, find_approval
 from gl_rollout.core.markers import find_note_marker
 from gl_rollout.core.model import Issue, IssueQuery, Note
-from gl_rollout.core.plan_text import HEADING, read_plan
+from gl_rollout.core.plan_text import HEADING
 from gl_rollout.core.plans import Plan, PlanStep
-from gl_rollout.core.project_flag import FlagState
-from gl_rollout.core.ramp_position import EnvironmentState, Position, RampEvent, events_from_notes, position
+from gl_rollout.core.ramp_position import Position
 from gl_rollout.core.refs import IssueRef
-from gl_rollout.core.rollout_marker import RolloutFlag, find_rollout_flag
-from gl_rollout.core.times import Timestamp, format_utc, utc_iso
+from gl_rollout.core.rollout_marker import RolloutFlag
+from gl_rollout.core.times import format_utc, utc_iso
 from gl_rollout.errors import ConflictError, ExitCode, RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
-from gl_rollout.workflows.announce import issue_flag
 from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
-from gl_rollout.workflows.flag_backend import ProjectFlagBackend
-from gl_rollout.workflows.issue_edit import require_open
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.probe import Probe
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
+from gl_rollout.workflows.ramp_read import Ramp, read_ramp
 from gl_rollout.workflows.step_comments import CommentOutcome, read_notes
 
 RUNNER_ACTIONS = ("enable", "disable", *PAUSE_ACTIONS)
@@ -95,41 +92,6 @@ class AdvanceOutcome:
     halted: str | None = field(default=None, metadata=OMIT_NONE)  # the probe's rollback: its target
 
 
-def _step_percent(state: FlagState, env: str) -> float:
-    serving = state.serving(env)
-    if serving.on:
-        return 100.0
-    return float(serving.percentage or 0)
-
-
-def _project_states(state: FlagState, plan: Plan) -> dict[str, EnvironmentState]:
-    since = Timestamp.of(state.updated_at).moment if state.updated_at else None
-    return {env: EnvironmentState(env, _step_percent(state, env), since) for env in plan.environments}
-
-
-def _marker_states(events: Sequence[RampEvent]) -> dict[str, EnvironmentState]:
-    """An instance rollout's position: the newest event per environment (events are oldest first)."""
-    states: dict[str, EnvironmentState] = {}
-    for event in events:
-        states[event.environment] = EnvironmentState(event.environment, event.percent, event.at)
-    return states
-
-
-def hand_changes(plan: Plan, states: dict[str, EnvironmentState], events: Sequence[RampEvent]) -> list[str]:
-    """Where the flag contradicts the newest enable/disable comment of its environment (or, with none,
-    is at a share the plan never sets): a change made by hand."""
-    found: list[str] = []
-    for env in plan.environments:
-        percent = states[env].percent if env in states else 0.0
-        said = [event.percent for event in events if event.environment == env]
-        planned = {float(step.percent) for step in plan.steps if step.environment == env} | {0.0}
-        if said and said[-1] != percent:
-            found.append(f"{env} is at {percent:g}% but the last gl-rollout comment set {said[-1]:g}%")
-        elif not said and percent not in planned:
-            found.append(f"{env} is at {percent:g}%, a share the plan never sets")
-    return found
-
-
 def _runner_text(step: PlanStep, plan: Plan, held: Sequence[str], now: dt.datetime) -> str:
     following = plan.next_after(step)
     lines = [
@@ -168,46 +130,6 @@ def _new_runner_marker(before: Sequence[Note], after: Sequence[Note], flag: str)
         if marker is not None and marker.action in RUNNER_ACTIONS and marker.flag in ("", flag):
             return note
     return None
-
-
-@dataclass(frozen=True)
-class Ramp:
-    """A rollout as the runner reads it: the issue, its plan and notes, the flag (and for a project flag
-    its marker), the position, and where the flag contradicts the comments (a change by hand)."""
-
-    issue: Issue
-    plan: Plan
-    notes: list[Note]
-    flag: str
-    rollout: RolloutFlag | None
-    at: Position
-    contradictions: tuple[str, ...] = ()
-
-
-def read_ramp(api: GitLabAPI, ref: IssueRef) -> Ramp:
-    """Read the issue (exit 2 when closed or without a plan), its notes and, for a project flag, the flag;
-    work out the position from that evidence (see the module docstring). 2 or 3 requests."""
-    issue = api.get_issue(ref.project, ref.iid)
-    require_open(issue)
-    plan = read_plan(issue.description).plan
-    if plan is None:
-        raise UsageError(
-            f"{issue.reference} has no rollout plan",
-            "add one with `gl-rollout create ... --ramp 1,10,25,50,100` or a '## Rollout plan' section",
-        )
-    notes = read_notes(api, ref)
-    rollout = find_rollout_flag(issue.description)
-    flag = rollout.flag if rollout is not None else issue_flag(issue, notes, None)
-    events = events_from_notes(notes, flag)
-    contradictions: list[str] = []
-    if rollout is not None:
-        backend = ProjectFlagBackend(api, rollout.project_for(ref.project), rollout)
-        states = _project_states(backend.read_state(), plan)
-        contradictions = hand_changes(plan, states, events)
-    else:
-        states = _marker_states(events)
-    at = position(plan, states, events)
-    return Ramp(issue, plan, notes, flag, rollout, at, tuple(contradictions))
 
 
 def advance(

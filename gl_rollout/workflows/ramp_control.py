@@ -29,10 +29,10 @@ from gl_rollout.core.refs import IssueRef
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
-from gl_rollout.workflows.advance import Ramp, read_ramp
 from gl_rollout.workflows.enable import FlagOptions, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
+from gl_rollout.workflows.ramp_read import Ramp, read_ramp
 from gl_rollout.workflows.step_comments import StepAction, comment_and_tick, read_notes
 
 ROLLED_BACK_LABEL = "rollout::rolled-back"
