@@ -10,7 +10,9 @@ for an instance rollout (an approver check, or incident projects, add one each).
 
 When no guard holds (`gl_rollout.core.advance_rules`) the notes are read again right before the write:
 a marker of the flag that appeared since the first read means another runner (or a person) acted, and
-the run stops with exit 4, nothing written. Then the step is the `enable` of its environment and
+the run stops with exit 4, nothing written. Two runners whose re-reads both come before either write both
+pass it (the flag changes once, the comment is posted twice): the CI job's `resource_group` serialises
+runs; this check catches a runner that wrote first. Then the step is the `enable` of its environment and
 percentage (`gl_rollout.workflows.enable`, `gl_rollout.workflows.project_flags`): the flag change, the
 comment with the runner's paragraph (the step, the guards that held, the next step and its earliest
 time) and the tick. A read that fails is exit 3 before anything is written.
