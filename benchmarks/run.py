@@ -559,6 +559,19 @@ def requests_section(quick: bool) -> Section:
             )
             measure("project flag: disable --env staging", ["disable", flag_ref, "--env", "staging"], 7)
             measure("project flag: disable (the flag inactive)", ["disable", flag_ref], 7)
+
+        # The ramp runner (issue 15): a step is the reads (issue, notes, flag, freeze periods), the notes
+        # again right before the write, then a project-flag enable's GET, PUT, comment, tick and check;
+        # waiting for the step's wait is the 4 reads alone.
+        ramp = measure(
+            "create --flag-backend project --create-flag (a ramp)",
+            ["create", "ramp-bench", "--project", project, "--flag-backend", "project", "--create-flag"],
+            9,
+        )
+        if ramp is not None:
+            ramp_ref = f"{project}#{ramp.get('data', {}).get('iid')}"
+            measure("advance (takes a step of the plan)", ["advance", ramp_ref], 10)
+            measure("advance again (waiting: nothing to do)", ["advance", ramp_ref], 4)
     section.notes.append(
         "budgets from the workflow and sync issues; `create again` is the duplicate lookup alone; a "
         "project flag's step: at most one GET and one PUT of the flag beyond the instance backend's 5; "

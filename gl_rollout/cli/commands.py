@@ -292,6 +292,83 @@ work on the block. --repair rebuilds a damaged block. 5 requests; an adopted iss
             ("Rebuild a block damaged by hand", "gl-rollout adopt group/project#42 --repair"),
         ),
     ),
+    # --- the ramp runner (issue 15) ---
+    Command(
+        "advance",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Take a rollout's next plan step when every guard holds.",
+        """Take the next step of the rollout plan in the issue when every guard holds: the previous
+step's wait is over by GitLab's clock, earlier environments come first, an announced ETA is reached, no
+deploy freeze is active, no blocking incident is open (--incident-project), the step's approvers
+approved it, and the rollout is not paused. Then it sets the flag as enable does (a project feature
+flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment), comments what
+changed, which guards held and when the next step may come, and ticks the step. Otherwise it says which
+guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
+acted since the read or the flag was changed by hand (--adopt continues from it).
+
+--probe CMD runs a health check first (no shell, at most 60 s, no tokens in its environment): a
+non-zero exit holds the first step, and once a step is taken rolls the flag back one step and pauses the
+rollout, quoting the probe's first lines. A probe that cannot run is exit 2 before any request.
+
+Without REF, --project P or --group G advances every open rollout issue (--label) with a plan, one
+after the other; one that fails does not stop the others (the exit code is the first failure's).
+
+With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 4 requests.""",
+        _examples(
+            ("Take the next step if it is due", "gl-rollout advance group/project#42"),
+            (
+                "Every open rollout of a project (a scheduled job)",
+                "gl-rollout advance --project group/project",
+            ),
+            (
+                "Check health first; roll back if unhealthy",
+                "gl-rollout advance group/project#42 --probe ./check.sh",
+            ),
+        ),
+    ),
+    Command(
+        "pause",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Stop advance from taking a rollout's next step.",
+        """Comment that the rollout is paused, and why: advance takes no step until resume. The flag
+stays where it is. Already paused: nothing to do.""",
+        _examples(
+            ("Pause the ramp", 'gl-rollout pause group/project#42 --reason "error rate up"'),
+            ("Show the comment, write nothing", 'gl-rollout pause group/project#42 --reason "checking" -n'),
+        ),
+    ),
+    Command(
+        "resume",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Let advance take a paused or rolled-back rollout's steps again.",
+        """Comment that the rollout resumes, and take the rollout::rolled-back label off. Not paused:
+nothing to do.""",
+        _examples(
+            ("Resume the ramp", "gl-rollout resume group/project#42"),
+            ("Say what it would do, write nothing", "gl-rollout resume group/project#42 -n"),
+        ),
+    ),
+    Command(
+        "rollback",
+        "gl_rollout.cli.ramp_cmds",
+        "gitlab",
+        "Take the flag back to an earlier plan step, and pause.",
+        """Comment the rollback and why, set the rollout::rolled-back label, then take the flag back: to
+the step before the position, to --to STEP, or --off everywhere. Each flag change is the enable or
+disable of its environment, with its own comment. advance takes no step until resume. Run again, it
+writes nothing.""",
+        _examples(
+            ("Back one step", 'gl-rollout rollback group/project#42 --reason "p99 latency"'),
+            (
+                "Back to a given step, write nothing",
+                'gl-rollout rollback group/project#42 --reason "errors" --to production-10 -n',
+            ),
+            ("Off everywhere", 'gl-rollout rollback group/project#42 --reason "data loss" --off'),
+        ),
+    ),
     Command(
         "sandbox",
         "gl_rollout.cli.sandbox_cmd",

@@ -250,19 +250,23 @@ def plan_choices(options: RenderOptions) -> PlanChoices:
     return PlanChoices(wait, hold, max_jump, tuple(options.approvers), tuple(given))
 
 
-def plan_variable(ramp: tuple[int, ...], choices: PlanChoices) -> dict[str, Any]:
+def plan_variable(
+    ramp: tuple[int, ...], choices: PlanChoices, rollout: RolloutFlag | None = None
+) -> dict[str, Any]:
     """The template variable `plan` (see TEMPLATE_VARIABLES); PlanError (exit 2) for a plan that breaks
-    a rule, such as a ramp rising by more than the max jump."""
+    a rule, such as a ramp rising by more than the max jump. A project-flag rollout's plan visits its
+    own environments (any names); an instance rollout's, ChatOps' staging and production."""
+    from gl_rollout.core import plans
     from gl_rollout.core.plan_text import plan_section
-    from gl_rollout.core.plans import build_plan
 
-    plan = build_plan(
+    plan = plans.build_plan(
         ramp,
         wait=choices.wait,
         hold=choices.hold,
         max_jump=choices.max_jump,
         approvers=choices.approvers,
-        known_environments=chatops.ENVIRONMENTS,
+        environments=rollout.environments if rollout is not None else plans.DEFAULT_ENVIRONMENTS,
+        known_environments=None if rollout is not None else chatops.ENVIRONMENTS,
     )
     return {**plan.to_data(), "section": Trusted(plan_section(plan))}
 
@@ -356,7 +360,7 @@ def build_variables(options: RenderOptions, *, with_plan: bool = True) -> tuple[
         "cmd": commands,
         "labels": (FEATURE_FLAG_LABEL,) + ((group_label,) if group_label else ()),
         "vars": dict(free),
-        "plan": plan_variable(ramp, choices) if with_plan else None,
+        "plan": plan_variable(ramp, choices, rollout) if with_plan else None,
         "flag_backend": "project" if rollout is not None else "instance",
         "flag_project": rollout.project if rollout is not None else None,
         "environments": rollout.environments if rollout is not None else (),

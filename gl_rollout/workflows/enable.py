@@ -72,6 +72,15 @@ class FlagOptions:
 
 
 @dataclass(frozen=True)
+class RunnerNote:
+    """What a ramp runner adds to an enable comment: a paragraph, and values for the marker (after its
+    key, so the intent, and a run again, are the same as a person's `enable`)."""
+
+    text: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class GateValue:
     """One gate of a flag as the Features API reports it."""
 
@@ -360,10 +369,12 @@ def set_flag(
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
     issue: Issue | None = None,
+    runner: RunnerNote | None = None,
 ) -> Result[CommentOutcome]:
     """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring.
 
-    `issue` is the issue when the caller has read it already (`gl_rollout.workflows.flag_command`)."""
+    `issue` is the issue when the caller has read it already (`gl_rollout.workflows.flag_command`);
+    `runner` is what the ramp runner adds to the comment and its marker (`gl_rollout.workflows.advance`)."""
     command = "enable" if enable else "disable"
     value = requested_value(options, enable=enable)
     validate_options(value, options)
@@ -407,6 +418,8 @@ def set_flag(
     values["steps"] = {step_id: state for ids, state in ticks for step_id in ids}
     verb = "Enabled" if enable else "Disabled"
     text = f"**{verb}** `{flag}` {describe_targets(request)}: `{command_line}`"
+    if runner is not None:
+        values.update(runner.values)
     features_api: FeaturesApiOutcome | None = None
     probe = StepAction(command, NoteMarker(command, flag, primary, values, key), text, scope=scope,
                        still_valid=still_valid, posted=posted)  # fmt: skip
@@ -438,6 +451,8 @@ def set_flag(
             tuple(GateValue(g.key, g.value) for g in feature.gates) if feature else (),
         )
     details = FlagSetOutcome(command_line, request.value, tuple(request.environments), features_api)
+    if runner is not None:
+        text += "\n\n" + runner.text
     action = StepAction(
         command=command,
         marker=NoteMarker(command, flag, primary, values, key),

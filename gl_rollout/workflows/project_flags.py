@@ -41,6 +41,7 @@ from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
 from gl_rollout.workflows.announce import only_the_comment
+from gl_rollout.workflows.enable import RunnerNote
 from gl_rollout.workflows.flag_backend import AppliedChange, ProjectFlagBackend
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.step_comments import CommentOutcome, StepAction, comment_and_tick, newest_in_scope
@@ -164,8 +165,10 @@ def set_project_flag(
     enable: bool,
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
+    runner: RunnerNote | None = None,
 ) -> Result[CommentOutcome]:
-    """`enable`/`disable` on a project-flag rollout, as the module docstring says."""
+    """`enable`/`disable` on a project-flag rollout, as the module docstring says (`runner`: what the
+    ramp runner adds to the comment and its marker)."""
     command = "enable" if enable else "disable"
     check_project_options(options, enable=enable)
     project = rollout.project_for(ref.project)
@@ -200,6 +203,8 @@ def set_project_flag(
         values["user_list"] = change.user_list.name
     key = intent_key(command, rollout.flag, None, values)
     values["steps"] = {step_id: state for ids, state in ticks for step_id in ids}
+    if runner is not None:
+        values.update(runner.values)
     marker = NoteMarker(command, rollout.flag, primary, values, key)
 
     def scope(other: NoteMarker) -> bool:
@@ -221,6 +226,8 @@ def set_project_flag(
         return newest[0]
 
     text = _comment(command, rollout, project, applied)
+    if runner is not None:
+        text += "\n\n" + runner.text
     if applied.plan.diff:
         messages.append("strategy diff:" if not dry_run else "strategy diff (dry run, not sent):")
         messages += [f"  {line}" for line in applied.plan.diff]

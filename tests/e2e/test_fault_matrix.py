@@ -128,6 +128,29 @@ def commented(action: str, step: str, box: str) -> Callable[[Sandbox, int | None
 
 NOTES = r"/issues/\d+/notes$"
 ISSUE = r"/issues/\d+$"
+RAMP_FLAG = "ramp_matrix"
+
+
+def ramp_rollout(sb: Sandbox) -> int:
+    """A project-flag rollout with a plan (staging, then production 10/50/100%), its flag inactive."""
+    assert sb.url is not None
+    args = ["create", RAMP_FLAG, "--project", sb.project_path, "--flag-backend", "project", "--create-flag"]
+    result = run_cli(
+        [*args, "--ramp", "10,50,100", "--json", "--url", sb.url],
+        env={"GITLAB_TOKEN": sb.tokens["developer"]},
+    )
+    assert result.code == 0, result.stderr
+    return int(json.loads(result.stdout)["data"]["iid"])
+
+
+def advanced_once(sb: Sandbox, iid: int | None) -> None:
+    """One step taken, once: one advance comment, staging ticked, the flag on in staging."""
+    assert iid is not None
+    steps = [m.values.get("advance") for m in our_markers(sb, iid) if m.action == "enable"]
+    assert steps == ["staging-100"], f"expected one step, found {steps}"
+    assert box_of(sb, iid, "enable-staging") == "x"
+    assert sb.project_flags()[RAMP_FLAG]["active"] is True
+
 
 COMMANDS = [
     Command(
@@ -175,6 +198,15 @@ COMMANDS = [
         lambda sb, iid: ["sync", ref(sb, iid)],
         issue_with_enable_evidence,
         ticked("enable-staging"),
+        "enable-staging",
+    ),
+    # The ramp runner (issue 15): its step's comment is the write; run again, it waits the step's wait.
+    Command(
+        "advance",
+        ("POST", NOTES),
+        lambda sb, iid: ["advance", ref(sb, iid)],
+        ramp_rollout,
+        advanced_once,
         "enable-staging",
     ),
 ]

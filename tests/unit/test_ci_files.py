@@ -458,15 +458,33 @@ def test_merge_request_pipelines_that_touch_a_definition_create_the_rollout_issu
     assert job["artifacts"]["paths"] == ["rollout-from-mr.json"]
 
 
+def test_the_ramp_job_advances_every_rollout_of_the_scope_one_job_at_a_time() -> None:
+    ci = include_rollout(TYPICAL_INPUTS)
+    ramp = ci["rollout-ramp"]
+    assert ramp["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $ROLLOUT_RAMP'}]
+    assert ramp["resource_group"] == "gl-rollout-ramp"
+    assert ramp["extends"] == ".gl-rollout"
+    assert 'gl-rollout advance --project "$CI_PROJECT_PATH" --label "feature flag"' in script_text(ramp)
+    assert "--dry-run" not in script_text(ramp)
+    grouped = include_rollout(
+        {**TYPICAL_INPUTS, "scope": "group", "scope-path": "acme", "ramp-args": "--incident-project acme/ops"}
+    )
+    text = script_text(grouped["rollout-ramp"])
+    assert 'gl-rollout advance --group "acme"' in text
+    assert text.rstrip().endswith("--incident-project acme/ops")
+
+
 def test_defaults_keep_what_the_template_did_before_it_had_inputs() -> None:
     ci = include_rollout(TYPICAL_INPUTS)
-    # Issue 12 added rollout-from-mr (merge request pipelines only), in the sync's stage.
+    # Issue 12 added rollout-from-mr (merge request pipelines only), in the sync's stage; issue 15 the ramp
+    # job, which runs only in schedules that set ROLLOUT_RAMP.
     assert set(jobs(ci)) == {
         "rollout-sync",
         "rollout-sync-dry-run",
         "pages",
         "rollout-gate",
         "rollout-from-mr",
+        "rollout-ramp",
     }
     assert {name: body["stage"] for name, body in jobs(ci).items()} == {
         "rollout-sync": "test",
@@ -474,6 +492,7 @@ def test_defaults_keep_what_the_template_did_before_it_had_inputs() -> None:
         "pages": "deploy",
         "rollout-gate": ".pre",
         "rollout-from-mr": "test",
+        "rollout-ramp": "test",
     }
     base = ci[".gl-rollout"]
     assert base["image"] == "python:3.12-slim"
@@ -512,13 +531,14 @@ def test_include_with_inputs_gives_jobs_that_pass_the_schema_and_carry_the_value
     }
     ci = include_rollout(inputs)
     assert "$[[" not in repr(ci), "every block was interpolated"
-    # Issue 12 added the merge request job (flags-from-mr).
+    # Issue 12 added the merge request job (flags-from-mr), issue 15 the ramp job (flags-ramp).
     assert set(jobs(ci)) == {
         "flags-sync",
         "flags-sync-dry-run",
         "flags-report",
         "flags-gate",
         "flags-from-mr",
+        "flags-ramp",
     }
     assert set(ci) - set(jobs(ci)) == {".gl-flags"}
     assert ci["flags-from-mr"]["stage"] == "verify"

@@ -76,6 +76,10 @@ class FakeGitLab:
         moment = START + dt.timedelta(milliseconds=10 * self._ticks)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move the fake's clock forward (the ramp runner's waits, issue 15)."""
+        self._ticks += int(seconds * 100)
+
     def _next_id(self) -> int:
         self._ids += 1
         return self._ids

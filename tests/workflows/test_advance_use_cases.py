@@ -1,0 +1,142 @@
+"""`advance` against the in-memory GitLab: an instance rollout walked from its comments alone, the
+runner that finds another runner's marker right before its write (exit 4), a paused rollout, the
+request budget, and an unreadable guard (exit 3, nothing written). The same through the real CLI and
+the sandbox is in `tests/e2e/test_advance.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gl_rollout.core.markers import NoteMarker, find_note_marker
+from gl_rollout.core.model import Note
+from gl_rollout.core.refs import IssueRef
+from gl_rollout.errors import ConflictError, GitLabError
+from gl_rollout.render.issue import RenderOptions, render_issue
+from gl_rollout.workflows.advance import AdvanceOptions, advance
+from gl_rollout.workflows.create import CreateOptions, create
+from gl_rollout.workflows.posting import Patience
+from tests.workflows.fake_gitlab import FakeGitLab
+
+PROJECT = "acme/platform/rollouts"
+FLAG = "product_analytics_aggregated_metrics"
+NO_WAIT = Patience(timeout=1.0, server_timeout=2.0, clock=lambda: 0.0, sleep=lambda _: None)
+MINUTE = 60
+
+
+def new_rollout(api: FakeGitLab, **render: Any) -> IssueRef:
+    """An instance rollout with the detailed template's plan (`--ramp 10,50,100` unless told)."""
+    options = RenderOptions(flag=FLAG, template="rollout-detailed", **{"ramp": "10,50,100", **render})
+    created = create(api, render_issue(options), CreateOptions(project=PROJECT, patience=NO_WAIT))
+    assert created.value is not None
+    assert created.value.issue.iid is not None
+    return IssueRef(PROJECT, created.value.issue.iid)
+
+
+def box(api: FakeGitLab, ref: IssueRef, step: str) -> str:
+    text = api.issue(ref.project, ref.iid).description
+    line = next(row for row in text.splitlines() if f"step:{step} " in row)
+    return line[line.index("[") : line.index("[") + 3]
+
+
+def test_an_instance_rollout_is_walked_from_its_own_comments() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    taken = []
+    for _ in range(4):
+        result = advance(api, ref, patience=NO_WAIT)
+        assert result.ok
+        assert result.value is not None
+        taken.append(result.value.took)
+        held = advance(api, ref, patience=NO_WAIT)
+        assert held.value is not None
+        assert held.value.took is None
+        api.advance_clock(15 * MINUTE + 1)
+    assert taken == ["staging-100", "production-10", "production-50", "production-100"]
+    bodies = [note.body for note in api.notes_of(PROJECT, ref.iid) if "gl-rollout advance" in note.body]
+    assert "/chatops run feature set product_analytics_aggregated_metrics true --staging" in bodies[0]
+    assert "`/chatops run feature set product_analytics_aggregated_metrics 10 --actors`" in bodies[1]
+    assert "`/chatops run feature set product_analytics_aggregated_metrics true`" in bodies[3]
+    assert box(api, ref, "enable-staging") == "[x]"
+    assert box(api, ref, "enable-production") == "[x]"
+    assert api.features == {}  # comment-only: the Features API is never called
+
+
+def test_nothing_to_do_costs_three_requests_for_an_instance_rollout() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    assert advance(api, ref, patience=NO_WAIT).ok
+    api.requests.clear()
+    held = advance(api, ref, patience=NO_WAIT)
+    assert held.value is not None
+    assert [h.guard for h in held.value.blocked_by] == ["wait"]
+    assert api.requests == ["GET issue 1", "GET notes page 1", f"GET freeze_periods {PROJECT}"]
+
+
+class RacingGitLab(FakeGitLab):
+    """A GitLab where, between a runner's first read of the notes and its second, `meanwhile` runs
+    (another runner posting its step)."""
+
+    meanwhile: Callable[[], None] | None = None
+
+    def list_notes(self, project: str, iid: int, **kwargs: Any) -> list[Note]:
+        reads = sum(1 for r in self.requests if r.startswith("GET notes"))
+        if reads == 1 and self.meanwhile is not None:
+            action, self.meanwhile = self.meanwhile, None
+            action()
+        return super().list_notes(project, iid, **kwargs)
+
+
+def test_a_marker_another_runner_wrote_since_the_read_is_exit_4_and_nothing_written() -> None:
+    api = RacingGitLab()
+    ref = new_rollout(api)
+    marker = NoteMarker("enable", FLAG, "enable-staging", {"envs": ["staging"], "value": True})
+    api.requests.clear()
+    api.meanwhile = lambda: api.comment(PROJECT, ref.iid, "other runner\n\n" + marker.to_comment(), "bot")
+    with pytest.raises(ConflictError) as caught:
+        advance(api, ref, patience=NO_WAIT)
+    assert "another runner" in caught.value.one_line()
+    assert [r for r in api.requests if not r.startswith("GET")] == []
+    # run again: it starts from the other runner's step and waits its 15 minutes
+    again = advance(api, ref, patience=NO_WAIT)
+    assert again.value is not None
+    assert again.value.position == "staging-100"
+    assert [h.guard for h in again.value.blocked_by] == ["wait"]
+
+
+def test_a_paused_rollout_is_held_until_resumed() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    pause = NoteMarker("pause", FLAG, None, {"reason": "error rate up"})
+    api.comment(PROJECT, ref.iid, "paused\n\n" + pause.to_comment(), "alice")
+    held = advance(api, ref, patience=NO_WAIT)
+    assert held.value is not None
+    assert [h.guard for h in held.value.blocked_by] == ["paused"]
+    assert "error rate up" in held.value.blocked_by[0].reason
+    resume = NoteMarker("resume", FLAG, None, {})
+    api.comment(PROJECT, ref.iid, "resumed\n\n" + resume.to_comment(), "alice")
+    assert advance(api, ref, patience=NO_WAIT).value.took == "staging-100"  # type: ignore[union-attr]
+
+
+def test_an_unreadable_freeze_list_is_exit_3_with_nothing_written() -> None:
+    class Broken(FakeGitLab):
+        def list_freeze_periods(self, project: str) -> list[Any]:
+            raise GitLabError("GitLab answered 500 to GET freeze_periods", "try again")
+
+    api = Broken()
+    ref = new_rollout(api)
+    api.requests.clear()
+    with pytest.raises(GitLabError):
+        advance(api, ref, AdvanceOptions(), patience=NO_WAIT)
+    assert [r for r in api.requests if not r.startswith("GET")] == []
+
+
+def test_the_runners_marker_names_the_step_it_took() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    assert advance(api, ref, patience=NO_WAIT).ok
+    markers = [find_note_marker(n.body) for n in api.notes_of(PROJECT, ref.iid)]
+    found = [m for m in markers if m is not None and m.action == "enable"]
+    assert [m.values.get("advance") for m in found] == ["staging-100"]
