@@ -456,6 +456,7 @@ def test_merge_request_pipelines_that_touch_a_definition_create_the_rollout_issu
         }
     ]
     assert job["artifacts"]["paths"] == ["rollout-from-mr.json"]
+    assert job["resource_group"] == "gl-rollout-from-mr"  # two pipelines never race to create one issue
 
 
 def test_the_ramp_job_advances_every_rollout_of_the_scope_one_job_at_a_time() -> None:
