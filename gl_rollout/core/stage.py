@@ -21,6 +21,9 @@ STAGES: tuple[str, ...] = (
     "done",
 )
 STAGE_LABEL_PREFIX = "rollout::"
+# Set by `rollback` and taken off only by `resume`: while it is there the stage label is held (scoped labels
+# allow one `rollout::` label, so a stage label would push it off).
+ROLLED_BACK_LABEL = STAGE_LABEL_PREFIX + "rolled-back"
 
 
 def rollout_stage(checklist: Checklist, *, closed: bool = False, partial: bool = False) -> str:
@@ -59,9 +62,12 @@ def stage_from_labels(labels: Iterable[str]) -> str | None:
 
 
 def label_changes(labels: Iterable[str], stage: str) -> tuple[list[str], list[str]]:
-    """`(add_labels, remove_labels)` that make `rollout::<stage>` the only rollout label; empty when right."""
+    """`(add_labels, remove_labels)` that make `rollout::<stage>` the only rollout label; empty when right,
+    and empty while the rollout is rolled back (`ROLLED_BACK_LABEL`, until `resume` takes it off)."""
     wanted = STAGE_LABEL_PREFIX + stage
     current = list(labels)
+    if ROLLED_BACK_LABEL in current:
+        return [], []
     remove = [label for label in current if label.startswith(STAGE_LABEL_PREFIX) and label != wanted]
     add = [] if wanted in current else [wanted]
     return add, remove

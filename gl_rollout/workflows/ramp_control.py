@@ -26,6 +26,7 @@ from gl_rollout.core.markers import NoteMarker, find_note_marker, intent_key
 from gl_rollout.core.model import Note
 from gl_rollout.core.plans import PlanStep
 from gl_rollout.core.refs import IssueRef
+from gl_rollout.core.stage import ROLLED_BACK_LABEL
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
@@ -34,8 +35,6 @@ from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_read import Ramp, read_ramp
 from gl_rollout.workflows.step_comments import StepAction, comment_and_tick, read_notes
-
-ROLLED_BACK_LABEL = "rollout::rolled-back"
 
 
 @dataclass(frozen=True)

@@ -282,6 +282,10 @@ def test_rollback_goes_one_step_back_labels_and_stops_the_runner(sandbox: Sandbo
     again = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
     assert again.code == 0
     assert again.writes() == []
+    # sync keeps the label: the stage is held until resume
+    synced = run(sandbox, "sync", ref)
+    assert synced.code == 0, synced.result.output
+    assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
     # the runner stays put, however long it waits, until resume
     sandbox.advance_clock(60 * MINUTE)
     held = advance(sandbox, ref)

@@ -443,6 +443,8 @@ def test_label_changes_touch_only_rollout_labels() -> None:
     assert label_changes(labels, "production") == (["rollout::production"], ["rollout::staging"])
     assert label_changes(["feature flag", "rollout::production"], "production") == ([], [])
     assert label_changes(["feature flag"], "planned") == (["rollout::planned"], [])
+    # rolled back: the label stays until `resume` takes it off, whatever the checklist shows
+    assert label_changes(["feature flag", "rollout::rolled-back"], "production") == ([], [])
     assert stage_from_labels(labels) == "staging"
     assert stage_from_labels(["rollout::staging", "rollout::beta"]) is None
 
