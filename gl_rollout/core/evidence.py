@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from gl_rollout.core.checklist import Checklist, Step, parse_checklist
 from gl_rollout.core.gates import FeatureReading, actor_gates, fully_on, partial_percentage
-from gl_rollout.core.markers import NoteMarker, find_note_marker
+from gl_rollout.core.markers import NoteMarker, find_note_marker, marker_envs, marker_percentage
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.project_flag import ProjectFlagReading
 from gl_rollout.core.rollout_marker import find_rollout_flag
@@ -191,32 +191,6 @@ def _flag_matches(marker: NoteMarker, flag: str | None) -> bool:
     return flag is None or not marker.flag or marker.flag == flag
 
 
-def _marker_envs(values: Mapping[str, Any]) -> tuple[str, ...]:
-    raw = values.get("envs", values.get("env"))
-    if isinstance(raw, str):
-        return (raw,)
-    if isinstance(raw, list | tuple):
-        return tuple(str(e) for e in raw)
-    return ()
-
-
-def _marker_percentage(values: Mapping[str, Any]) -> float | None:
-    for key in ("percentage", "value"):
-        raw = values.get(key)
-        if isinstance(raw, bool):
-            return 100.0 if raw else 0.0
-        if isinstance(raw, int | float):
-            return float(raw)
-        if isinstance(raw, str):
-            if raw.lower() in ("true", "false"):
-                return 100.0 if raw.lower() == "true" else 0.0
-            try:
-                return float(raw)
-            except ValueError:
-                continue
-    return None
-
-
 def _has_actor_targets(values: Mapping[str, Any]) -> bool:
     """Whether an enable/disable was for named actors (projects, groups, users, a feature group)."""
     targets = values.get("targets")
@@ -229,7 +203,7 @@ def _has_actor_targets(values: Mapping[str, Any]) -> bool:
 def describe_marker(marker: NoteMarker) -> str:
     """One human line for a marker: what the comment announced or enabled."""
     values = marker.values
-    envs = ", ".join(_marker_envs(values)) or "production"
+    envs = ", ".join(marker_envs(values)) or "production"
     if marker.action == "announce-eta":
         eta = values.get("eta") or values.get("when")
         return f"announced the ETA{f' {eta}' if eta else ''}"
@@ -243,7 +217,7 @@ def describe_marker(marker: NoteMarker) -> str:
     targets = " for selected actors" if _has_actor_targets(values) else ""
     if marker.action == "disable":
         return f"disabled on {envs}{targets}"
-    pct = _marker_percentage(values)
+    pct = marker_percentage(values)
     what = "true" if pct is None or pct == 100 else ("false" if pct == 0 else f"{pct:g}%")
     return f"enabled on {envs}{targets} ({what})"
 
@@ -401,7 +375,7 @@ def production_partial(
         marker = find_note_marker(note.body)
         if marker is None or marker.action not in ("enable", "disable") or not _flag_matches(marker, flag):
             continue
-        envs = _marker_envs(marker.values)
+        envs = marker_envs(marker.values)
         if envs and "production" not in envs:
             continue
         if marker.action == "disable":
@@ -409,7 +383,7 @@ def production_partial(
             continue
         if _has_actor_targets(marker.values):
             continue
-        pct = _marker_percentage(marker.values)
+        pct = marker_percentage(marker.values)
         changes.append((moments[note.id], note.id, pct is not None and 0 < pct < 100))
     ordered = _chronological(changes)
     return ordered[-1] if ordered else False

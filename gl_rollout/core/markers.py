@@ -72,3 +72,32 @@ def find_note_marker(body: str) -> NoteMarker | None:
         values=values,
         key=key,
     )
+
+
+def marker_envs(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The environments an enable/disable marker names (`envs`, or one `env`); none: production."""
+    raw = values.get("envs", values.get("env"))
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list | tuple):
+        return tuple(str(e) for e in raw)
+    return ()
+
+
+def marker_percentage(values: Mapping[str, Any]) -> float | None:
+    """The share an enable/disable marker set: its `percentage`, else its `value` (true 100, false 0, or
+    a number, as a number or text); None when it names none."""
+    for key in ("percentage", "value"):
+        raw = values.get(key)
+        if isinstance(raw, bool):
+            return 100.0 if raw else 0.0
+        if isinstance(raw, int | float):
+            return float(raw)
+        if isinstance(raw, str):
+            if raw.lower() in ("true", "false"):
+                return 100.0 if raw.lower() == "true" else 0.0
+            try:
+                return float(raw)
+            except ValueError:
+                continue
+    return None

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gl_rollout.core.markers import find_note_marker
+from gl_rollout.core.markers import find_note_marker, marker_envs, marker_percentage
 from gl_rollout.core.model import Note
 from gl_rollout.core.plans import Plan, PlanStep
 from gl_rollout.core.times import Timestamp
@@ -86,40 +86,12 @@ def events_from_notes(notes: Iterable[Note], flag: str) -> list[RampEvent]:
         if marker is None or marker.action not in ("enable", "disable") or marker.flag not in ("", flag):
             continue
         moment = Timestamp.of(note.created_at).moment
-        percent = _percent(marker.values, disable=marker.action == "disable")
+        percent = 0.0 if marker.action == "disable" else marker_percentage(marker.values)
         if moment is None or percent is None:
             continue
-        for environment in _environments(marker.values):
+        for environment in marker_envs(marker.values):
             events.append(RampEvent(environment, percent, moment, f"note {note.id}"))
     return sorted(events, key=lambda event: event.at)
-
-
-def _environments(values: Mapping[str, object]) -> tuple[str, ...]:
-    raw = values.get("envs", values.get("env"))
-    if isinstance(raw, str):
-        return (raw,)
-    if isinstance(raw, list | tuple):
-        return tuple(str(item) for item in raw)
-    return ()
-
-
-def _percent(values: Mapping[str, object], *, disable: bool) -> float | None:
-    if disable:
-        return 0.0
-    for key in ("percentage", "value"):
-        raw = values.get(key)
-        if isinstance(raw, bool):
-            return 100.0 if raw else 0.0
-        if isinstance(raw, int | float):
-            return float(raw)
-        if isinstance(raw, str):
-            if raw.lower() in ("true", "false"):
-                return 100.0 if raw.lower() == "true" else 0.0
-            try:
-                return float(raw)
-            except ValueError:
-                continue
-    return None
 
 
 def _reached_at(state: EnvironmentState, events: Sequence[RampEvent]) -> dt.datetime | None:

@@ -25,25 +25,14 @@ from pathlib import Path
 import pytest
 
 from gl_rollout.core.markers import NoteMarker, find_note_marker
+from gl_rollout.core.steps import STEP_IDS
 from gl_rollout.sandbox import Sandbox
 from tests.workflow_cli import FLAG, box, description
 
 ROUNDS = int(os.environ.get("GL_ROLLOUT_TEST_ROUNDS", "2"))
 LATENCY = 0.02  # seconds added to every answer: the windows between reads and writes overlap
 PERSON_LINE = "A person's line, typed while the pipelines ran: keep me."
-STEPS = [
-    "enable-staging",
-    "test-staging",
-    "docs-updated",
-    "enable-beta",
-    "coordinate",
-    "announce-eta",
-    "enable-production",
-    "cross-post",
-    "announce-enabled",
-    "remove-flag",
-    "cleanup",
-]
+STEPS = list(STEP_IDS)  # every step of the default template
 
 
 def cli_path() -> str:
