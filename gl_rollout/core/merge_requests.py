@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
-from gl_rollout.core.refs import MAX_IID, check_path
-from gl_rollout.core.urls import without_credentials
-from gl_rollout.errors import UsageError
+from gl_rollout.core.refs import RefSyntax, parse_ref
 
 EXAMPLES = (
     "https://gitlab.com/group/project/-/merge_requests/12, group/project!12, "
     "or 12 with --project group/project"
 )
-_SEGMENT = r"[\w.][\w.\-]*"
-_PROJECT = rf"{_SEGMENT}(?:/{_SEGMENT})+"
-_FULL_REF = re.compile(rf"(?P<project>{_PROJECT})!(?P<iid>\d+)")
-_BARE_REF = re.compile(r"!?(?P<iid>\d+)")
-_URL_PATH = re.compile(rf"/(?P<project>{_PROJECT}?)(?:/-)?/merge_requests/(?P<iid>\d+)(?:/.*)?")
+SYNTAX = RefSyntax("a merge request", "!", ("merge_requests",), EXAMPLES)
 # GitLab's definition layout (`Feature::Definition.paths`): CE and EE, `<type>/<name>.yml`.
 DEFINITION_PATH = re.compile(r"(?:ee/)?config/feature_flags/(?P<type>[a-z_]+)/(?P<name>[a-z0-9_]+)\.yml")
 
@@ -77,51 +70,7 @@ class FileDiff:
 
 def parse_mr_ref(text: str, project: str | None = None) -> MergeRequestRef:
     """An MR URL, `group/project!12`, or `12`/`!12` completed by `project`; UsageError otherwise."""
-    ref = text.strip()
-    if "://" in ref:
-        return _parse_url(ref, text)
-    match = _FULL_REF.fullmatch(ref)
-    if match:
-        return MergeRequestRef(check_path(match["project"], text), _iid(match["iid"], text))
-    match = _BARE_REF.fullmatch(ref)
-    if match:
-        if project is None:
-            raise UsageError(
-                f"merge request {ref} needs a project",
-                "pass --project group/project, or a reference like group/project!12",
-            )
-        return MergeRequestRef(project, _iid(match["iid"], text))
-    raise _bad(text)
-
-
-def _parse_url(ref: str, text: str) -> MergeRequestRef:
-    try:
-        parts = urlsplit(ref)
-        parts.port  # noqa: B018  raises ValueError for a port that is not a number
-    except ValueError:
-        raise _bad(text) from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise _bad(text)
-    if "@" in parts.netloc:
-        raise UsageError(
-            "the merge request URL holds credentials",
-            "paste the URL without them; the token goes in GITLAB_TOKEN",
-        )
-    match = _URL_PATH.fullmatch(parts.path.rstrip("/"))
-    if not match:
-        raise _bad(text)
-    host = urlunsplit((parts.scheme, parts.netloc.lower(), "", "", ""))
-    return MergeRequestRef(check_path(match["project"], text), _iid(match["iid"], text), host)
-
-
-def _iid(value: str, text: str) -> int:
-    if len(value) > len(str(MAX_IID)) or not 0 < int(value) <= MAX_IID:
-        raise _bad(text)
-    return int(value)
-
-
-def _bad(text: str) -> UsageError:
-    return UsageError(f"not a merge request reference: {without_credentials(text)!r}", f"use {EXAMPLES}")
+    return MergeRequestRef(*parse_ref(text, project, SYNTAX))
 
 
 def new_definitions(diffs: list[FileDiff]) -> list[FileDiff]:

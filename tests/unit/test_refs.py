@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from gl_rollout.core.merge_requests import MergeRequestRef, parse_mr_ref
 from gl_rollout.core.refs import IssueRef, parse_issue_ref
 from gl_rollout.errors import ExitCode, UsageError
 
@@ -103,3 +106,28 @@ def test_relative_url_root_is_not_part_of_the_project(base_url: str, want: str) 
 
 def test_str_is_the_full_reference() -> None:
     assert str(parse_issue_ref("https://gitlab.com/a/b/-/issues/42")) == "a/b#42"
+
+
+# One parser serves issues and merge requests; each rule holds for both sigils.
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("https://user:pw@gitlab.com/g/p/-/merge_requests/3", "the merge request URL holds credentials"),
+        ("https://gitlab.com/g/../p/-/merge_requests/3", "cannot have a '.' or '..' segment"),
+        ("g/p!0", "not a merge request reference"),
+        ("g/p!99999999999", "not a merge request reference"),
+        ("ftp://gitlab.com/g/p/-/merge_requests/3", "not a merge request reference"),
+        ("https://gitlab.com/g/p/-/issues/3", "not a merge request reference"),
+        ("!3", "merge request !3 needs a project"),
+    ],
+)
+def test_merge_request_references_follow_the_issue_rules(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parse_mr_ref(text)
+
+
+def test_the_old_merge_request_url_form_and_a_full_reference_win_over_project() -> None:
+    assert parse_mr_ref("https://GitLab.example:8443/g/p/merge_requests/4/diffs") == MergeRequestRef(
+        "g/p", 4, "https://gitlab.example:8443"
+    )
+    assert parse_mr_ref("a/b!4", "other/project") == MergeRequestRef("a/b", 4)
