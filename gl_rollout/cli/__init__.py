@@ -33,6 +33,11 @@ def main() -> None:
         if help_text:
             sys.stdout.write(help_text)
             sys.exit(0)
+    from gl_rollout.cli.quick import quick_status  # `status --file` without building the Typer app
+
+    code = quick_status(argv)
+    if code is not None:
+        sys.exit(code)
     from gl_rollout.cli.app import invoke
 
     sys.exit(invoke(argv))

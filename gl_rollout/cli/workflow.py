@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gl_rollout.cli import views
-from gl_rollout.cli.app import AppState, run_command, state_of
+from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
 from gl_rollout.cli.options import (
     ADMIN_TOKEN_ENV,
@@ -68,6 +68,7 @@ from gl_rollout.cli.options import (
     complete_environments,
     render_options,
 )
+from gl_rollout.cli.running import AppState
 from gl_rollout.errors import UsageError
 from gl_rollout.result import Result
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gl_rollout.cli.app import AppState
 from gl_rollout.cli.connection import open_client
+from gl_rollout.cli.running import AppState
 from gl_rollout.core.model import Gate, IssueQuery
 from gl_rollout.errors import ExitCode, GitLabError, UsageError
 from gl_rollout.gitlab.calls import Call

@@ -239,8 +239,8 @@ def test_help_on_a_usual_terminal_imports_no_typer_and_reads_the_same() -> None:
 def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
     description = tmp_path / "issue.md"
     description.write_text("- [ ] Enable on staging <!-- step:enable-staging -->\n", encoding="utf-8")
-    out, modules = started("status", "--file", str(description))
-    assert "next: enable-staging" in out
+    out, modules = started("check", "--file", str(description), "--dry-run", "enable-staging")
+    assert "enable-staging" in out
     assert "gl_rollout.cli.steps_cmds" in modules
     others = {"gl_rollout.cli.offline", "gl_rollout.cli.workflow", "gl_rollout.cli.sync_cmds",
               "gl_rollout.cli.sandbox_cmd", "gl_rollout.cli.connection"}  # fmt: skip
@@ -249,6 +249,16 @@ def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
     # Completion and the recent-issues cache add nothing to a command's start (difflib and shellingham
     # come with Typer itself).
     assert not {"gl_rollout.cli.completion", "gl_rollout.cli.recent", "gl_rollout.cli.debug_log"} & modules
+
+
+def test_status_file_builds_no_command_at_all(tmp_path: Path) -> None:
+    """`status --file` is answered before the Typer app is built (`gl_rollout.cli.quick`)."""
+    description = tmp_path / "issue.md"
+    description.write_text("- [ ] Enable on staging <!-- step:enable-staging -->\n", encoding="utf-8")
+    out, modules = started("status", "--file", str(description))
+    assert "next: enable-staging" in out
+    assert not {"typer", "click", "gl_rollout.cli.app", "gl_rollout.cli.steps_cmds"} & modules
+    assert not {"gitlab", "requests", "jinja2", "rich", "gl_rollout.sandbox"} & modules
 
 
 def write_pins() -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.cli.app import AppState
 from gl_rollout.cli.connection import learn
+from gl_rollout.cli.running import AppState
 from gl_rollout.core.urls import check_transport, is_loopback
 from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.connection import resolve_connection

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gl_rollout.cli.app import AppState
 from gl_rollout.cli.connection import default_sandbox_db, require_write_token
+from gl_rollout.cli.running import AppState
 from gl_rollout.errors import ExitCode, GitLabError, UsageError
 from gl_rollout.gitlab.connection import find_project, resolve_connection, resolve_project
 
