@@ -210,9 +210,15 @@ class FlagState:
     envs: tuple[EnvState, ...] = ()
     backend: str = "project"
     updated_at: str = ""
+    # The flag read from GitLab: an environment outside `envs` (reached only by a wildcard scope, or not
+    # named when the state was built) is worked out from its strategies, as GitLab matches scopes.
+    source: ProjectFlag | None = field(default=None, compare=False, repr=False)
 
     def env(self, name: str) -> EnvState:
-        return next((state for state in self.envs if state.env == name), EnvState(name))
+        found = next((state for state in self.envs if state.env == name), None)
+        if found is not None:
+            return found
+        return env_state(self.source, name) if self.source is not None else EnvState(name)
 
     def serving(self, name: str) -> EnvState:
         """What applications in `name` really get: nothing while the flag is inactive or absent."""
@@ -275,9 +281,8 @@ def flag_state(flag: ProjectFlag | None, name: str, environments: Sequence[str])
         for scope in strategy.scopes:
             if scope.environment_scope not in named and not is_wildcard(scope.environment_scope):
                 named.append(scope.environment_scope)
-    return FlagState(
-        flag.name, True, flag.active, tuple(env_state(flag, env) for env in named), updated_at=flag.updated_at
-    )
+    envs = tuple(env_state(flag, env) for env in named)
+    return FlagState(flag.name, True, flag.active, envs, updated_at=flag.updated_at, source=flag)
 
 
 # --- a change, planned as one PUT ------------------------------------------------------------------------

@@ -77,6 +77,19 @@ def test_the_state_reads_scopes_as_gitlab_matches_them() -> None:
     assert inactive.serving("production").off  # an inactive flag serves nobody
 
 
+def test_an_environment_reached_only_by_a_wildcard_scope_serves_what_the_wildcard_says() -> None:
+    current = flag(
+        strategy(1, "default", {}, "review/*"),
+        strategy(2, "flexibleRollout", ROLLOUT_25, "*"),
+    )
+    # The rollout names only production; the plan (edited by a person) also walks canary and review/x.
+    state = flag_state(current, "new-checkout", ("production",))
+    assert state.serving("production").percentage == 25
+    assert state.serving("canary").percentage == 25  # only `*` reaches it
+    assert state.serving("review/x").on
+    assert flag_state(flag(), "new-checkout", ("production",)).serving("canary").off
+
+
 def test_a_ramp_step_changes_the_one_rollout_in_place_and_keeps_its_stickiness_visible() -> None:
     current = flag(strategy(2, "flexibleRollout", ROLLOUT_25, "production"))
     plan = plan_change(current, FlagChange("percentage", "production", 50, "default"))
