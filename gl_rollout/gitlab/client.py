@@ -603,7 +603,8 @@ class PythonGitLab:
             project=project,
         )
         notes: list[Note] = []
-        for page in self._http.pages(call, 100, 1):
+        # Every page: a busy review pushes our comment past the first 100, and missing it posts it twice.
+        for page in self._http.pages(call, 100, None):
             notes.extend(self._note(item, call) for item in page)
         return notes
 

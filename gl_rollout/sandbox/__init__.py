@@ -401,6 +401,23 @@ class Sandbox:
         )  # fmt: skip
         return merge_requests.mr_entity(self.store, mr, row, self._base())
 
+    def add_merge_request_note(
+        self, iid: int, body: str, author: str = "alice", project: str | int | None = None
+    ) -> int:
+        """A comment by `author` on the MR, as `POST .../merge_requests/:iid/notes` stores it; its id."""
+        row = self._project(project)
+        mr = self.store.one(
+            "SELECT id FROM merge_requests WHERE project_id = ? AND iid = ?", (row["id"], iid)
+        )
+        if mr is None:
+            raise KeyError(f"no merge request !{iid} in {row['full_path']}")
+        now = self.store.now_ms()
+        note_id = self.store.execute(
+            "INSERT INTO mr_notes (mr_id, author_id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (mr["id"], self._user(author)["id"], body, now, now),
+        )
+        return int(note_id)
+
     def merge_request_notes(self, iid: int, project: str | int | None = None) -> list[str]:
         """The bodies of the MR's comments, oldest first."""
         row = self._project(project)

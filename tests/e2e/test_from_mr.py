@@ -69,6 +69,18 @@ def test_an_mr_adding_two_definitions_yields_two_issues_and_one_comment_and_a_re
     assert sandbox.count_issues() == 3
 
 
+def test_a_busy_mr_gets_no_second_comment_when_ours_is_past_the_first_page(sandbox: Sandbox) -> None:
+    iid = seed_two(sandbox)
+    ref = f"{sandbox.project_path}!{iid}"
+    assert run(sandbox, "create", "--from-mr", ref).code == 0
+    for n in range(130):  # a review: our comment is now the 131st newest, past GitLab's 100 per page
+        sandbox.add_merge_request_note(iid, f"nit {n}", author="reporter")
+    again = run(sandbox, "create", "--from-mr", ref)
+    assert again.code == 0, again.result.output
+    assert not again.writes()
+    assert sum(1 for body in sandbox.merge_request_notes(iid) if find_note_marker(body)) == 1
+
+
 def test_a_bare_iid_with_project_and_a_collapsed_diff_read_from_the_source_branch(sandbox: Sandbox) -> None:
     iid = seed_two(sandbox, collapsed=[DEF_B])
     done = run(sandbox, "create", "--from-mr", str(iid), "-R", sandbox.project_path, "--json")
