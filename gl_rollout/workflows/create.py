@@ -203,6 +203,7 @@ def create(api: GitLabAPI, rendered: RenderedIssue, options: CreateOptions) -> R
         outcome = CreateOutcome(IssueSummary.of(existing), flag, options.dry_run, definition=definition)
         return Result("create", outcome, messages=messages)
 
+    _check_plan_approvers(api, rendered.description)
     fields: dict[str, Any] = {"title": title, "description": rendered.description, "labels": labels}
     if due:
         fields["due_date"] = due
@@ -298,3 +299,24 @@ def _people_and_milestone(api: GitLabAPI, options: CreateOptions) -> dict[str, A
             )
         fields["milestone_id"] = milestone_id
     return fields
+
+
+def _check_plan_approvers(api: GitLabAPI, description: str) -> None:
+    """The plan's approvers must be GitLab users: one lookup per name, before anything is created (an
+    approval from a name nobody holds could never come, and the step would wait forever)."""
+    from gl_rollout.core.plan_text import read_plan
+
+    plan = read_plan(description).plan
+    if plan is None:
+        return
+    wanted = list(dict.fromkeys(name for step in plan.steps for name in step.approvers))
+    if not wanted:
+        return
+    found = {name.lower() for name in api.find_user_ids(wanted)}
+    missing = [name for name in wanted if name.lower() not in found]
+    if missing:
+        step = next(step for step in plan.steps if missing[0] in step.approvers)
+        raise UsageError(
+            f"the plan names @{missing[0]} as an approver of {step.id}, but GitLab has no such user",
+            "check the --approver usernames",
+        )

@@ -173,6 +173,9 @@ NETWORKED = [
     bad("sandbox-and-url", 2, "--sandbox", "create", FLAG, "--project", "{project}", "--sandbox"),
     bad("plan-ramp-past-max-jump-create", 2, "more than the max jump",
         "create", FLAG, "--project", "{project}", "--template", "rollout-detailed", "--ramp", "5,100"),
+    bad("plan-approver-not-a-user-create", 2, "GitLab has no such user",
+        "create", "approved_flag", "--project", "{project}", "--template", "rollout-detailed",
+        "--approver", "production=nobody_by_that_name"),
     bad("description-over-1-mib-create", 2, "1048576",
         "create", FLAG, "--project", "{project}", "--template", "{dir}/huge-description.md.j2"),
     # --eta
