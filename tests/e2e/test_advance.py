@@ -164,7 +164,12 @@ def test_a_step_with_approvers_waits_for_an_approval_comment(sandbox: Sandbox) -
 
 
 def test_an_approver_gitlab_does_not_know_is_exit_2_before_any_write(sandbox: Sandbox) -> None:
-    ref = new_rollout(sandbox, "--ramp", "10,50,100", "--approver", "production-10=nobody_here")
+    ref = new_rollout(sandbox, "--ramp", "10,50,100", "--approver", "production-10=alice")
+    # `create` checks its approvers; a person then edits the plan to name somebody GitLab does not know.
+    iid = int(ref.rsplit("#", 1)[1])
+    text = sandbox.get_issue(None, iid)["description"]
+    assert "| 15m | @alice |" in text
+    sandbox.edit_issue(None, iid, description=text.replace("| 15m | @alice |", "| 15m | @nobody_here |"))
     assert advance(sandbox, ref).code == 0  # staging needs no approval
     sandbox.advance_clock(16 * MINUTE)
     done = advance(sandbox, ref)
