@@ -9,7 +9,10 @@ backend (GitLab's own flags, the admin Features API and ChatOps) predates this s
 `gl_rollout.workflows.enable`.
 
 A lost answer to the PUT is never sent again blindly (a strategy without an id would be added twice):
-the flag is read again and the step planned again on what GitLab now holds.
+the flag is read again and the step planned again on what GitLab now holds. A PUT that may still land
+(a timeout, a dropped connection) is looked for as a comment is (`gl_rollout.workflows.posting.
+write_once`): re-reads until GitLab's request timeout has passed, and only then, planned again on the
+last read, a new PUT (at most three in all).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from gl_rollout.core.project_flag import (
 )
 from gl_rollout.core.rollout_marker import RolloutFlag
 from gl_rollout.core.times import utc_iso
-from gl_rollout.errors import GitLabError, UsageError
+from gl_rollout.errors import UsageError
 from gl_rollout.gitlab.api import GitLabAPI
+from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience, write_once
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class ProjectFlagBackend:
     allow_decrease: bool = False
     adopt: bool = False
     kind: str = "project"
+    patience: Patience = DEFAULT_PATIENCE
     _flag: ProjectFlag | None = field(default=None, init=False, repr=False)
     _read: bool = field(default=False, init=False, repr=False)
 
@@ -105,19 +110,23 @@ class ProjectFlagBackend:
         plan = self.plan(change)
         if dry_run or not plan.needed:
             return AppliedChange(change, plan, False, before, before)
-        try:
-            updated = self.api.update_project_flag(self.project, flag.name, plan.fields)
-        except GitLabError as exc:
-            if not exc.details.get("ambiguous"):
-                raise
+        pending = [plan]
+
+        def send() -> ProjectFlag:
+            # Planned on the newest read: after a lost answer, `landed` has just read the flag again.
+            current = pending[-1] if len(pending) == 1 else self.plan(change)
+            pending.append(current)
+            return self.api.update_project_flag(self.project, flag.name, current.fields)
+
+        def landed() -> ProjectFlag | None:
             self._read = False  # what landed decides: read the flag again and plan again
-            if self.plan(change).needed:
-                raise
-            after = flag_state(self.read(), self.rollout.flag, self.rollout.environments)
-            return AppliedChange(change, plan, True, before, after, recovered=True)
-        self._flag = updated
-        after = flag_state(updated, self.rollout.flag, self.rollout.environments)
-        return AppliedChange(change, plan, True, before, after)
+            fresh = self.read()
+            return fresh if fresh is not None and not self.plan(change).needed else None
+
+        done = write_once(send, landed, self.patience)
+        self._flag = done.value
+        after = flag_state(done.value, self.rollout.flag, self.rollout.environments)
+        return AppliedChange(change, plan, True, before, after, recovered=done.recovered)
 
 
 def project_flag_reading(api: GitLabAPI, issue_project: str, rollout: RolloutFlag) -> ProjectFlagReading:

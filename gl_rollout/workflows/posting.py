@@ -1,4 +1,5 @@
-"""Writes that must land exactly once: creating the rollout issue and posting a comment.
+"""Writes that must land exactly once: creating the rollout issue, posting a comment, and a project flag's
+PUT (`gl_rollout.workflows.flag_backend`, which plans the PUT again on what a fresh read shows).
 
 GitLab may commit a POST and still fail to answer it (a timeout, a 502 from a proxy, a dropped
 connection), and a request it is still working on may commit long after the client gave up: GitLab
@@ -96,7 +97,7 @@ def look_times(error: GitLabError, patience: Patience) -> tuple[float, ...]:
     return tuple(times)
 
 
-def _write_once(send: Callable[[], Any], find: Callable[[], Any], patience: Patience) -> Landed:
+def write_once(send: Callable[[], Any], find: Callable[[], Any], patience: Patience) -> Landed:
     last: GitLabError | None = None
     for attempt in range(1, MAX_POSTS + 1):
         sent = patience.clock()
@@ -137,7 +138,7 @@ def post_note_once(
     def find() -> Note | None:
         return find_marked_note(api.list_notes(project, iid, sort="desc", per_page=100, max_pages=1), key)
 
-    return _write_once(lambda: api.create_note(project, iid, body), find, patience)
+    return write_once(lambda: api.create_note(project, iid, body), find, patience)
 
 
 def post_merge_request_note_once(
@@ -148,7 +149,7 @@ def post_merge_request_note_once(
     def find() -> Note | None:
         return find_marked_note(api.list_merge_request_notes(project, iid), key)
 
-    return _write_once(lambda: api.create_merge_request_note(project, iid, body), find, patience)
+    return write_once(lambda: api.create_merge_request_note(project, iid, body), find, patience)
 
 
 def create_issue_once(
@@ -160,7 +161,7 @@ def create_issue_once(
     patience: Patience,
 ) -> Landed:
     """Create the issue; after an ambiguous failure `find` (the duplicate lookup) says whether it landed."""
-    return _write_once(lambda: api.create_issue(project, fields), find, patience)
+    return write_once(lambda: api.create_issue(project, fields), find, patience)
 
 
 def find_marked_note(notes: Sequence[Note], key: str) -> Note | None:

@@ -174,7 +174,9 @@ def set_project_flag(
     project = rollout.project_for(ref.project)
     change = _change(api, project, rollout, options, enable=enable)
     warning = _environment_warning(api, project, rollout, change.env)
-    backend = ProjectFlagBackend(api, project, rollout, options.allow_decrease, options.adopt)
+    backend = ProjectFlagBackend(
+        api, project, rollout, options.allow_decrease, options.adopt, patience=patience
+    )
     applied: AppliedChange = backend.apply(change, dry_run=dry_run)  # exit 2/3 here: nothing written yet
 
     checklist = parse_checklist(issue.description)

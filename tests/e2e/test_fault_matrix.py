@@ -152,6 +152,43 @@ def advanced_once(sb: Sandbox, iid: int | None) -> None:
     assert sb.project_flags()[RAMP_FLAG]["active"] is True
 
 
+PROJECT_FLAG = "project_matrix"
+
+
+def project_flag_rollout(sb: Sandbox) -> int:
+    """A project-flag rollout (issue 11) without a plan, its flag created inactive."""
+    assert sb.url is not None
+    args = [
+        "create",
+        PROJECT_FLAG,
+        "--project",
+        sb.project_path,
+        "--flag-backend",
+        "project",
+        "--create-flag",
+    ]
+    result = run_cli([*args, "--json", "--url", sb.url], env={"GITLAB_TOKEN": sb.tokens["developer"]})
+    assert result.code == 0, result.stderr
+    return int(json.loads(result.stdout)["data"]["iid"])
+
+
+def project_flag_enabled(sb: Sandbox, iid: int | None) -> None:
+    """The flag on in staging, through one PUT's worth of change: one enable comment, the step ticked."""
+    assert iid is not None
+    actions = [m.action for m in our_markers(sb, iid)]
+    assert actions.count("enable") == 1, f"expected one enable comment, found {actions}"
+    assert box_of(sb, iid, "enable-staging") == "x"
+    flag = sb.project_flags()[PROJECT_FLAG]
+    assert flag["active"] is True
+    scopes = [
+        scope["environment_scope"]
+        for strategy in flag["strategies"]
+        if strategy["name"] == "default"
+        for scope in strategy["scopes"]
+    ]
+    assert scopes == ["staging"], f"staging alone should be on, found {flag['strategies']}"
+
+
 COMMANDS = [
     Command(
         "create",
@@ -198,6 +235,15 @@ COMMANDS = [
         lambda sb, iid: ["sync", ref(sb, iid)],
         issue_with_enable_evidence,
         ticked("enable-staging"),
+        "enable-staging",
+    ),
+    # A project feature flag (issue 11): the fault hits the flag's PUT, before the comment and the tick.
+    Command(
+        "enable (project flag)",
+        ("PUT", r"/feature_flags/[^/]+$"),
+        lambda sb, iid: ["enable", ref(sb, iid), "--env", "staging"],
+        project_flag_rollout,
+        project_flag_enabled,
         "enable-staging",
     ),
     # The ramp runner (issue 15): its step's comment is the write; run again, it waits the step's wait.
