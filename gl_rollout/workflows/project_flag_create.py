@@ -21,11 +21,12 @@ from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.project_flag import NEW_VERSION_FLAG, ProjectFlag
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag
-from gl_rollout.errors import GitLabError, RolloutError, UsageError
+from gl_rollout.errors import RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.render.issue import RenderedIssue
 from gl_rollout.result import Result
 from gl_rollout.workflows.create import CreateOptions, CreateOutcome, create, find_rollout_issues
+from gl_rollout.workflows.posting import Patience, write_once
 from gl_rollout.workflows.step_comments import StepAction, comment_and_tick, read_notes
 from gl_rollout.workflows.summary import written_but
 
@@ -100,7 +101,7 @@ def create_with_flag(
     made = existing is None
     if made and not options.dry_run:
         try:
-            _create_flag(api, flag_project, rollout, url)
+            _create_flag(api, flag_project, rollout, url, options.patience)
         except RolloutError as exc:
             what = f"{'created' if outcome.created else 'found'} {outcome.issue.reference} ({url})"
             return Result.failure("create", written_but(what, exc), outcome)
@@ -154,16 +155,19 @@ def create_with_flag(
     return Result("create", final, messages=messages)
 
 
-def _create_flag(api: GitLabAPI, project: str, rollout: RolloutFlag, issue_url: str) -> None:
-    """POST the flag once; after an answer that was lost, a read says whether it landed."""
+def _create_flag(
+    api: GitLabAPI, project: str, rollout: RolloutFlag, issue_url: str, patience: Patience
+) -> None:
+    """POST the flag once: after an answer that was lost, reads say whether it landed, until GitLab's
+    request timeout has passed; only then is it sent again (`gl_rollout.workflows.posting.write_once`)."""
     fields = {
         "name": rollout.flag,
         "version": NEW_VERSION_FLAG,
         "active": False,
         "description": flag_description(issue_url),
     }
-    try:
-        api.create_project_flag(project, fields)
-    except GitLabError as exc:
-        if not exc.details.get("ambiguous") or api.get_project_flag(project, rollout.flag) is None:
-            raise
+    write_once(
+        lambda: api.create_project_flag(project, fields),
+        lambda: api.get_project_flag(project, rollout.flag),
+        patience,
+    )

@@ -52,6 +52,7 @@ class Command:
     prepare: Callable[[Sandbox], int | None]  # the issue's iid (None: the command creates it)
     done: Callable[[Sandbox, int | None], None]  # asserts the command's effect is in GitLab
     step: str | None = None  # the step the command ticks or unticks
+    reads_issue: bool = True  # False: it creates the issue, so there is no issue for a person to edit
 
 
 def rendered() -> dict[str, Any]:
@@ -189,6 +190,22 @@ def project_flag_enabled(sb: Sandbox, iid: int | None) -> None:
     assert scopes == ["staging"], f"staging alone should be on, found {flag['strategies']}"
 
 
+CREATED_FLAG = "created_matrix"
+
+
+def flag_created_once(sb: Sandbox, iid: int | None) -> None:
+    """One issue, one flag (inactive, pointing at the issue), one comment ticking create-flag."""
+    assert iid is not None
+    title = f"[Feature flag] Rollout of `{CREATED_FLAG}`"
+    assert sb.count_issues(sb.project_path, title=title) == 1
+    flag = sb.project_flags()[CREATED_FLAG]
+    assert flag["active"] is False
+    assert sb.get_issue(sb.project_path, iid)["web_url"] in flag["description"]
+    actions = [m.action for m in our_markers(sb, iid)]
+    assert len(actions) == 1, f"expected one comment, found {actions}"
+    assert box_of(sb, iid, "create-flag") == "x"
+
+
 COMMANDS = [
     Command(
         "create",
@@ -196,6 +213,7 @@ COMMANDS = [
         lambda sb, _iid: ["create", FLAG, "--project", sb.project_path],
         lambda sb: None,
         created_once,
+        reads_issue=False,
     ),
     Command(
         "check",
@@ -245,6 +263,22 @@ COMMANDS = [
         project_flag_rollout,
         project_flag_enabled,
         "enable-staging",
+    ),
+    Command(
+        "create --create-flag",
+        ("POST", r"/feature_flags$"),
+        lambda sb, _iid: [
+            "create",
+            CREATED_FLAG,
+            "--project",
+            sb.project_path,
+            "--flag-backend",
+            "project",
+            "--create-flag",
+        ],
+        lambda sb: None,
+        flag_created_once,
+        reads_issue=False,
     ),
     # The ramp runner (issue 15): its step's comment is the write; run again, it waits the step's wait.
     Command(
@@ -312,7 +346,7 @@ CELLS = [
     pytest.param(command, fault, id=f"{command.name}-{fault.name}")
     for command in COMMANDS
     for fault in FAULTS
-    if not (command.name == "create" and fault.name in PERSONS)  # create reads no issue to edit
+    if command.reads_issue or fault.name not in PERSONS  # a command that creates the issue reads none
 ]
 
 # --- the table ----------------------------------------------------------------------------------------
@@ -340,7 +374,7 @@ def render_table(outcomes: dict[tuple[str, str], str]) -> str:
     for command in COMMANDS:
         cells = []
         for fault in FAULTS:
-            if command.name == "create" and fault.name in PERSONS:
+            if not command.reads_issue and fault.name in PERSONS:
                 cells.append("n/a")
             else:
                 cells.append(outcomes.get((command.name, fault.name), "not run"))
@@ -438,7 +472,7 @@ def test_fault_cell(
     cell = (command.name, fault.name)
     try:
         result, requests = run(sandbox, command.args(sandbox, iid))
-        if command.name == "create":
+        if not command.reads_issue:  # the command created the issue: the project's first
             iid = 1 if sandbox.count_issues(sandbox.project_path) else None
         if fault.name.startswith("commit "):
             wait_for_held_write(sandbox, command)
