@@ -310,6 +310,9 @@ acted since the read or the flag was changed by hand (--adopt continues from it)
 --probe CMD runs a health check first (no shell, at most 60 s, no tokens in its environment): a
 non-zero exit holds the first step, and once a step is taken rolls the flag back one step and pauses the
 rollout, quoting the probe's first lines. A probe that cannot run is exit 2 before any request.
+--probe-url URL does the same by HTTP(S) GET: 2xx is healthy; no token is sent to it. With both, both
+must be healthy. --settle DURATION probes again that long after taking a step, in the same run, and
+rolls the step back if unhealthy (default 0: the next scheduled run's probe is the check).
 
 Without REF, --project P or --group G advances every open rollout issue (--label) with a plan, one
 after the other; one that fails does not stop the others (the exit code is the first failure's).
@@ -322,8 +325,8 @@ With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 
                 "gl-rollout advance --project group/project",
             ),
             (
-                "Check health first; roll back if unhealthy",
-                "gl-rollout advance group/project#42 --probe ./check.sh",
+                "Check health first and 5 minutes after a step; roll back if unhealthy",
+                "gl-rollout advance group/project#42 --probe ./check.sh --settle 5m",
             ),
         ),
     ),

@@ -59,6 +59,24 @@ def advance_command(
             "after a step rolls it back one step and pauses it.",
         ),
     ] = None,
+    probe_url: Annotated[
+        str | None,
+        typer.Option(
+            "--probe-url",
+            metavar="URL",
+            help="Health check by HTTP(S) GET (10 s, no token sent): an answer other than 2xx acts as a "
+            "failing --probe. With --probe too, both must be healthy.",
+        ),
+    ] = None,
+    settle: Annotated[
+        str,
+        typer.Option(
+            "--settle",
+            metavar="DURATION",
+            help="After taking a step, wait this long (like 30s or 5m, at most 1h) and probe again: "
+            "unhealthy rolls the step back in this run. Default 0: the next run's probe checks.",
+        ),
+    ] = "0",
     dry_run: DryRunOption = False,
 ) -> None:
     state = state_of(ctx)
@@ -69,17 +87,40 @@ def advance_command(
         from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS
         from gl_rollout.errors import UsageError
         from gl_rollout.workflows.advance import AdvanceOptions, advance, advance_many
-        from gl_rollout.workflows.probe import check_probe_command, command_probe
+        from gl_rollout.workflows.probe import (
+            Probe,
+            check_probe_command,
+            check_probe_url,
+            command_probe,
+            every_probe,
+            parse_settle,
+            url_probe,
+        )
 
         waiting = patience(state)
         labels = tuple(label.strip() for label in blocking_labels or () if label.strip())
-        # A probe that cannot run is exit 2 before any request.
-        argv = check_probe_command(probe) if probe is not None else None
+
+        def mask(text: str) -> str:
+            return state.secrets.mask(text)  # read when the probe runs: the connection adds its token
+
+        # A probe that cannot run, a probe URL that is not one, or a bad --settle: exit 2 before any request.
+        probes: dict[str, Probe] = {}
+        if probe is not None:
+            probes["--probe"] = command_probe(check_probe_command(probe), state.env, mask)
+        if probe_url is not None:
+            url, warning = check_probe_url(probe_url)
+            if warning is not None:
+                state.warn(warning)
+            probes["--probe-url"] = url_probe(url, mask)
+        settle_seconds = parse_settle(settle)
+        if settle_seconds > 0 and not probes:
+            raise UsageError("--settle needs a probe to run after the wait", "add --probe or --probe-url")
         options = AdvanceOptions(
             incident_projects=tuple(incident_projects or ()),
             blocking_labels=labels or DEFAULT_BLOCKING_LABELS,
             adopt=adopt,
-            probe=command_probe(argv, state.env, state.secrets.mask) if argv is not None else None,
+            probe=every_probe(probes) if probes else None,
+            settle=settle_seconds,
         )
         if ref is not None and group is not None:
             raise UsageError("give an issue or --group, not both", "drop one")

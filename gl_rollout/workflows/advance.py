@@ -19,12 +19,18 @@ time) and the tick. A read that fails is exit 3 before anything is written.
 
 A project flag whose state contradicts the newest enable comment (changed by hand) is exit 4 with
 nothing written, unless `adopt`: then the flag as it is is the position.
+
+The health probe (`AdvanceOptions.probe`: `--probe`, `--probe-url`, or both) runs first on every run
+that is not paused. With `settle` seconds, a run that took a step waits them (`AdvanceOptions.sleep`),
+probes again, and when unhealthy reads the rollout afresh and rolls that step back and pauses, as the
+next run's probe would have (`_halt`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from gl_rollout.core.advance_rules import (
@@ -50,7 +56,7 @@ from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
-from gl_rollout.workflows.probe import Probe
+from gl_rollout.workflows.probe import Probe, ProbeResult
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
 from gl_rollout.workflows.ramp_read import Ramp, read_ramp
@@ -70,6 +76,10 @@ class AdvanceOptions:
     # The health probe (`gl_rollout.workflows.probe`), run on every run that is not paused: unhealthy
     # before any step holds the ramp; unhealthy once a step is taken rolls back one step and pauses.
     probe: Probe | None = field(default=None, compare=False)
+    # `--settle`: seconds to wait after taking a step before probing again in the same run (0: the next
+    # run's probe is the check); `sleep` waits them (tests pass one that returns at once).
+    settle: float = 0.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -186,7 +196,8 @@ def advance(
         outcome = replace(base, next_at=utc_iso(next_at) if next_at else None, blocked_by=tuple(found))
         return Result("advance", outcome, messages=messages)
     held = _guard_names(at.next, bool(options.incident_projects))
-    return _take(api, ref, issue, plan, at, now, notes, rollout, base, held, messages, dry_run, patience)
+    taken = _take(api, ref, issue, plan, at, now, notes, rollout, base, held, messages, dry_run, patience)
+    return _settle(api, ref, taken, options, dry_run, patience)
 
 
 def _probe(
@@ -202,6 +213,14 @@ def _probe(
     if said.healthy:
         messages.append("probe: healthy")
         return None
+    return _halt(api, ref, ramp, base, said, messages, dry_run, patience)
+
+
+def _halt(
+    api: GitLabAPI, ref: IssueRef, ramp: Ramp, base: AdvanceOutcome, said: ProbeResult, messages: list[str],
+    dry_run: bool, patience: Patience,
+) -> Result[AdvanceOutcome]:  # fmt: skip
+    """An unhealthy probe: held before the first step, else rolled back one step and paused."""
     first = said.output.splitlines()[0] if said.output else "unhealthy"
     hold = Hold("probe", f"the probe says unhealthy ({first})")
     if ramp.at.reached is None:
@@ -221,6 +240,29 @@ def _probe(
         failed.messages = messages
         return failed
     return Result("advance", outcome, messages=messages)
+
+
+def _settle(
+    api: GitLabAPI, ref: IssueRef, taken: Result[AdvanceOutcome], options: AdvanceOptions, dry_run: bool,
+    patience: Patience,
+) -> Result[AdvanceOutcome]:  # fmt: skip
+    """`--settle`: after a step is taken, wait, probe again, and when unhealthy roll that step back and
+    pause (`_halt`, from the rollout read afresh) in this same run."""
+    took = taken.value
+    if options.probe is None or options.settle <= 0 or took is None or took.took is None or taken.error:
+        return taken
+    messages = taken.messages
+    wait = f"{options.settle:g} s"
+    if dry_run:
+        messages.append(f"dry run: would wait {wait} after {took.took} and run the probe again")
+        return taken
+    options.sleep(options.settle)
+    said = options.probe()
+    if said.healthy:
+        messages.append(f"probe after {wait} of settling: healthy")
+        return taken
+    messages.append(f"probe after {wait} of settling: unhealthy")
+    return _halt(api, ref, read_ramp(api, ref), took, said, messages, dry_run, patience)
 
 
 def _guards(

@@ -18,6 +18,7 @@ from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.workflows.advance import AdvanceOptions, advance
 from gl_rollout.workflows.create import CreateOptions, create
 from gl_rollout.workflows.posting import Patience
+from gl_rollout.workflows.probe import ProbeResult
 from tests.workflows.fake_gitlab import FakeGitLab
 
 PROJECT = "acme/platform/rollouts"
@@ -140,3 +141,85 @@ def test_the_runners_marker_names_the_step_it_took() -> None:
     markers = [find_note_marker(n.body) for n in api.notes_of(PROJECT, ref.iid)]
     found = [m for m in markers if m is not None and m.action == "enable"]
     assert [m.values.get("advance") for m in found] == ["staging-100"]
+
+
+# --- `--settle`: the probe again after the step, in the same run ------------------------------------------
+
+
+class Probes:
+    """A probe that answers `healthy` in turn (the last answer kept), and the waits the workflow asked for."""
+
+    def __init__(self, *healthy: bool) -> None:
+        self.answers = list(healthy)
+        self.calls = 0
+        self.slept: list[float] = []
+
+    def __call__(self) -> ProbeResult:
+        self.calls += 1
+        healthy = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        said = "HTTP 200 OK" if healthy else "HTTP 503 Service Unavailable\nerror rate 7%"
+        return ProbeResult(healthy, said)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def settled(probes: Probes, seconds: float = 300) -> AdvanceOptions:
+    return AdvanceOptions(probe=probes, settle=seconds, sleep=probes.sleep)
+
+
+def test_unhealthy_after_the_settle_time_rolls_the_step_back_and_pauses_in_the_same_run() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    assert advance(api, ref, patience=NO_WAIT).ok  # staging-100
+    api.advance_clock(15 * MINUTE + 1)
+    probes = Probes(True, False)  # healthy before the step, unhealthy once it has settled
+    result = advance(api, ref, settled(probes), patience=NO_WAIT)
+    assert result.ok
+    assert result.value is not None
+    assert result.value.took == "production-10"
+    assert result.value.halted == "staging-100"
+    assert [h.guard for h in result.value.blocked_by] == ["probe"]
+    assert probes.calls == 2
+    assert probes.slept == [300]
+    comments = [n.body for n in api.notes_of(PROJECT, ref.iid)]
+    rolled = next(body for body in comments if "**Rolled back**" in body)
+    assert "HTTP 503 Service Unavailable\nerror rate 7%" in rolled
+    assert box(api, ref, "rollback-production") == "[x]"  # production is disabled again
+    # the next run is held by the rollback until resume, and runs no probe
+    api.advance_clock(30 * MINUTE)
+    again = advance(api, ref, settled(Probes(True)), patience=NO_WAIT)
+    assert again.value is not None
+    assert [h.guard for h in again.value.blocked_by] == ["rolled-back"]
+    assert again.value.took is None
+    assert again.value.position == "staging-100"
+
+
+def test_healthy_after_the_settle_time_keeps_the_step() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    probes = Probes(True)
+    result = advance(api, ref, settled(probes, 30), patience=NO_WAIT)
+    assert result.value is not None
+    assert result.value.took == "staging-100"
+    assert result.value.halted is None
+    assert result.value.blocked_by == ()
+    assert (probes.calls, probes.slept) == (2, [30])
+    assert "probe after 30 s of settling: healthy" in result.messages
+    assert box(api, ref, "enable-staging") == "[x]"
+
+
+def test_no_step_taken_or_a_dry_run_means_no_settle_wait() -> None:
+    api = FakeGitLab()
+    ref = new_rollout(api)
+    probes = Probes(True)
+    dry = advance(api, ref, settled(probes), dry_run=True, patience=NO_WAIT)
+    assert dry.value is not None
+    assert dry.value.took == "staging-100"
+    assert probes.slept == []
+    assert any("would wait 300 s" in line for line in dry.messages)
+    assert advance(api, ref, settled(probes), patience=NO_WAIT).ok
+    held = advance(api, ref, settled(probes), patience=NO_WAIT)  # waiting for the plan's 15 minutes
+    assert held.value is not None
+    assert held.value.took is None
+    assert probes.slept == [300]  # only the run that took a step waited
