@@ -302,8 +302,10 @@ work on the block. --repair rebuilds a damaged block. 5 requests; an adopted iss
 step's wait is over by GitLab's clock, earlier environments come first, an announced ETA is reached, no
 deploy freeze is active, no blocking incident is open (--incident-project), the step's approvers
 approved it, and the rollout is not paused. Then it sets the flag as enable does (a project feature
-flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment), comments what
-changed, which guards held and when the next step may come, and ticks the step. Otherwise it says which
+flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment, and with --apply
+--target-url also the Features API for one environment, --apply-env, whose position is then read from
+the gates), comments what changed, which guards held and when the next step may come, and ticks the
+step. Otherwise it says which
 guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
 acted since the read or the flag was changed by hand (--adopt continues from it).
 

@@ -12,7 +12,17 @@ import typer
 
 from gl_rollout.cli.app import run_command, state_of
 from gl_rollout.cli.commands import help_of
-from gl_rollout.cli.options import DryRunOption, LabelOption, OptionalRefArgument, ProjectOption, RefArgument
+from gl_rollout.cli.options import (
+    ADMIN_TOKEN_ENV,
+    ApplyOption,
+    DryRunOption,
+    LabelOption,
+    OptionalRefArgument,
+    ProjectOption,
+    RefArgument,
+    TargetTokenEnvOption,
+    TargetUrlOption,
+)
 from gl_rollout.result import Result
 
 app = typer.Typer()
@@ -77,11 +87,25 @@ def advance_command(
             "unhealthy rolls the step back in this run. Default 0: the next run's probe checks.",
         ),
     ] = "0",
+    apply: ApplyOption = False,
+    target_url: TargetUrlOption = None,
+    token_env: TargetTokenEnvOption = ADMIN_TOKEN_ENV,
+    apply_env: Annotated[
+        str | None,
+        typer.Option(
+            "--apply-env",
+            metavar="ENV",
+            help="With --apply: the plan environment --target-url serves (default: the plan's last, "
+            "production); the other environments' steps stay ChatOps comments.",
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
 ) -> None:
     state = state_of(ctx)
 
     def use_case() -> Result[Any]:
+        from dataclasses import replace
+
         from gl_rollout.cli.connection import open_client
         from gl_rollout.cli.workflow import patience
         from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS
@@ -115,6 +139,12 @@ def advance_command(
         settle_seconds = parse_settle(settle)
         if settle_seconds > 0 and not probes:
             raise UsageError("--settle needs a probe to run after the wait", "add --probe or --probe-url")
+        if not apply and (target_url is not None or apply_env is not None):
+            raise UsageError("--target-url and --apply-env go with --apply", "add --apply, or drop them")
+        if apply:  # a bad target URL or a malformed admin token: exit 2 before any request
+            from gl_rollout.gitlab.connection import check_admin_target
+
+            check_admin_target(state, target_url, token_env)
         options = AdvanceOptions(
             incident_projects=tuple(incident_projects or ()),
             blocking_labels=labels or DEFAULT_BLOCKING_LABELS,
@@ -130,6 +160,14 @@ def advance_command(
                 "for example: gl-rollout advance group/project#42, or advance --project group/project",
             )
         with open_client(state, need_write=not dry_run, project=project, ref=ref) as client:
+            if apply:
+                from functools import cache
+
+                from gl_rollout.workflows.ramp_read import InstanceApply
+
+                # one admin connection, made when a GitLab-flag rollout first needs the Features API
+                admin = cache(lambda: client.admin_api(target_url, token_env=token_env))
+                options = replace(options, apply=InstanceApply(target_url, admin, apply_env))
             if ref is None:
                 return advance_many(
                     client.api, project=None if group else client.project, group=group,

@@ -535,3 +535,47 @@ def test_a_probe_that_prints_the_token_has_it_masked_in_the_comment(sandbox: San
     assert "calling the API with [MASKED]" in comment
     assert token not in comment
     assert token not in done.result.output
+
+
+# --- `--apply`: GitLab's own flags through the Features API -----------------------------------------------
+
+
+def test_apply_sets_the_instance_gate_of_a_ramp_step_and_reads_the_position_back(sandbox: Sandbox) -> None:
+    done = run(sandbox, "create", FLAG, "--project", sandbox.project_path, "--template", "rollout-detailed",
+               "--ramp", "10,50,100", "--wait", "15m", "--json")  # fmt: skip
+    assert done.code == 0, done.result.output
+    ref = f"{sandbox.project_path}#{done.data['iid']}"
+    assert sandbox.url is not None
+    admin = env_for(sandbox, GITLAB_ADMIN_TOKEN=sandbox.tokens["admin"])
+    apply = ("--apply", "--target-url", sandbox.url)
+    first = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert first.code == 0, first.result.output
+    assert first.data["took"] == "staging-100"
+    assert FLAG not in sandbox.features()  # staging is another instance: its step is the ChatOps comment
+    sandbox.advance_clock(15 * MINUTE + 1)
+    second = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert second.code == 0, second.result.output
+    assert second.data["took"] == "production-10"
+    gates = {g["key"]: g["value"] for g in sandbox.features()[FLAG]["gates"]}
+    assert gates["percentage_of_actors"] == 10
+    # waiting: the position is read from the instance's gates, in 4 requests and no write
+    held = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert held.data["position"] == "production-10"
+    assert guards(held) == ["wait"]
+    assert [r.method for r in held.requests] == ["GET"] * 4
+    assert any(r.path.endswith("/features") for r in held.requests)
+    # without --apply the instance flag is not read: 3 requests
+    assert len(run(sandbox, "advance", ref, "--json").requests) == 3
+
+
+def test_apply_options_are_checked_before_any_request(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    for args, said in (
+        (("--target-url", "https://gitlab.example.com"), "go with --apply"),
+        (("--apply-env", "production"), "go with --apply"),
+        (("--apply", "--target-url", "http://gitlab.example.com"), "plain HTTP"),
+    ):
+        done = advance(sandbox, ref, *args)
+        assert done.code == 2, (args, done.result.output)
+        assert said in done.envelope["error"]["message"]
+        assert done.requests == []

@@ -13,12 +13,13 @@ import pytest
 from gl_rollout.core.markers import NoteMarker, find_note_marker
 from gl_rollout.core.model import Note
 from gl_rollout.core.refs import IssueRef
-from gl_rollout.errors import ConflictError, GitLabError
+from gl_rollout.errors import ConflictError, GitLabError, UsageError
 from gl_rollout.render.issue import RenderOptions, render_issue
 from gl_rollout.workflows.advance import AdvanceOptions, advance
 from gl_rollout.workflows.create import CreateOptions, create
 from gl_rollout.workflows.posting import Patience
 from gl_rollout.workflows.probe import ProbeResult
+from gl_rollout.workflows.ramp_read import InstanceApply
 from tests.workflows.fake_gitlab import FakeGitLab
 
 PROJECT = "acme/platform/rollouts"
@@ -223,3 +224,93 @@ def test_no_step_taken_or_a_dry_run_means_no_settle_wait() -> None:
     assert held.value is not None
     assert held.value.took is None
     assert probes.slept == [300]  # only the run that took a step waited
+
+
+# --- `--apply`: an instance rollout's production steps through the Features API -----------------------------
+
+
+def applied(api: FakeGitLab, env: str | None = None, **more: Any) -> AdvanceOptions:
+    """`advance --apply` with the fake as its own target instance (its admin connection)."""
+    return AdvanceOptions(apply=InstanceApply("https://gitlab.example", lambda: api, env), **more)
+
+
+def gates(api: FakeGitLab) -> dict[str, Any]:
+    return {gate.key: gate.value for gate in api.features[FLAG].gates} if FLAG in api.features else {}
+
+
+def test_apply_sets_production_steps_through_the_features_api_and_reads_the_position_from_the_gates() -> None:
+    api = FakeGitLab(admin=True)
+    ref = new_rollout(api)
+    first = advance(api, ref, applied(api), patience=NO_WAIT)
+    assert first.value is not None
+    assert first.value.took == "staging-100"
+    assert api.features == {}  # staging is not the applied environment: its step stays a ChatOps comment
+    api.advance_clock(15 * MINUTE + 1)
+    api.requests.clear()
+    second = advance(api, ref, applied(api), patience=NO_WAIT)
+    assert second.value is not None
+    assert second.value.took == "production-10"
+    assert gates(api)["percentage_of_actors"] == 10
+    assert f"POST /features/{FLAG}" in api.requests
+    body = [n.body for n in api.notes_of(PROJECT, ref.iid) if "gl-rollout advance" in n.body][-1]
+    assert "Set through the Features API of https://gitlab.example" in body
+    # waiting: the position comes from the gates, in 4 requests (the issue, notes, the flag, freezes)
+    api.requests.clear()
+    held = advance(api, ref, applied(api), patience=NO_WAIT)
+    assert held.value is not None
+    assert held.value.position == "production-10"
+    assert [h.guard for h in held.value.blocked_by] == ["wait"]
+    assert api.requests == [
+        "GET issue 1",
+        "GET notes page 1",
+        "GET /features",
+        f"GET freeze_periods {PROJECT}",
+    ]
+
+
+def test_apply_refuses_a_gate_changed_by_hand_and_adopt_continues_from_it() -> None:
+    api = FakeGitLab(admin=True)
+    ref = new_rollout(api)
+    for _ in range(2):
+        assert advance(api, ref, applied(api), patience=NO_WAIT).ok
+        api.advance_clock(15 * MINUTE + 1)
+    api.set_feature(FLAG, {"value": 50, "key": "percentage_of_actors"})  # someone ran ChatOps by hand
+    api.requests.clear()
+    with pytest.raises(ConflictError) as caught:
+        advance(api, ref, applied(api), patience=NO_WAIT)
+    assert "production is at 50% but the last gl-rollout comment set 10%" in caught.value.one_line()
+    assert [r for r in api.requests if not r.startswith("GET")] == []
+    adopted = advance(api, ref, applied(api, adopt=True), patience=NO_WAIT)
+    assert adopted.value is not None
+    assert adopted.value.position == "production-50"
+
+
+def test_an_unhealthy_probe_with_apply_sets_the_gates_back_too() -> None:
+    api = FakeGitLab(admin=True)
+    ref = new_rollout(api)
+    for _ in range(5):  # to production-100: the boolean gate on
+        advance(api, ref, applied(api), patience=NO_WAIT)
+        api.advance_clock(15 * MINUTE + 1)
+    assert gates(api).get("boolean") is True
+    probes = Probes(False)
+    halted = advance(api, ref, applied(api, probe=probes), patience=NO_WAIT)
+    assert halted.value is not None
+    assert halted.value.halted == "production-50"
+    # off first (Flipper keeps the boolean gate beside a percentage), then 50% of actors
+    assert gates(api).get("boolean") is not True
+    assert gates(api)["percentage_of_actors"] == 50
+    resumed = NoteMarker("resume", FLAG, None, {})
+    api.comment(PROJECT, ref.iid, "resumed\n\n" + resumed.to_comment(), "alice")
+    after = advance(api, ref, applied(api), patience=NO_WAIT)
+    assert after.value is not None
+    assert after.value.position == "production-50"  # the gates and the comments agree: no exit 4
+
+
+def test_apply_to_an_environment_the_plan_does_not_visit_is_a_usage_error() -> None:
+    api = FakeGitLab(admin=True)
+    ref = new_rollout(api)
+    api.requests.clear()
+    with pytest.raises(UsageError) as caught:
+        advance(api, ref, applied(api, "canary"), patience=NO_WAIT)
+    assert "the plan has no canary step" in caught.value.one_line()
+    assert api.requests == ["GET issue 1", "GET notes page 1"]  # nothing written, the flag not read
