@@ -128,6 +128,7 @@ def advance_command(
             return state.secrets.mask(text)  # read when the probe runs: the connection adds its token
 
         # A probe that cannot run, a probe URL that is not one, or a bad --settle: exit 2 before any request.
+        settle_seconds = parse_settle(settle)
         probes: dict[str, Probe] = {}
         if probe is not None:
             probes["--probe"] = command_probe(check_probe_command(probe), state.env, mask)
@@ -136,7 +137,6 @@ def advance_command(
             if warning is not None:
                 state.warn(warning)
             probes["--probe-url"] = url_probe(url, mask)
-        settle_seconds = parse_settle(settle)
         if settle_seconds > 0 and not probes:
             raise UsageError("--settle needs a probe to run after the wait", "add --probe or --probe-url")
         if not apply and (target_url is not None or apply_env is not None):
