@@ -449,7 +449,8 @@ def requests_section(quick: bool) -> Section:
     section = Section("HTTP requests per command, counted in the sandbox's request log")
     with sandbox_server() as (sb, url), tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
-        env = clean_env(GITLAB_TOKEN=sb.tokens["developer"], HOME=tmp)
+        # the admin token is read only by `advance --apply`, whose target is this same sandbox
+        env = clean_env(GITLAB_TOKEN=sb.tokens["developer"], GITLAB_ADMIN_TOKEN=sb.tokens["admin"], HOME=tmp)
         project = sb.project_path
         common = ["--url", url, "--timeout", "10"]
 
@@ -572,6 +573,27 @@ def requests_section(quick: bool) -> Section:
             ramp_ref = f"{project}#{ramp.get('data', {}).get('iid')}"
             measure("advance (takes a step of the plan)", ["advance", ramp_ref], 10)
             measure("advance again (waiting: nothing to do)", ["advance", ramp_ref], 4)
+
+        # One of GitLab's own flags with a plan: `advance` comments the ChatOps command and reads the position
+        # from the comments (waiting: 3 reads). With --apply (here for staging, the plan's first step) the
+        # applied environment's gates are read too (waiting: 4), and its step adds the Features API's GET,
+        # POST and GET to the instance backend's reads and writes.
+        instance = measure(
+            "create --template rollout-detailed --ramp 10,50,100 (a GitLab flag's ramp)",
+            ["create", "ramp_bench_instance", "--project", project, "--template", "rollout-detailed",
+             "--ramp", "10,50,100"],
+            2,
+        )  # fmt: skip
+        if instance is not None:
+            instance_ref = f"{project}#{instance.get('data', {}).get('iid')}"
+            apply = ["--apply", "--target-url", url, "--apply-env", "staging"]
+            measure(
+                "advance --apply (a GitLab flag's step: the Features API)",
+                ["advance", instance_ref, *apply],
+                12,
+            )
+            measure("advance --apply again (waiting: nothing to do)", ["advance", instance_ref, *apply], 4)
+            measure("advance, a GitLab flag without --apply (waiting)", ["advance", instance_ref], 3)
     section.notes.append(
         "budgets from the workflow and sync issues; `create again` is the duplicate lookup alone; a "
         "project flag's step: at most one GET and one PUT of the flag beyond the instance backend's 5; "

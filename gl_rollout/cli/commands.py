@@ -302,14 +302,19 @@ work on the block. --repair rebuilds a damaged block. 5 requests; an adopted iss
 step's wait is over by GitLab's clock, earlier environments come first, an announced ETA is reached, no
 deploy freeze is active, no blocking incident is open (--incident-project), the step's approvers
 approved it, and the rollout is not paused. Then it sets the flag as enable does (a project feature
-flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment), comments what
-changed, which guards held and when the next step may come, and ticks the step. Otherwise it says which
+flag through GitLab's API; GitLab's own flags: the ChatOps command in the comment, and with --apply
+--target-url also the Features API for one environment, --apply-env, whose position is then read from
+the gates), comments what changed, which guards held and when the next step may come, and ticks the
+step. Otherwise it says which
 guard holds it and until when. Exit 0 either way; 3 when a guard cannot be read, 4 when another runner
 acted since the read or the flag was changed by hand (--adopt continues from it).
 
 --probe CMD runs a health check first (no shell, at most 60 s, no tokens in its environment): a
 non-zero exit holds the first step, and once a step is taken rolls the flag back one step and pauses the
 rollout, quoting the probe's first lines. A probe that cannot run is exit 2 before any request.
+--probe-url URL does the same by HTTP(S) GET: 2xx is healthy; no token is sent to it. With both, both
+must be healthy. --settle DURATION probes again that long after taking a step, in the same run, and
+rolls the step back if unhealthy (default 0: the next scheduled run's probe is the check).
 
 Without REF, --project P or --group G advances every open rollout issue (--label) with a plan, one
 after the other; one that fails does not stop the others (the exit code is the first failure's).
@@ -322,8 +327,8 @@ With --json: {position, next_step, next_at, blocked_by[], took}. Nothing to do: 
                 "gl-rollout advance --project group/project",
             ),
             (
-                "Check health first; roll back if unhealthy",
-                "gl-rollout advance group/project#42 --probe ./check.sh",
+                "Check health first and 5 minutes after a step; roll back if unhealthy",
+                "gl-rollout advance group/project#42 --probe ./check.sh --settle 5m",
             ),
         ),
     ),

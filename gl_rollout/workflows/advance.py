@@ -3,10 +3,11 @@
 Reads, in order: the issue (its plan, `gl_rollout.core.plan_text`), its notes (the tool's markers: the
 steps taken and when, the announced ETA, pauses, approvals), the flag (a project-flag rollout: one GET
 of the project feature flag; an instance rollout: no request, its state is what the `enable` comments
-record, since `advance` writes the ChatOps command as `enable` does without `--apply`), the project's
-freeze periods, and the open incidents of each `--incident-project`. "Now" is GitLab's time, from the
-`Date` header of those answers (`gl_rollout.gitlab.clock`). With nothing to do that is 4 requests, 3
-for an instance rollout (an approver check, or incident projects, add one each).
+record, since `advance` writes the ChatOps command as `enable` does without `--apply`; with `--apply`,
+one GET /features of the target instance for the applied environment), the project's freeze periods,
+and the open incidents of each `--incident-project`. "Now" is GitLab's time, from the `Date` header of
+those answers (`gl_rollout.gitlab.clock`). With nothing to do that is 4 requests, 3 for an instance
+rollout without `--apply` (an approver check, or incident projects, add one each).
 
 When no guard holds (`gl_rollout.core.advance_rules`) the notes are read again right before the write:
 a marker of the flag that appeared since the first read means another runner (or a person) acted, and
@@ -19,12 +20,18 @@ time) and the tick. A read that fails is exit 3 before anything is written.
 
 A project flag whose state contradicts the newest enable comment (changed by hand) is exit 4 with
 nothing written, unless `adopt`: then the flag as it is is the position.
+
+The health probe (`AdvanceOptions.probe`: `--probe`, `--probe-url`, or both) runs first on every run
+that is not paused. With `settle` seconds, a run that took a step waits them (`AdvanceOptions.sleep`),
+probes again, and when unhealthy reads the rollout afresh and rolls that step back and pauses, as the
+next run's probe would have (`_halt`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from gl_rollout.core.advance_rules import (
@@ -50,10 +57,10 @@ from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
-from gl_rollout.workflows.probe import Probe
+from gl_rollout.workflows.probe import Probe, ProbeResult
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
-from gl_rollout.workflows.ramp_read import Ramp, read_ramp
+from gl_rollout.workflows.ramp_read import InstanceApply, Ramp, read_ramp
 from gl_rollout.workflows.step_comments import CommentOutcome, read_notes
 
 RUNNER_ACTIONS = ("enable", "disable", *PAUSE_ACTIONS)
@@ -70,6 +77,13 @@ class AdvanceOptions:
     # The health probe (`gl_rollout.workflows.probe`), run on every run that is not paused: unhealthy
     # before any step holds the ramp; unhealthy once a step is taken rolls back one step and pauses.
     probe: Probe | None = field(default=None, compare=False)
+    # `--settle`: seconds to wait after taking a step before probing again in the same run (0: the next
+    # run's probe is the check); `sleep` waits them (tests pass one that returns at once).
+    settle: float = 0.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    # `--apply`: a GitLab-flag rollout's steps of one environment set through the Features API of the
+    # target instance, and its position read from that instance's gates (`ramp_read.InstanceApply`).
+    apply: InstanceApply | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -143,10 +157,12 @@ def advance(
     patience: Patience = DEFAULT_PATIENCE,
 ) -> Result[AdvanceOutcome]:
     """Take the next step of the issue's plan when every guard holds (see the module docstring)."""
-    ramp = read_ramp(api, ref)
+    ramp = read_ramp(api, ref, options.apply)
     issue, plan, notes, flag, at = ramp.issue, ramp.plan, ramp.notes, ramp.flag, ramp.at
     rollout = ramp.rollout
     messages: list[str] = []
+    if options.apply is not None and rollout is not None:
+        messages.append(f"{issue.reference}: a project flag; --apply is for GitLab's own flags, not needed")
     if ramp.contradictions and not options.adopt:
         raise ConflictError(
             f"{flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
@@ -168,7 +184,7 @@ def advance(
         now=utc_iso(now),
     )
     if options.probe is not None:
-        halted = _probe(api, ref, ramp, base, options.probe, messages, dry_run, patience)
+        halted = _probe(api, ref, ramp, base, options, messages, dry_run, patience)
         if halted is not None:
             return halted
     if at.next is None:
@@ -186,22 +202,33 @@ def advance(
         outcome = replace(base, next_at=utc_iso(next_at) if next_at else None, blocked_by=tuple(found))
         return Result("advance", outcome, messages=messages)
     held = _guard_names(at.next, bool(options.incident_projects))
-    return _take(api, ref, issue, plan, at, now, notes, rollout, base, held, messages, dry_run, patience)
+    taken = _take(api, ref, issue, plan, at, now, notes, rollout, base, held, messages, dry_run, patience,
+                  options.apply)  # fmt: skip
+    return _settle(api, ref, taken, options, dry_run, patience)
 
 
 def _probe(
-    api: GitLabAPI, ref: IssueRef, ramp: Ramp, base: AdvanceOutcome, probe: Probe, messages: list[str],
-    dry_run: bool, patience: Patience,
+    api: GitLabAPI, ref: IssueRef, ramp: Ramp, base: AdvanceOutcome, options: AdvanceOptions,
+    messages: list[str], dry_run: bool, patience: Patience,
 ) -> Result[AdvanceOutcome] | None:  # fmt: skip
     """Run the probe unless the rollout is paused; None when healthy (or paused), else the outcome: held
     before the first step, rolled back one step and paused after one (`ramp_control.rollback`)."""
     paused = pause_state(ramp.notes, ramp.flag)
     if paused is not None and paused.holding:
         return None
-    said = probe()
+    assert options.probe is not None
+    said = options.probe()
     if said.healthy:
         messages.append("probe: healthy")
         return None
+    return _halt(api, ref, ramp, base, said, messages, dry_run, patience, options.apply)
+
+
+def _halt(
+    api: GitLabAPI, ref: IssueRef, ramp: Ramp, base: AdvanceOutcome, said: ProbeResult, messages: list[str],
+    dry_run: bool, patience: Patience, apply: InstanceApply | None,
+) -> Result[AdvanceOutcome]:  # fmt: skip
+    """An unhealthy probe: held before the first step, else rolled back one step and paused."""
     first = said.output.splitlines()[0] if said.output else "unhealthy"
     hold = Hold("probe", f"the probe says unhealthy ({first})")
     if ramp.at.reached is None:
@@ -210,7 +237,7 @@ def _probe(
     from gl_rollout.workflows.ramp_control import rollback  # it reads the ramp as advance does
 
     back = rollback(api, ref, f"the probe says unhealthy ({first})", details=said.output, dry_run=dry_run,
-                    patience=patience, ramp=ramp)  # fmt: skip
+                    patience=patience, ramp=ramp, apply=apply)  # fmt: skip
     messages.append(f"{ramp.issue.reference}: the probe says unhealthy after {ramp.at.reached.id}:")
     messages += [f"  {line}" for line in said.output.splitlines()]
     messages += back.messages
@@ -221,6 +248,30 @@ def _probe(
         failed.messages = messages
         return failed
     return Result("advance", outcome, messages=messages)
+
+
+def _settle(
+    api: GitLabAPI, ref: IssueRef, taken: Result[AdvanceOutcome], options: AdvanceOptions, dry_run: bool,
+    patience: Patience,
+) -> Result[AdvanceOutcome]:  # fmt: skip
+    """`--settle`: after a step is taken, wait, probe again, and when unhealthy roll that step back and
+    pause (`_halt`, from the rollout read afresh) in this same run."""
+    took = taken.value
+    if options.probe is None or options.settle <= 0 or took is None or took.took is None or taken.error:
+        return taken
+    messages = taken.messages
+    wait = f"{options.settle:g} s"
+    if dry_run:
+        messages.append(f"dry run: would wait {wait} after {took.took} and run the probe again")
+        return taken
+    options.sleep(options.settle)
+    said = options.probe()
+    if said.healthy:
+        messages.append(f"probe after {wait} of settling: healthy")
+        return taken
+    messages.append(f"probe after {wait} of settling: unhealthy")
+    ramp = read_ramp(api, ref, options.apply)
+    return _halt(api, ref, ramp, took, said, messages, dry_run, patience, options.apply)
 
 
 def _guards(
@@ -281,6 +332,7 @@ def _take(
     messages: list[str],
     dry_run: bool,
     patience: Patience,
+    apply: InstanceApply | None = None,
 ) -> Result[AdvanceOutcome]:
     step, flag = at.next, base.flag
     assert step is not None
@@ -301,11 +353,13 @@ def _take(
             enable=True, dry_run=dry_run, patience=patience, runner=runner,
         )  # fmt: skip
     else:
+        applied = apply is not None and apply.environment_of(plan) == step.environment
         written = set_flag(
             api, ref,
             FlagOptions(envs=(step.environment,), percentage=percentage, actors=percentage is not None,
-                        flag=flag),
+                        flag=flag, apply=applied, target_url=apply.target_url if apply else None),
             enable=True, dry_run=dry_run, patience=patience, issue=issue, runner=runner,
+            admin_api=apply.admin_api if applied and apply else None,
         )  # fmt: skip
     following = plan.next_after(step)
     # GitLab's time after the write, never before the comment that starts the wait: "not before" errs late.

@@ -33,7 +33,7 @@ from gl_rollout.result import Result
 from gl_rollout.workflows.enable import FlagOptions, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
-from gl_rollout.workflows.ramp_read import Ramp, read_ramp
+from gl_rollout.workflows.ramp_read import InstanceApply, Ramp, read_ramp
 from gl_rollout.workflows.step_comments import StepAction, comment_and_tick, read_notes
 
 
@@ -138,14 +138,15 @@ def resume(
 def rollback(
     api: GitLabAPI, ref: IssueRef, reason: str | None, *, to: str | None = None, off: bool = False,
     dry_run: bool = False, patience: Patience = DEFAULT_PATIENCE, details: str = "",
-    ramp: Ramp | None = None,
+    ramp: Ramp | None = None, apply: InstanceApply | None = None,
 ) -> Result[ControlOutcome]:  # fmt: skip
     """`rollback REF --reason TEXT [--to STEP | --off]` (see the module docstring). `details` (a probe's
-    output) is quoted in the comment; `ramp` is the rollout when the caller has read it already."""
+    output) is quoted in the comment; `ramp` is the rollout when the caller has read it already; `apply`
+    (`advance --apply`) sets its environment back through the Features API of its instance too."""
     why = _check_reason(reason, "rollback")
     if to is not None and off:
         raise UsageError("--to and --off do not go together", "give one: a step, or off")
-    ramp = ramp if ramp is not None else read_ramp(api, ref)
+    ramp = ramp if ramp is not None else read_ramp(api, ref, apply)
     current = pause_state(ramp.notes, ramp.flag)
     if to is None and not off and current is not None and current.action == "rollback" and current.to:
         # rolled back already: again, without --to or --off, means the same target, not one more step
@@ -178,7 +179,7 @@ def rollback(
         label = ROLLED_BACK_LABEL
         if not dry_run:
             api.update_issue(ref.project, ref.iid, {"add_labels": ROLLED_BACK_LABEL})
-    changes = _set_flag_back(api, ref, ramp, target, dry_run=dry_run, patience=patience)
+    changes = _set_flag_back(api, ref, ramp, target, dry_run=dry_run, patience=patience, apply=apply)
     verb = "would roll back" if dry_run else "rolled back"
     messages = [f"{ramp.issue.reference}: {verb} {where.replace('`', '')}: {why}"]
     messages += [f"  {line}" for line in changes]
@@ -216,7 +217,7 @@ def _target(ramp: Ramp, to: str | None, off: bool) -> PlanStep | None:
 
 def _set_flag_back(
     api: GitLabAPI, ref: IssueRef, ramp: Ramp, target: PlanStep | None, *, dry_run: bool,
-    patience: Patience,
+    patience: Patience, apply: InstanceApply | None = None,
 ) -> list[str]:  # fmt: skip
     """The enable/disable of each environment that must go back; a line per change."""
     plan = ramp.plan
@@ -224,16 +225,30 @@ def _set_flag_back(
     keep = envs.index(target.environment) if target is not None else -1
     changes: list[str] = []
     if ramp.rollout is None:  # GitLab's own flags: the ChatOps commands, as comments
+        # with --apply, the applied environment goes back through the Features API too (its own comment)
+        applied = apply.environment_of(plan) if apply is not None else None
         later = tuple(env for env in envs[keep + 1 :])
-        if later:
-            result = set_flag(api, ref, FlagOptions(envs=later, flag=ramp.flag), enable=False,
-                              dry_run=dry_run, patience=patience)  # fmt: skip
-            changes.append(f"off in {', '.join(later)}: {_said(result, dry_run)}")
+        groups: list[tuple[str, ...]] = [(applied,)] if applied is not None and applied in later else []
+        reached = ramp.at.reached
+        if (
+            target is not None and target.environment == applied and target.percent < 100
+            and reached is not None and reached.environment == applied and reached.percent >= 100
+        ):  # fmt: skip
+            # Flipper keeps the boolean gate when a percentage is set: off first, then the percentage
+            groups.append((applied,))
+        groups.append(tuple(env for env in later if env != applied))
+        for group in (g for g in groups if g):
+            options = _applied(FlagOptions(envs=group, flag=ramp.flag), apply, group == (applied,))
+            result = set_flag(api, ref, options, enable=False, dry_run=dry_run, patience=patience,
+                              admin_api=apply.admin_api if options.apply and apply else None)  # fmt: skip
+            changes.append(f"off in {', '.join(group)}: {_said(result, dry_run)}")
         if target is not None:
             percentage = target.percent if target.percent < 100 else None
             options = FlagOptions(envs=(target.environment,), percentage=percentage,
                                   actors=percentage is not None, flag=ramp.flag)  # fmt: skip
-            result = set_flag(api, ref, options, enable=True, dry_run=dry_run, patience=patience)
+            options = _applied(options, apply, target.environment == applied)
+            result = set_flag(api, ref, options, enable=True, dry_run=dry_run, patience=patience,
+                              admin_api=apply.admin_api if options.apply and apply else None)  # fmt: skip
             changes.append(f"{target.describe()}: {_said(result, dry_run)}")
         return changes
     rollout = ramp.rollout
@@ -252,6 +267,13 @@ def _set_flag_back(
                               dry_run=dry_run, patience=patience)  # fmt: skip
     changes.append(f"{target.describe()}: {_said(result, dry_run)}")
     return changes
+
+
+def _applied(options: FlagOptions, apply: InstanceApply | None, here: bool) -> FlagOptions:
+    """`options` set through the Features API of `apply`'s instance when `here` (its environment)."""
+    if apply is None or not here:
+        return options
+    return replace(options, apply=True, target_url=apply.target_url)
 
 
 def _said(result: Result[Any], dry_run: bool) -> str:

@@ -2,13 +2,19 @@
 environment (a project flag's state, or for GitLab's own flags what the tool's comments record), the
 position on the plan, and where the flag contradicts the comments (a change by hand). Shared by `advance`
 and `ramp_control` (pause, resume, rollback).
+
+With `advance --apply` (`InstanceApply`), one environment of a GitLab-flag rollout is set through the
+Features API of a target instance: its position is then what that instance's gates say (one GET
+/features; 100 when fully on, else the percentage gate, else 0), the other environments' what the
+comments record, and a gate that contradicts the newest comment is a change by hand, as for project flags.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from gl_rollout.core.gates import fully_on, partial_percentage
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.plan_text import read_plan
 from gl_rollout.core.plans import Plan
@@ -61,6 +67,35 @@ def hand_changes(plan: Plan, states: dict[str, EnvironmentState], events: Sequen
 
 
 @dataclass(frozen=True)
+class InstanceApply:
+    """`advance --apply`: the plan environment whose steps go through the Features API of the target
+    instance (None: the plan's last, production), its URL, and the admin connection to it (made when
+    first needed; the admin token goes to that instance only, `gl_rollout.gitlab.connection`)."""
+
+    target_url: str | None
+    admin_api: Callable[[], GitLabAPI] = field(compare=False, repr=False)
+    environment: str | None = None
+
+    def environment_of(self, plan: Plan) -> str:
+        """The applied environment; UsageError when the plan does not visit it."""
+        env = self.environment or plan.environments[-1]
+        if env not in plan.environments:
+            raise UsageError(
+                f"--apply-env {env}: the plan has no {env} step",
+                f"give one of the plan's environments: {', '.join(plan.environments)}",
+            )
+        return env
+
+
+def _gate_state(apply: InstanceApply, flag: str, env: str) -> EnvironmentState:
+    """The applied environment's share, from the target instance's gates (a flag it does not list: 0)."""
+    feature = next((f for f in apply.admin_api().list_features() if f.name == flag), None)
+    gates = feature.gates if feature is not None else ()
+    percent = 100.0 if fully_on(gates) else (partial_percentage(gates) or 0.0)
+    return EnvironmentState(env, percent, None)
+
+
+@dataclass(frozen=True)
 class Ramp:
     """A rollout as the runner reads it: the issue, its plan and notes, the flag (and for a project flag
     its marker), the position, and where the flag contradicts the comments (a change by hand)."""
@@ -74,9 +109,10 @@ class Ramp:
     contradictions: tuple[str, ...] = ()
 
 
-def read_ramp(api: GitLabAPI, ref: IssueRef) -> Ramp:
-    """Read the issue (exit 2 when closed or without a plan), its notes and, for a project flag, the flag;
-    work out the position from that evidence (see the module docstring). 2 or 3 requests."""
+def read_ramp(api: GitLabAPI, ref: IssueRef, apply: InstanceApply | None = None) -> Ramp:
+    """Read the issue (exit 2 when closed or without a plan), its notes and, for a project flag, the flag
+    (for a GitLab flag with `apply`, its gates on the target instance); work out the position from that
+    evidence (see the module docstring). 2 or 3 requests."""
     issue = api.get_issue(ref.project, ref.iid)
     require_open(issue)
     plan = read_plan(issue.description).plan
@@ -96,5 +132,9 @@ def read_ramp(api: GitLabAPI, ref: IssueRef) -> Ramp:
         contradictions = hand_changes(plan, states, events)
     else:
         states = _marker_states(events)
+        if apply is not None:
+            env = apply.environment_of(plan)
+            states[env] = _gate_state(apply, flag, env)
+            contradictions = hand_changes(plan, states, events)
     at = position(plan, states, events)
     return Ramp(issue, plan, notes, flag, rollout, at, tuple(contradictions))

@@ -9,7 +9,8 @@ from typing import Any
 
 from gl_rollout.core.markers import find_note_marker
 from gl_rollout.sandbox import Sandbox
-from tests.workflow_cli import FLAG, Run, box, run, user_notes
+from tests.health_server import Answer, health_server
+from tests.workflow_cli import FLAG, Run, box, env_for, run, user_notes
 
 MINUTE = 60
 
@@ -444,4 +445,142 @@ def test_a_probe_that_cannot_run_is_exit_2_before_any_request(sandbox: Sandbox, 
     for probe in (str(tmp_path / "missing.sh"), "no-such-command-here --check", "'unclosed"):
         done = advance(sandbox, ref, "--probe", probe)
         assert done.code == 2, probe
+        assert done.requests == []
+
+
+# --- the health probe by URL, and the settle time -----------------------------------------------------------
+
+
+def test_an_unhealthy_probe_url_after_a_step_rolls_back_and_pauses_with_the_status_in_the_comment(
+    sandbox: Sandbox,
+) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    walk_to(sandbox, ref, "production-10")
+    with health_server() as health:
+        url = health.answer("/health", Answer(503, "error rate 7% (budget 1%)\ncheckout p99 2.1 s"))
+        done = advance(sandbox, ref, "--probe-url", url)
+    assert done.code == 0, done.result.output
+    assert done.data["halted"] == "staging-100"
+    assert guards(done) == ["probe"]
+    assert "HTTP 503 Service Unavailable" in done.data["blocked_by"][0]["reason"]
+    assert production(sandbox) == []
+    comment = next(n["body"] for n in user_notes(sandbox, iid) if "**Rolled back**" in n["body"])
+    assert "HTTP 503 Service Unavailable\nerror rate 7% (budget 1%)\ncheckout p99 2.1 s" in comment
+    # the probe's host saw one plain GET, with none of gl-rollout's credentials
+    assert [path for path, _ in health.seen] == ["/health"]
+    headers = health.seen[0][1]
+    assert not {"authorization", "private-token", "job-token"} & set(headers)
+    assert all(sandbox.tokens["developer"] not in value for value in headers.values())
+
+
+def test_a_probe_url_on_gitlabs_own_host_gets_no_token(sandbox: Sandbox) -> None:
+    """The probe URL is not the configured GitLab, even on its host: GitLab's API, probed, answers 401."""
+    ref = new_rollout(sandbox)
+    assert sandbox.url is not None
+    done = advance(sandbox, ref, "--probe-url", f"{sandbox.url}/api/v4/user")
+    assert done.code == 0, done.result.output
+    assert guards(done) == ["probe"]
+    assert "HTTP 401" in done.data["blocked_by"][0]["reason"]
+    probed = [r for r in done.requests if r.path.endswith("/api/v4/user")]
+    assert [r.status for r in probed] == [401]  # with the token it would have been 200
+    assert done.writes() == []
+
+
+def test_with_settle_a_step_that_turns_unhealthy_is_rolled_back_in_the_same_run(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    walk_to(sandbox, ref, "production-10")
+    sandbox.advance_clock(15 * MINUTE + 1)
+    with health_server() as health:
+        url = health.answer("/health", Answer(200, "ok"), Answer(500, "p99 latency 4 s"))
+        done = advance(sandbox, ref, "--probe-url", url, "--settle", "1s")
+    assert done.code == 0, done.result.output
+    assert done.data["took"] == "production-50"
+    assert done.data["halted"] == "production-10"
+    assert len(health.seen) == 2  # before the step, and after the settle time
+    strategies = production(sandbox)
+    assert [s["parameters"].get("rollout") for s in strategies] == ["10"]
+    comment = next(n["body"] for n in user_notes(sandbox, iid) if "**Rolled back**" in n["body"])
+    assert "HTTP 500 Internal Server Error\np99 latency 4 s" in comment
+    assert "rolled-back" in guards(advance(sandbox, ref))  # paused until resume
+
+
+def test_a_bad_probe_url_or_settle_is_exit_2_before_any_request(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    for args in (
+        ("--probe-url", "ftp://status.example.com/health"),
+        ("--probe-url", "https://user:pw@status.example.com/"),
+        ("--probe-url", "not a url"),
+        ("--settle", "1s"),  # nothing to run after the wait
+        ("--probe", "true", "--settle", "soon"),
+        ("--probe", "true", "--settle", "2h"),
+    ):
+        done = advance(sandbox, ref, *args)
+        assert done.code == 2, (args, done.result.output)
+        assert done.requests == []
+        assert "pw@" not in done.result.output
+
+
+def test_a_probe_that_prints_the_token_has_it_masked_in_the_comment(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The probe's environment has no token variable, but a probe may still come by it (here a copy under
+    another name): its output is masked with the connection's token, known only once connected."""
+    ref = new_rollout(sandbox)
+    iid = int(ref.rsplit("#", 1)[1])
+    walk_to(sandbox, ref, "production-10")
+    script = tmp_path / "leaky.sh"
+    script.write_text('#!/bin/sh\necho "calling the API with $COPY_OF_TOKEN"\nexit 1\n', encoding="utf-8")
+    script.chmod(0o755)
+    token = sandbox.tokens["developer"]
+    done = run(sandbox, "advance", ref, "--json", "--probe", str(script),
+               env=env_for(sandbox, COPY_OF_TOKEN=token))  # fmt: skip
+    assert done.code == 0, done.result.output
+    assert done.data["halted"] == "staging-100"
+    comment = next(n["body"] for n in user_notes(sandbox, iid) if "**Rolled back**" in n["body"])
+    assert "calling the API with [MASKED]" in comment
+    assert token not in comment
+    assert token not in done.result.output
+
+
+# --- `--apply`: GitLab's own flags through the Features API -----------------------------------------------
+
+
+def test_apply_sets_the_instance_gate_of_a_ramp_step_and_reads_the_position_back(sandbox: Sandbox) -> None:
+    done = run(sandbox, "create", FLAG, "--project", sandbox.project_path, "--template", "rollout-detailed",
+               "--ramp", "10,50,100", "--wait", "15m", "--json")  # fmt: skip
+    assert done.code == 0, done.result.output
+    ref = f"{sandbox.project_path}#{done.data['iid']}"
+    assert sandbox.url is not None
+    admin = env_for(sandbox, GITLAB_ADMIN_TOKEN=sandbox.tokens["admin"])
+    apply = ("--apply", "--target-url", sandbox.url)
+    first = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert first.code == 0, first.result.output
+    assert first.data["took"] == "staging-100"
+    assert FLAG not in sandbox.features()  # staging is another instance: its step is the ChatOps comment
+    sandbox.advance_clock(15 * MINUTE + 1)
+    second = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert second.code == 0, second.result.output
+    assert second.data["took"] == "production-10"
+    gates = {g["key"]: g["value"] for g in sandbox.features()[FLAG]["gates"]}
+    assert gates["percentage_of_actors"] == 10
+    # waiting: the position is read from the instance's gates, in 4 requests and no write
+    held = run(sandbox, "advance", ref, "--json", *apply, env=admin)
+    assert held.data["position"] == "production-10"
+    assert guards(held) == ["wait"]
+    assert [r.method for r in held.requests] == ["GET"] * 4
+    assert any(r.path.endswith("/features") for r in held.requests)
+    # without --apply the instance flag is not read: 3 requests
+    assert len(run(sandbox, "advance", ref, "--json").requests) == 3
+
+
+def test_apply_options_are_checked_before_any_request(sandbox: Sandbox) -> None:
+    ref = new_rollout(sandbox)
+    for args, said in (
+        (("--target-url", "https://gitlab.example.com"), "go with --apply"),
+        (("--apply-env", "production"), "go with --apply"),
+        (("--apply", "--target-url", "http://gitlab.example.com"), "plain HTTP"),
+    ):
+        done = advance(sandbox, ref, *args)
+        assert done.code == 2, (args, done.result.output)
+        assert said in done.envelope["error"]["message"]
         assert done.requests == []

@@ -232,13 +232,19 @@ class FakeGitLab:
         self.requests.append(f"POST /features/{name}")
         value = params.get("value")
         actors = [str(params[key]) for key in ("project", "group", "user") if params.get(key)]
+        key = params.get("key")
         if actors:
             gates: tuple[Gate, ...] = (Gate("boolean", False), Gate("actors", actors))
-        elif value in (True, "true"):
+        elif value is True or value in ("true", "100") or (type(value) is int and value == 100):
             gates = (Gate("boolean", True),)
+        elif type(value) is int and 0 < value < 100 and key in ("percentage_of_actors", "percentage_of_time"):
+            # a percentage gate is set beside the others, as Flipper does (a boolean gate stays)
+            kept = self.features[name].gates if name in self.features else (Gate("boolean", False),)
+            gates = (*(gate for gate in kept if gate.key != key), Gate(str(key), value))
         else:
             gates = (Gate("boolean", False),)
-        self.features[name] = Feature(name, "on" if value in (True, "true") else "conditional", gates)
+        on = any(gate.key == "boolean" and gate.value is True for gate in gates)
+        self.features[name] = Feature(name, "on" if on else "conditional", gates)
         return self.features[name]
 
     def delete_feature(self, name: str) -> None:
