@@ -245,6 +245,10 @@ def gates_match(feature: Feature | None, request: chatops.FeatureSet) -> bool | 
     return gates.get("boolean") is not True and _number(gates.get(key)) == request.value
 
 
+def _boolean_on(feature: Feature | None) -> bool:
+    return feature is not None and any(gate.key == "boolean" and gate.value is True for gate in feature.gates)
+
+
 def _number(value: object) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -266,6 +270,8 @@ def apply_request(
     target: GitLabAPI, request: chatops.FeatureSet, *, dry_run: bool, trust_record: bool
 ) -> Applied:
     """GET /features; POST /features/:name unless already so (or a dry run); then GET /features again.
+    From on down to a percentage it POSTs `false` first, since the boolean gate would outrank the
+    percentage.
 
     GitLab caches flags per process for up to a minute, so the GET after the POST may come from a
     worker that has not seen it yet: when that read contradicts the request and the POST's own answer
@@ -276,6 +282,10 @@ def apply_request(
     needed = not (match is True or (match is None and trust_record))
     if dry_run or not needed:
         return Applied(target.url, needed, False, before)
+    if request.is_percentage and not request.actors and _boolean_on(before):
+        # Flipper keeps the boolean gate when a percentage gate is set: the flag would stay on for everyone.
+        # Off first (GitLab's disable clears every gate), then the percentage: a moment at 0% between.
+        target.set_feature(request.flag, {"value": "false"})
     posted = target.set_feature(request.flag, request.api_params())
     after = find_feature(target.list_features(), request.flag)
     if gates_match(after, request) is False and gates_match(posted, request) is not False:

@@ -147,6 +147,25 @@ def test_apply_sets_the_flag_and_the_comment_records_what_gitlab_reports(sandbox
     assert again.data["nothing_to_do"] is True
 
 
+def test_apply_from_on_down_to_a_percentage_clears_the_boolean_gate_first(sandbox: Sandbox) -> None:
+    """Flipper keeps the boolean gate when a percentage is set: the flag stayed on for everyone."""
+    iid = create(sandbox)["iid"]
+    ref = ref_of(sandbox, iid)
+    on = run(sandbox, "enable", ref, "--env", "production", *_apply(sandbox), env=_admin_env(sandbox))
+    assert on.code == 0, on.result.output
+    down = run(
+        sandbox, "enable", ref, "--env", "production", "--percentage", "25", "--actors", *_apply(sandbox),
+        "--json", env=_admin_env(sandbox),
+    )  # fmt: skip
+    assert down.code == 0, down.result.output
+    gates = {g["key"]: g["value"] for g in sandbox.features()[FLAG]["gates"]}
+    assert gates.get("boolean") is not True
+    assert gates.get("percentage_of_actors") == 25
+    posts = [r for r in down.requests if r.method == "POST" and "/features/" in r.path]
+    assert len(posts) == 2  # off, then the percentage
+    assert "25%" in user_notes(sandbox, iid)[-1]["body"]
+
+
 def test_apply_that_fails_posts_nothing_and_ticks_nothing(sandbox: Sandbox) -> None:
     iid = create(sandbox)["iid"]
     done = run(
