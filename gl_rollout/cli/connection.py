@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
     from gl_rollout.sandbox.server import ServerThread
+    from gl_rollout.sandbox.web import IssueSeen
 
 ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
 DEFAULT_REQUESTS_PER_MINUTE = 2000.0  # GitLab.com: authenticated API requests per user
@@ -449,7 +450,9 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
         raise UsageError(f"cannot open {name}: {folder} is a file, not a folder", "choose another path")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        return Sandbox(db_path=db_path, control=control)
+        sandbox = Sandbox(db_path=db_path, control=control)
+        sandbox.issue_figure = rollout_figure
+        return sandbox
     except SandboxDatabaseLocked:
         raise UsageError(
             f"{name} is locked by another process",
@@ -464,6 +467,26 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
     except (OSError, sqlite3.Error) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot open {name}: {why}", "choose a path in a folder you can write") from None
+
+
+def rollout_figure(seen: IssueSeen) -> str | None:
+    """The sandbox's issue page's figure: the rollout's step chart (`gl_rollout.render.rollout_chart`)
+    when the issue has a plan, drawn from its notes by the sandbox's clock; None otherwise."""
+    from gl_rollout.core.evidence import flag_of_issue
+    from gl_rollout.core.model import Issue, Note
+    from gl_rollout.render.rollout_chart import rollout_chart
+
+    notes = [
+        Note(int(n["id"]), str(n["body"]), str(n["author"]), str(n["created_at"]), system=bool(n["system"]))
+        for n in seen.notes
+    ]
+    issue = Issue(
+        id=0, iid=0, project_id=0, title=seen.title, description=seen.description, state="opened",
+        labels=(), web_url="", reference=seen.reference, created_at="", updated_at="",
+    )  # fmt: skip
+    flag = flag_of_issue(issue, notes) or ""
+    title = f"{flag or seen.title}: steps over time"
+    return rollout_chart(seen.description, notes, flag, seen.now, title=title)
 
 
 @contextlib.contextmanager

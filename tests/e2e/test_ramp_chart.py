@@ -1,6 +1,6 @@
 """The step chart where people look (issue 15): the HTML report of a sandbox rollout walked a few steps
 by `advance` (time moved by the sandbox's clock), checked as text and in headless Chromium, light and
-dark; a rollout without a plan gets no chart."""
+dark, and the sandbox's issue page as `sandbox serve` shows it; a rollout without a plan gets no chart."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import requests
 
+from gl_rollout.cli.connection import open_sandbox
 from gl_rollout.sandbox import Sandbox
 from tests.e2e.test_advance import MINUTE, advance, new_rollout
 from tests.e2e.test_report import chromium, report, run_chromium
 from tests.e2e.test_step_chart_browser import pixels
 from tests.e2e.test_sync import seed_rollout
+from tests.workflow_cli import run
 
 SVG = "{http://www.w3.org/2000/svg}"
 _SVG_ELEMENT = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
@@ -78,3 +81,38 @@ def test_the_report_with_its_chart_renders_in_light_and_dark(sandbox: Sandbox, t
     assert len(set(shown_light)) > 50
     assert len(set(shown_dark)) > 50
     assert shown_light != shown_dark
+
+
+def test_the_sandbox_issue_page_draws_the_chart_under_the_description(tmp_path: Path) -> None:
+    # the sandbox as the CLI opens it (`sandbox serve`, `--sandbox`): the tool hands it the chart
+    sb = open_sandbox(tmp_path / "sandbox.sqlite3", {})
+    try:
+        sb.start()
+        ref = walked(sb)
+        plain = seed_rollout(sb, "plain_flag")
+        pause = run(sb, "pause", ref, "--reason", "checking the dashboards", "--json")
+        assert pause.code == 0, pause.result.output
+        iid = ref.rsplit("#", 1)[1]
+
+        page = requests.get(f"{sb.url}/{sb.project_path}/-/issues/{iid}", timeout=10)
+        other = requests.get(f"{sb.url}/{sb.project_path}/-/issues/{plain['iid']}", timeout=10)
+    finally:
+        sb.close()
+
+    assert page.status_code == 200
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # still no script allowed
+    description_end = page.text.index("<h2>Activity</h2>")
+    (chart,) = charts(page.text[:description_end])  # under the description, before the activity
+    lines = {line.attrib["data-environment"] for line in chart.iter(f"{SVG}polyline")}
+    assert lines == {"staging", "production"}
+    (band,) = [r for r in chart.iter(f"{SVG}rect") if r.attrib["class"] == "paused"]
+    assert band.findtext(f"{SVG}title") == "paused: checking the dashboards"
+    assert "<svg" not in other.text  # no plan: no chart
+
+
+def test_the_bare_sandbox_draws_no_chart_as_gitlab_draws_none(sandbox: Sandbox) -> None:
+    ref = walked(sandbox)
+    iid = ref.rsplit("#", 1)[1]
+    page = requests.get(f"{sandbox.url}/{sandbox.project_path}/-/issues/{iid}", timeout=10)
+    assert page.status_code == 200
+    assert "<svg" not in page.text
