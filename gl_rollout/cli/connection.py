@@ -9,9 +9,10 @@ options the printer masks with, and its warnings to stderr.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -504,6 +505,36 @@ def _sandbox_client(
     sandbox = open_sandbox(options.sandbox_db, options.env)
     try:
         yield from _serve_sandbox(sandbox, options, project=project, ref=ref)
+    finally:
+        sandbox.close()
+
+
+@dataclass(frozen=True)
+class DemoSandbox:
+    """`demo --ramp`'s sandbox: the client, the project incidents are filed in, and its clock's handle."""
+
+    client: Client
+    incident_project: str
+    move_clock: Callable[[float], dt.datetime]
+
+
+@contextlib.contextmanager
+def open_demo_sandbox(options: ClientOptions, db_path: Path) -> Iterator[DemoSandbox]:
+    """The sandbox of `db_path` (`open_sandbox`: a new file, or `--sandbox-db FILE`) served for the demo,
+    with its clock's handle. Not the usual state file: the clock only goes forward, and the demo moves it
+    by hours. Notes are not paced (a sandbox has no GitLab.com limit), so the demo never sleeps."""
+    from gl_rollout.gitlab.client import connect
+
+    if options.url:
+        raise UsageError("demo runs against the sandbox; --url names a real GitLab", "drop --url")
+    sandbox = open_sandbox(db_path, options.env)
+    try:
+        for conn, project_path, _ref, admin, unleash in _serve_sandbox(
+            sandbox, options, project=None, ref=None
+        ):
+            api = connect(conn, options.timeout, retry=retry_from_env(options.env), notes_per_minute=None)
+            client = Client(api, conn, project_path, None, admin, options.timeout, options, unleash)
+            yield DemoSandbox(client, sandbox.second_project_path, sandbox.advance_clock)
     finally:
         sandbox.close()
 
