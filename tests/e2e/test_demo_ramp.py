@@ -41,7 +41,7 @@ def test_demo_ramp_walks_waits_an_incident_a_rollback_and_the_resume_to_100(tmp_
     assert "took production-1 (production at 1%)" in after_incident
     # the probe turns unhealthy after production-10: back to production-1, and held until a resume
     (rollback,) = [block for block in runs if "the probe says unhealthy after production-10" in block]
-    assert "to production-1 (production at 1%)" in rollback
+    assert "rolled back to production-1 (production at 1%)" in rollback
     assert "rolled-back: the rollout is rolled back" in out
     resume = next(i for i, block in enumerate(shown) if "$ gl-rollout --sandbox resume " in block)
     assert "acme/platform/rollouts#1: resumed" in shown[resume]
