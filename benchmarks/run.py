@@ -1,6 +1,7 @@
 """One command, one table: the speed and request-budget numbers README shows, measured on this machine.
 
-    python benchmarks/run.py [--quick] [--markdown] [--only startup,parsing,sandbox,requests,scale,faults]
+    python benchmarks/run.py [--quick] [--markdown]
+        [--only startup,parsing,sandbox,requests,scale,demo,faults]
 
 A benchmark reports; it never fails (exit 0 even when a target is missed: the table states the gap).
 Comparisons are ratios of measurements taken side by side, interleaved, in the same run, because a
@@ -13,6 +14,8 @@ Sections:
 - sandbox: issue GETs per second from one client sending one request at a time;
 - requests: the HTTP requests each command makes against the sandbox (its request log), with the budget;
 - scale: the sync engineer's `benchmarks/bench_sync.py` (1,000 and 10,000 issues, 50 ms latency);
+- demo: the wall time of `gl-rollout demo --ramp` (a whole guarded ramp, the sandbox clock moved), per
+  flag backend;
 - faults: the fault matrix table written by `tests/e2e/test_fault_matrix.py` (`--run-fault-matrix` reruns it).
 """
 
@@ -65,7 +68,8 @@ Rollout issue: {url}
 |  |  |  |  |  |  |
 """
 MIB = 1_048_576  # GitLab's description limit, in characters
-SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "faults")
+SECTIONS = ("startup", "parsing", "sandbox", "requests", "scale", "demo", "faults")
+DEMO_RAMP_TARGET = 60.0  # issue 15: `demo --ramp` shows a full guarded rollout in under a minute
 # Start-up against python-gitlab's `gitlab --help`, measured side by side (issue 14: only the command that
 # runs is imported and built, and --help lists the commands from the command table).
 STARTUP_TARGETS = {"gl-rollout --help": 0.15, "gl-rollout status --file seed.md": 0.20}
@@ -707,6 +711,38 @@ def render_text(header: list[str], sections: list[Section]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def demo_ramp(quick: bool) -> Section:
+    """`gl-rollout demo --ramp` end to end, as a new user runs it: the installed command, a new state file."""
+    section = Section("demo --ramp (wall time, median of runs, each on a new sandbox state)")
+    gl_rollout = executable("gl-rollout")
+    if gl_rollout is None:
+        section.rows.append(Row("gl-rollout demo --ramp", "not measured: gl-rollout is not installed"))
+        return section
+    runs = 1 if quick else 3
+    for backend in ("instance", "project"):
+        name = f"gl-rollout demo --ramp --flag-backend {backend}"
+        times: list[float] = []
+        for run in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                command = [gl_rollout, "demo", "--ramp", "--flag-backend", backend,
+                           "--sandbox-db", f"{tmp}/s{run}.sqlite3", "-o", f"{tmp}/r.html"]  # fmt: skip
+                start = time.perf_counter()
+                done = subprocess.run(command, env=clean_env(), capture_output=True, text=True, check=False)
+                elapsed = time.perf_counter() - start
+            if done.returncode != 0:
+                first = (done.stderr.strip().splitlines() or [""])[-1]
+                section.rows.append(Row(name, f"failed (exit {done.returncode}): {first[:70]}"))
+                break
+            times.append(elapsed)
+        else:
+            median = statistics.median(times)
+            met = median < DEMO_RAMP_TARGET
+            gap = "" if met else f"{median:.1f} s > {DEMO_RAMP_TARGET:g} s"
+            section.rows.append(Row(name, f"{median:.1f} s", f"< {DEMO_RAMP_TARGET:g} s", met, gap))
+    section.notes.append(f"{runs} run(s) per backend")
+    return section
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller inputs")
@@ -729,6 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox": lambda: sandbox_speed(args.quick),
         "requests": lambda: requests_section(args.quick),
         "scale": lambda: scale(args.quick),
+        "demo": lambda: demo_ramp(args.quick),
         "faults": lambda: faults(args.run_fault_matrix),
     }
     sections: list[Section] = []

@@ -248,9 +248,10 @@ an unexpected error).""",
         "Report every open rollout as Markdown, JSON or HTML.",
         """Report every open rollout issue: flag, stage, N of M done, next step, last activity, days since it
 moved (stale after --stale-days), link. Markdown on standard output, or with -o the format the file name
-says: .md, .json, or .html (one self-contained page for GitLab Pages). Only reads: CI_JOB_TOKEN will do for
-a project on GitLab 18.3 or later (no version lets it read notes, so "moved" falls back to the issue's
-last activity); older GitLab needs GITLAB_TOKEN.""",
+says: .md, .json, or .html (one self-contained page for GitLab Pages; a rollout with a plan gets its step
+chart, drawn from its comments). Only reads: CI_JOB_TOKEN will do for a project on GitLab 18.3 or later (no
+version lets it read notes, so "moved" falls back to the issue's last activity, and no chart is drawn);
+older GitLab needs GITLAB_TOKEN.""",
         _examples(
             ("Markdown on standard output", "gl-rollout report -R group/project > rollouts.md"),
             ("One HTML page for GitLab Pages", "gl-rollout report --group my-group -o public/index.html"),
@@ -269,11 +270,19 @@ State persists in the sandbox database (--sandbox-db FILE to choose).
 
 With --flag-backend project: the project feature flag new-checkout instead, created with the issue,
 turned on in staging, ramped to 10, 25, 50 and 100% of production, and then what an application's
-Unleash client sees of it in each environment.""",
+Unleash client sees of it in each environment.
+
+With --ramp: a guarded ramp walked by advance on a sandbox state of its own (a new file, or --sandbox-db
+FILE), its clock moved forward instead of waiting: each wait, a step held by an incident, a probe that
+turns unhealthy and rolls back and pauses, resume, the ramp to 100% and the hold; then the HTML report
+with the rollout's step chart (-o FILE, else in a new temporary folder), whose path it prints.""",
         _examples(
             ("The whole flow, in the sandbox's usual state", "gl-rollout demo"),
-            ("In a state file of its own", "gl-rollout demo --sandbox-db /tmp/demo.sqlite3"),
             ("A project feature flag's rollout instead", "gl-rollout demo --flag-backend project"),
+            (
+                "A whole guarded ramp, its state and its report with the chart where you say",
+                "gl-rollout demo --ramp --sandbox-db /tmp/ramp.sqlite3 -o /tmp/ramp.html",
+            ),
         ),
     ),
     Command(

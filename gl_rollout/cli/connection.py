@@ -9,9 +9,10 @@ options the printer masks with, and its warnings to stderr.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from gl_rollout.gitlab.retry import RateLimiter, RetryPolicy
     from gl_rollout.sandbox import Sandbox
     from gl_rollout.sandbox.server import ServerThread
+    from gl_rollout.sandbox.web import IssueSeen
 
 ADMIN_TOKEN_ENV = "GITLAB_ADMIN_TOKEN"
 DEFAULT_REQUESTS_PER_MINUTE = 2000.0  # GitLab.com: authenticated API requests per user
@@ -449,7 +451,9 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
         raise UsageError(f"cannot open {name}: {folder} is a file, not a folder", "choose another path")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        return Sandbox(db_path=db_path, control=control)
+        sandbox = Sandbox(db_path=db_path, control=control)
+        sandbox.issue_figure = rollout_figure
+        return sandbox
     except SandboxDatabaseLocked:
         raise UsageError(
             f"{name} is locked by another process",
@@ -464,6 +468,26 @@ def open_sandbox(path: Path | None, env: Mapping[str, str], *, control: bool = F
     except (OSError, sqlite3.Error) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot open {name}: {why}", "choose a path in a folder you can write") from None
+
+
+def rollout_figure(seen: IssueSeen) -> str | None:
+    """The sandbox's issue page's figure: the rollout's step chart (`gl_rollout.render.rollout_chart`)
+    when the issue has a plan, drawn from its notes by the sandbox's clock; None otherwise."""
+    from gl_rollout.core.evidence import flag_of_issue
+    from gl_rollout.core.model import Issue, Note
+    from gl_rollout.render.rollout_chart import rollout_chart
+
+    notes = [
+        Note(int(n["id"]), str(n["body"]), str(n["author"]), str(n["created_at"]), system=bool(n["system"]))
+        for n in seen.notes
+    ]
+    issue = Issue(
+        id=0, iid=0, project_id=0, title=seen.title, description=seen.description, state="opened",
+        labels=(), web_url="", reference=seen.reference, created_at="", updated_at="",
+    )  # fmt: skip
+    flag = flag_of_issue(issue, notes) or ""
+    title = f"{flag or seen.title}: steps over time"
+    return rollout_chart(seen.description, notes, flag, seen.now, title=title)
 
 
 @contextlib.contextmanager
@@ -481,6 +505,36 @@ def _sandbox_client(
     sandbox = open_sandbox(options.sandbox_db, options.env)
     try:
         yield from _serve_sandbox(sandbox, options, project=project, ref=ref)
+    finally:
+        sandbox.close()
+
+
+@dataclass(frozen=True)
+class DemoSandbox:
+    """`demo --ramp`'s sandbox: the client, the project incidents are filed in, and its clock's handle."""
+
+    client: Client
+    incident_project: str
+    move_clock: Callable[[float], dt.datetime]
+
+
+@contextlib.contextmanager
+def open_demo_sandbox(options: ClientOptions, db_path: Path) -> Iterator[DemoSandbox]:
+    """The sandbox of `db_path` (`open_sandbox`: a new file, or `--sandbox-db FILE`) served for the demo,
+    with its clock's handle. Not the usual state file: the clock only goes forward, and the demo moves it
+    by hours. Notes are not paced (a sandbox has no GitLab.com limit), so the demo never sleeps."""
+    from gl_rollout.gitlab.client import connect
+
+    if options.url:
+        raise UsageError("demo runs against the sandbox; --url names a real GitLab", "drop --url")
+    sandbox = open_sandbox(db_path, options.env)
+    try:
+        for conn, project_path, _ref, admin, unleash in _serve_sandbox(
+            sandbox, options, project=None, ref=None
+        ):
+            api = connect(conn, options.timeout, retry=retry_from_env(options.env), notes_per_minute=None)
+            client = Client(api, conn, project_path, None, admin, options.timeout, options, unleash)
+            yield DemoSandbox(client, sandbox.second_project_path, sandbox.advance_clock)
     finally:
         sandbox.close()
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from gl_rollout.core.evidence import Evidence
     from gl_rollout.workflows.check import CheckOutcome, FileCheckOutcome
     from gl_rollout.workflows.create import CreateOutcome
-    from gl_rollout.workflows.demo import DemoOutcome
+    from gl_rollout.workflows.demo import DemoOutcome, DemoStep
+    from gl_rollout.workflows.demo_ramp import RampDemoOutcome
     from gl_rollout.workflows.from_mr import FromMrOutcome
     from gl_rollout.workflows.issue_edit import Conflict
     from gl_rollout.workflows.render import RenderOutcome, TemplatesOutcome
@@ -184,6 +185,30 @@ def _demo_views() -> dict[str, HumanRenderer]:
     return {"create": created, "status": status, "announce": written, "enable": written, "check": written}
 
 
+def _demo_step(step: DemoStep, views: Mapping[str, HumanRenderer], printer: Printer) -> None:
+    """One command the demo ran: the line a user would type, then that command's own output, indented."""
+    printer.line(f"$ {step.command_line}")
+    shown = io.StringIO()
+    # The inner output is written to the user's stream below: it is coloured as that stream is.
+    inner_env = {"FORCE_COLOR": "1"} if printer.colour() else {"NO_COLOR": "1"}
+    # As wide as the command itself would print, so that what is shown is what running it shows.
+    inner_env["COLUMNS"] = str(printer.width())
+    inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown, env=inner_env)
+    value = None if isinstance(step.data, Mapping) else step.data
+    ran: Result[Any] = Result(step.command, value, ok=step.ok, messages=list(step.messages))
+    view = views.get(step.command)
+    if view is not None and (ran.ok or ran.value is not None):
+        view(ran, inner)
+    else:
+        for message in ran.messages:
+            inner.line(message)
+    if step.error:
+        inner.line(inner.paint("error:", "error") + f" {step.error}")
+    for line in shown.getvalue().rstrip("\n").splitlines():
+        printer.line(f"  {line}" if line else "")
+    printer.line()
+
+
 def demo(result: Result[DemoOutcome], printer: Printer) -> None:
     """Each step as the command a user would type, then that command's own output, indented; then the
     final issue."""
@@ -191,26 +216,7 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
     assert outcome is not None
     views = _demo_views()
     for step in outcome.steps:
-        printer.line(f"$ {step.command_line}")
-        shown = io.StringIO()
-        # The inner output is written to the user's stream below: it is coloured as that stream is.
-        inner_env = {"FORCE_COLOR": "1"} if printer.colour() else {"NO_COLOR": "1"}
-        # As wide as the command itself would print, so that what is shown is what running it shows.
-        inner_env["COLUMNS"] = str(printer.width())
-        inner = Printer(json_mode=False, secrets=printer.secrets, out=shown, err=shown, env=inner_env)
-        value = None if isinstance(step.data, Mapping) else step.data
-        ran: Result[Any] = Result(step.command, value, ok=step.ok, messages=list(step.messages))
-        view = views.get(step.command)
-        if view is not None and (ran.ok or ran.value is not None):
-            view(ran, inner)
-        else:
-            for message in ran.messages:
-                inner.line(message)
-        if step.error:
-            inner.line(inner.paint("error:", "error") + f" {step.error}")
-        for line in shown.getvalue().rstrip("\n").splitlines():
-            printer.line(f"  {line}" if line else "")
-        printer.line()
+        _demo_step(step, views, printer)
     final = outcome.final
     if final is not None:
         printer.line(f"{final.reference}: {final.title}")
@@ -228,6 +234,25 @@ def demo(result: Result[DemoOutcome], printer: Printer) -> None:
         printer.line()
     for message in result.messages:
         printer.line(message)
+
+
+def demo_ramp(result: Result[RampDemoOutcome], printer: Printer) -> None:
+    """`demo --ramp`: what happens in plain words (`#` lines), each command as a user would type it with its
+    own output under it; then where the report with the step chart is, and how to see the issue page."""
+    outcome = result.value
+    assert outcome is not None
+    views = {**_demo_views(), "report": reported}
+    for entry in outcome.entries:
+        if entry.step is not None:
+            _demo_step(entry.step, views, printer)
+        else:
+            printer.line(f"# {entry.said}", "dim")
+    if outcome.final is not None:
+        printer.line(f"{outcome.final.reference}: {outcome.final.title} ({', '.join(outcome.final.labels)})")
+    for message in result.messages:
+        printer.line(message)
+    # the messages say how to serve this demo's own state: the generic hint would name the usual one
+    printer.unserved_links = False
 
 
 # --- sync, report -------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and the use cases load only when a command runs, so `gl-rollout --help` stays fa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -470,7 +471,27 @@ def set_flag_command(ctx: typer.Context, command: str, ref: str, values: Mapping
 
 
 @app.command("demo", help=help_of("demo"))
-def demo_command(ctx: typer.Context, flag_backend: FlagBackendOption = "instance") -> None:
+def demo_command(
+    ctx: typer.Context,
+    flag_backend: FlagBackendOption = "instance",
+    ramp: Annotated[
+        bool,
+        typer.Option(
+            "--ramp",
+            help="Walk a whole guarded ramp with advance instead, the sandbox clock moved forward: waits, an "
+            "incident, a probe's rollback, resume, 100%.",
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="With --ramp: the HTML report with the step chart (default: in a new temporary folder).",
+        ),
+    ] = None,
+) -> None:
     state = state_of(ctx)
 
     def use_case() -> Result[Any]:
@@ -480,6 +501,10 @@ def demo_command(ctx: typer.Context, flag_backend: FlagBackendOption = "instance
 
         if flag_backend not in ("instance", "project"):
             raise UsageError(f"invalid --flag-backend {flag_backend!r}", "use instance or project")
+        if output is not None and not ramp:
+            raise UsageError("--output is for demo --ramp (its HTML report)", "add --ramp, or drop --output")
+        if ramp:
+            return _ramp_demo(state, flag_backend, output, waiting)
         state.sandbox = True
         with open_client(state, need_write=True) as client:
             if flag_backend == "project":
@@ -497,4 +522,39 @@ def demo_command(ctx: typer.Context, flag_backend: FlagBackendOption = "instance
                 return run_project_demo(client.api, client.project, served, patience=waiting)
             return run_demo(client.api, client.project, client.admin_api, patience=waiting)
 
-    run_command(ctx, "demo", use_case, views.demo)
+    run_command(ctx, "demo", use_case, views.demo_ramp if ramp else views.demo)
+
+
+def _ramp_demo(state: AppState, flag_backend: str, output: Path | None, waiting: Patience) -> Result[Any]:
+    """`demo --ramp` on a sandbox state of its own (a new file, or --sandbox-db FILE) and its report."""
+    import tempfile
+
+    from gl_rollout.cli.connection import open_demo_sandbox
+    from gl_rollout.render.report_formats import report_format
+    from gl_rollout.workflows.demo_ramp import run_ramp_demo
+
+    if output is not None and report_format(output) != "html":
+        raise UsageError(
+            f"--output {output} is not an HTML file", "name it .html: the report draws the chart"
+        )
+    needs_folder = output is None or state.sandbox_db is None
+    where = state.env.get("TMPDIR") or None  # the command's environment, as everywhere else
+    folder = Path(tempfile.mkdtemp(prefix="gl-rollout-demo-ramp-", dir=where)) if needs_folder else None
+    db = state.sandbox_db or (folder / "sandbox.sqlite3" if folder else None)
+    out = output or (folder / "rollouts.html" if folder else None)
+    assert db is not None
+    assert out is not None
+    state.sandbox = True
+    with open_demo_sandbox(state, db) as demo:
+        result = run_ramp_demo(
+            demo.client.api, demo.client.project, demo.incident_project, demo.move_clock, out,
+            flag_backend=flag_backend, patience=waiting,
+        )  # fmt: skip
+    final = result.value.final if result.value is not None else None
+    if final is not None:
+        page = final.web_url.split("/", 3)[-1] if "://" in final.web_url else final.web_url
+        result.messages.append(
+            f"the issue page, with the chart under its description: run `gl-rollout sandbox serve "
+            f"--sandbox-db {db}` and open /{page} on the address it prints"
+        )
+    return result

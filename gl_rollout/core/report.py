@@ -8,7 +8,7 @@ its creation; without notes, the issue's last activity. `gl_rollout.workflows.re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -48,6 +48,9 @@ class ReportRow:
     days_since_moved: int | None  # None when no timestamp of the issue could be read
     stale: bool
     unreadable_times: tuple[str, ...] = ()  # timestamps of the issue or its notes that cannot be read
+    # The rollout's step chart (an inline `<svg>`) when it has a plan and its notes were read; the HTML
+    # report draws it, the other formats leave it out.
+    chart_svg: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def percent(self) -> int:

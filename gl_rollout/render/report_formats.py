@@ -1,7 +1,8 @@
 """The report as a file: Markdown, JSON, or one self-contained HTML page, chosen by the file name.
 
 The HTML page is self-contained: inline CSS, no script, no font or image, nothing fetched; only the
-links to the issues point elsewhere. Fit for GitLab Pages (`public/index.html`).
+links to the issues point elsewhere. A rollout with a plan gets its step chart as inline SVG.
+Fit for GitLab Pages (`public/index.html`).
 
 Text from issues (titles, step texts) is anyone's input: it is split into plain text and code spans
 as CommonMark reads them (`text_segments`), and written back so that nothing in it can become markup:
@@ -209,13 +210,16 @@ a { color: var(--link); }
 .meta { color: var(--muted); font-size: .9rem; display: flex; flex-wrap: wrap; gap: .25rem 1.2rem; }
 .stale { color: var(--stale); font-weight: 600; }
 .empty { color: var(--muted); }
+figure.chart { margin: .6rem 0 0; overflow-x: auto; }
+figure.chart svg { max-width: 100%; height: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em;
   background: var(--bar); border-radius: .2rem; padding: 0 .25rem; overflow-wrap: anywhere; }
 """
 
 
 def render_html(report: Report) -> str:
-    """One self-contained page: inline CSS, a progress bar per rollout, a section per stage."""
+    """One self-contained page: inline CSS, a progress bar per rollout (and the step chart of each one
+    with a plan, inline SVG), a section per stage."""
     esc = html.escape
     generated = utc_iso(report.generated_at)
     parts = [
@@ -268,8 +272,10 @@ def render_html(report: Report) -> str:
                 f"<span>last activity {esc(Timestamp.of(row.last_activity).utc_date())}</span>",
                 moved_html,
                 "</div>",
-                "</li>",
             ]
+            if row.chart_svg:  # our own SVG: no script, every text in it escaped (`step_chart`)
+                parts.append(f'<figure class="chart">{row.chart_svg}</figure>')
+            parts.append("</li>")
         parts.append("</ul>")
         parts.append("</section>")
     parts += ["</main>", "</body>", "</html>", ""]

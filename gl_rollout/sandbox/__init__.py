@@ -31,7 +31,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gl_rollout.sandbox.faults import Faults, LoggedRequest, RateLimiter, RequestLog
 from gl_rollout.sandbox.quirks import Quirks
@@ -44,6 +44,9 @@ from gl_rollout.sandbox.store import (
     SECOND_PROJECT_PATH,
     Store,
 )
+
+if TYPE_CHECKING:
+    from gl_rollout.sandbox.web import IssueFigure
 
 __all__ = ["LoggedRequest", "Quirks", "Sandbox"]
 
@@ -319,6 +322,16 @@ class Sandbox:
 
         row = self._project(project)
         return user_list_entity(create_user_list(self.store, row, name, user_xids), row)
+
+    @property
+    def issue_figure(self) -> IssueFigure | None:
+        """What an issue's web page draws under its description (`gl_rollout.sandbox.web.IssueFigure`):
+        None, as GitLab, unless the tool that started the sandbox sets one."""
+        return self.app.issue_figure
+
+    @issue_figure.setter
+    def issue_figure(self, figure: IssueFigure | None) -> None:
+        self.app.issue_figure = figure
 
     # ---- the clock, deploy freezes, incidents (issue 15) --------------------------------------
     def now(self) -> dt.datetime:

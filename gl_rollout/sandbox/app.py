@@ -41,6 +41,8 @@ from gl_rollout.sandbox.store import Store
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+    from gl_rollout.sandbox.web import IssueFigure
+
 API_PREFIX = "/api/v4"
 CONTROL_PREFIX = "/-/sandbox"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -132,6 +134,8 @@ class SandboxApp:
         # The control path's own secret: the demo tokens are public, this one is printed only at start.
         self.control_secret: str | None = secrets.token_urlsafe(24) if control else None
         self.limiter: RateLimiter | None = None
+        # What the web page of an issue draws under its description (`gl_rollout.sandbox.web.IssueFigure`).
+        self.issue_figure: IssueFigure | None = None
         self.router = Router()
         routes.register(self.router)
         self.control_router = Router()
@@ -236,7 +240,8 @@ class SandboxApp:
         from gl_rollout.sandbox.web import CSP, page
 
         base_url = self.base_url or own_base_url(request.environ)
-        shown = page(self.store, raw_path, request.query_string.decode("latin-1"), base_url)
+        query = request.query_string.decode("latin-1")
+        shown = page(self.store, raw_path, query, base_url, self.issue_figure)
         response = Response(shown.html, status=shown.status, content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"

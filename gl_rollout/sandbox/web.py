@@ -13,16 +13,22 @@ Plain server-rendered HTML, no JavaScript (the pages forbid scripts in their Con
   Features API's flags: GitLab has no page of its own for them);
 - `/groups/GROUP` a group's projects.
 
+GitLab draws no chart of a rollout, but the tool that starts the sandbox may: `Sandbox.issue_figure`,
+when set, is called with what an issue page shows (`IssueSeen`) and its HTML goes under the
+description (the sandbox draws nothing itself, so it stays free of the tool's code; see
+`gl_rollout.cli.connection`, which sets it to the rollout's step chart).
+
 A browser sends no token, so the pages show what an administrator would see. Everything a person wrote
 (titles, labels, descriptions, comments, flag names) is escaped or goes through `markdown_html`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -57,7 +63,25 @@ li.inapplicable li{text-decoration:none}
 table{border-collapse:collapse}td,th{border:1px solid #dcdcde;padding:.3em .6em;text-align:left}
 nav.tabs a{margin-right:1em}nav.tabs a.current{font-weight:bold;color:#1f1e24}
 code{background:#ececef;padding:0 .2em;border-radius:3px}
+figure.issue-figure{margin:.8em 0;overflow-x:auto}figure.issue-figure svg{max-width:100%;height:auto}
 """
+
+
+@dataclass(frozen=True)
+class IssueSeen:
+    """What a figure under an issue's description is drawn from: the issue's reference, title and
+    description, its notes as the API lists them (`id`, `body`, `author` username, `created_at`,
+    `system`), oldest first, and the sandbox clock."""
+
+    reference: str
+    title: str
+    description: str
+    notes: tuple[dict[str, Any], ...]
+    now: dt.datetime
+
+
+# Trusted HTML (or None for nothing) to show under an issue's description: the caller escapes what it draws.
+IssueFigure = Callable[[IssueSeen], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -67,11 +91,11 @@ class Page:
     location: str | None = None  # a redirect's target
 
 
-def page(store: Store, raw_path: str, query: str, base_url: str) -> Page:
+def page(store: Store, raw_path: str, query: str, base_url: str, figure: IssueFigure | None = None) -> Page:
     """The page at `raw_path` (as sent, percent-encoded), or a 404 page."""
     path = unquote(raw_path).strip("/")
     params = {key: values[-1] for key, values in parse_qs(query).items()}
-    site = Site(store, base_url)
+    site = Site(store, base_url, figure)
     if path == "":
         return site.index()
     if path == "admin/features":
@@ -112,9 +136,10 @@ def not_found_page(what: str = "This page") -> Page:
 class Site:
     """The pages of one sandbox state."""
 
-    def __init__(self, store: Store, base_url: str) -> None:
+    def __init__(self, store: Store, base_url: str, figure: IssueFigure | None = None) -> None:
         self.store = store
         self.base_url = base_url
+        self.figure = figure
 
     # ---- finding things ---------------------------------------------------------------------
     def _project(self, path: str) -> Row | None:
@@ -254,11 +279,32 @@ class Site:
             f"<h1 class='title'>{_e(issue['title'])}</h1><p class='meta'>{' · '.join(facts)}</p>"
             f"<p class='labels'>{self._labels(decode_list(issue['labels']), project['id'])}</p>"
             f"<p class='meta'>{' · '.join(details)}</p>"
-            f"<div class='description'>{description}</div>"
+            f"<div class='description'>{description}</div>{self._figure(project, issue)}"
             f"<h2>Activity</h2><div class='activity'>{self._activity(issue)}</div>"
         )
         crumbs = [*self._crumbs(project), (f"/{project['full_path']}/-/issues", "Issues")]
         return Page(200, _document(f"{issue['title']} (#{issue['iid']})", body, crumbs))
+
+    def _figure(self, project: Row, issue: Row) -> str:
+        """What `figure` draws of the issue, under its description ("" without one)."""
+        if self.figure is None:
+            return ""
+        notes = []
+        for note in self.store.notes_of(issue["id"]):
+            author = self.store.user(note["author_id"])
+            notes.append({
+                "id": note["id"], "body": note["body"], "author": author["username"] if author else "",
+                "created_at": entities.iso_time(note["created_at"]), "system": bool(note["system"]),
+            })  # fmt: skip
+        seen = IssueSeen(
+            f"{project['full_path']}#{issue['iid']}",
+            issue["title"],
+            issue["description"] or "",
+            tuple(notes),
+            dt.datetime.fromtimestamp(self.store.clock_ms() / 1000, tz=dt.UTC),
+        )
+        drawn = self.figure(seen)
+        return f"<figure class='issue-figure'>{drawn}</figure>" if drawn else ""
 
     def _activity(self, issue: Row) -> str:
         entries: list[tuple[int, int, int, str]] = []

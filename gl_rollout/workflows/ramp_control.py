@@ -181,7 +181,9 @@ def rollback(
             api.update_issue(ref.project, ref.iid, {"add_labels": ROLLED_BACK_LABEL})
     changes = _set_flag_back(api, ref, ramp, target, dry_run=dry_run, patience=patience, apply=apply)
     verb = "would roll back" if dry_run else "rolled back"
-    messages = [f"{ramp.issue.reference}: {verb} {where.replace('`', '')}: {why}"]
+    # `where` starts "back to" for a step: "rolled back to X", never "rolled back back to X"
+    said = where.replace("`", "").removeprefix("back ")
+    messages = [f"{ramp.issue.reference}: {verb} {said}: {why}"]
     messages += [f"  {line}" for line in changes]
     outcome = _with(base, posted=posted, changes=tuple(changes), label=label)
     return Result("rollback", outcome, messages=messages)

@@ -5,13 +5,15 @@ after `stale_days`), link. "Moved" is the newest step event of the issue's timel
 checked or unchecked, a gl-rollout announce/enable/disable comment), else its creation; it needs the
 issue's notes (one request per issue, 8 at a time). A token that may list issues but not read notes
 (`CI_JOB_TOKEN`) gets the issue's last activity (`updated_at`) instead, and the report says so.
+A rollout with a plan also gets its step chart (`gl_rollout.render.rollout_chart`), drawn from the same
+notes at no extra request; without notes there is no evidence to draw, so no chart.
 The file formats live in `gl_rollout.render.report_formats`.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,7 +68,10 @@ def build_report(
                     if exc.status not in (401, 403):
                         raise
                     notes_readable.clear()
-            return report_row(issue, notes, now=now, stale_days=stale_days)
+            row = report_row(issue, notes, now=now, stale_days=stale_days)
+            if row is not None and notes is not None:
+                row = replace(row, chart_svg=_chart(api, issue, notes, row, now))
+            return row
         except Exception as exc:  # re-raised below, once the other workers have stopped
             failures.append(exc)
             return None
@@ -82,8 +87,23 @@ def build_report(
     if not notes_readable.is_set():
         # Rows built before the fallback used notes; rebuild them all the same way for one meaning.
         moved_from = "last-activity"
-        rows = {i: moved_at_last_activity(row, now, stale_days) for i, row in rows.items()}
+        # ... and without notes there is no evidence to draw a chart from.
+        rows = {
+            i: replace(moved_at_last_activity(row, now, stale_days), chart_svg=None)
+            for i, row in rows.items()
+        }
     return Report(scope, now, stale_days, moved_from, tuple(rows[i] for i in sorted(rows)))
+
+
+def _chart(api: GitLabAPI, issue: Issue, notes: list[Note], row: ReportRow, now: datetime) -> str | None:
+    """The rollout's step chart from the notes already read (no request): None without a plan. Its "now"
+    is GitLab's, from the last answer's `Date` header, as `advance` measures waits; else `now`."""
+    from gl_rollout.render.rollout_chart import rollout_chart
+
+    served = api.server_time()
+    moment = served.moment if served is not None and served.moment is not None else now
+    title = f"{row.flag or row.title}: steps over time"
+    return rollout_chart(issue.description, notes, row.flag or "", moment, title=title)
 
 
 @dataclass(frozen=True)

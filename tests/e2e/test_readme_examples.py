@@ -97,3 +97,6 @@ def test_every_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (tmp_path / "rollout.md").read_text(encoding="utf-8").count("<!-- step:") == 11
     html = (tmp_path / "rollouts.html").read_text(encoding="utf-8")
     assert "my_flag" in html
+    # demo --ramp: its own state and its report with the step chart, where the example says
+    assert 'data-environment="production"' in (tmp_path / "ramp.html").read_text(encoding="utf-8")
+    assert (tmp_path / "ramp.sqlite3").is_file()
