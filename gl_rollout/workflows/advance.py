@@ -32,10 +32,11 @@ Edge cases, decided:
   duplicate comment remains and naming its note; nothing is ticked and the flag is not written by it.
 - The flag's PUT fails after the claim was won: the claim is deleted and the PUT's error is the exit
   (3), so no comment claims a step the flag never took; a failed delete then is exit 3 naming the note.
-- GitLab's answer to our POST is lost (502 after commit, a timeout): the posting layer finds a comment
-  with the step's marker key, which may be another runner's (the key is the `enable` intent). The claim
-  never trusts it: the re-list finds this run's comment by its run token, and a run whose comment did not
-  land at all, with another runner's there, lost (exit 4, nothing to delete).
+- GitLab's answer to our POST is lost (502 after commit, a timeout, a dropped connection): the posting
+  layer looks for the comment by its marker key AND this run's token (`posting.post_note_once`), so
+  another runner's comment of the same step is never taken for ours; it looks until GitLab's request
+  timeout has passed, so a POST that commits late is found (and then loses or wins by its id) rather than
+  left behind after the run ended. The claim then finds ours again by the token in the fresh list.
 - Note ids are handed out when GitLab inserts a note, in its transaction, so id order can disagree with
   commit order: runner A takes id 10, runner B id 11, B commits and lists before A's insert commits, and
   both see themselves first. The residual window is that gap inside GitLab (the time between a note's id

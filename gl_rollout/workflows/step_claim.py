@@ -60,8 +60,8 @@ class StepClaim:
     def verify(self, posted: Note | None) -> Note:
         """List the notes again: our comment when it is the step's first, else ours deleted and exit 4.
 
-        `posted` is what the posting layer returned; after a lost answer it may be another runner's note
-        with the same marker key, so ours is found again by the run token, never taken from it."""
+        `posted` is what the posting layer returned (found by key and run token after a lost answer);
+        ours is found again by the run token in the fresh list, which also shows a second copy of it."""
         notes = read_notes(self.api, self.ref)
         taking = sorted((note for note in notes if self.claims(note)), key=lambda note: note.id)
         ours = [note for note in taking if self._is_ours(note)]

@@ -185,7 +185,11 @@ def comment_and_tick(
         return Result(action.command, outcome, messages=[*messages, *would])
 
     if posted_before is None:
-        landed = post_note_once(api, ref.project, ref.iid, action.body, action.marker.key, patience=patience)
+        run = action.marker.values.get("run") if action.claim is not None else None
+        landed = post_note_once(
+            api, ref.project, ref.iid, action.body, action.marker.key, patience=patience,
+            run=run if isinstance(run, str) else None,
+        )  # fmt: skip
         note: Note | None = landed.value
         outcome = replace(
             outcome, posted=True, note_url=_note_url(address, note) if note is not None else None

@@ -197,3 +197,44 @@ def test_the_stage_label_is_production_partial_on_a_production_percentage() -> N
     assert advance(api, ref, patience=NO_WAIT).ok
     labels = [label for label in api.issue(PROJECT, ref.iid).labels if label.startswith("rollout::")]
     assert labels == ["rollout::production-partial"]
+
+
+def test_a_comment_that_commits_after_the_client_gave_up_is_found_and_removed() -> None:
+    """Our POST times out and GitLab commits it a little later; the other runner's comment of the step
+    (same marker key) is there meanwhile. The looks wait for OUR comment (by the run token) instead of
+    taking the other's for it, so ours is found, loses by its id, and is deleted: no stray duplicate."""
+
+    class LateCommit(FakeGitLab):
+        pending: tuple[str, int, str] | None = None
+        other: Race | None = None
+        looks = 0
+
+        def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
+            if self.other is not None:  # this run's POST: the other runner posts first, ours is held
+                other, self.other = self.other, None
+                other()
+                self.pending = (project, iid, body)  # held by GitLab (logged once it commits); timed out
+                self.looks = 0
+                raise GitLabError("timed out", details={"ambiguous": True})
+            return super().create_note(project, iid, body, internal=internal)
+
+        def list_notes(self, project: str, iid: int, **kwargs: Any) -> list[Note]:
+            self.looks += 1
+            if self.pending is not None and self.looks == 3:  # the held POST commits during the looks
+                held, self.pending = self.pending, None
+                FakeGitLab.create_note(self, *held)
+            return super().list_notes(project, iid, **kwargs)
+
+    api = LateCommit()
+    ref = instance_rollout(api)
+    api.requests.clear()
+    other = api.other = Race(api, ref)
+    with pytest.raises(ConflictError) as caught:
+        advance(api, ref, patience=NO_WAIT)
+    assert other.result is not None
+    assert other.result.ok
+    comments = step_comments(api, ref, "staging-100")
+    assert len(comments) == 1, [c.body for c in comments]  # ours landed late and was deleted
+    assert "this run removed its own comment" in caught.value.one_line()
+    assert api.requests.count("POST note") == 2  # ours once (never sent again), the other runner's
+    assert box(api, ref, "enable-staging") == "[x]"
