@@ -238,3 +238,29 @@ def test_a_comment_that_commits_after_the_client_gave_up_is_found_and_removed() 
     assert "this run removed its own comment" in caught.value.one_line()
     assert api.requests.count("POST note") == 2  # ours once (never sent again), the other runner's
     assert box(api, ref, "enable-staging") == "[x]"
+
+
+def test_the_stage_label_is_left_alone_when_right_and_while_rolled_back() -> None:
+    api = FakeGitLab()
+    ref = instance_rollout(api)
+    for _ in range(2):  # staging, then production 10%
+        assert advance(api, ref, patience=NO_WAIT).ok
+        api.advance_clock(15 * 60 + 1)
+    api.requests.clear()
+    assert advance(api, ref, patience=NO_WAIT).ok  # production 50%: still production-partial
+    assert [r for r in api.requests if r.startswith("PUT")] == ["PUT issue 1"]  # the tick alone
+    # as GitLab's scoped labels leave it (the fake does not drop the other `rollout::` label by itself)
+    api.update_issue(
+        PROJECT,
+        ref.iid,
+        {"add_labels": "rollout::rolled-back", "remove_labels": "rollout::production-partial"},
+    )
+    api.advance_clock(15 * 60 + 1)
+    api.requests.clear()
+    took = advance(api, ref, patience=NO_WAIT)  # no rollback comment: only the label is there
+    assert took.ok
+    assert took.value is not None
+    assert took.value.took == "production-100"
+    labels = [label for label in api.issue(PROJECT, ref.iid).labels if label.startswith("rollout::")]
+    assert labels == ["rollout::rolled-back"]
+    assert [r for r in api.requests if r.startswith("PUT")] == ["PUT issue 1"]
