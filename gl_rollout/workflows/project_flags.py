@@ -16,7 +16,9 @@ comment, the description and the check of what GitLab stored (`step_comments`): 
 and the comment are already so. `--user-list` adds one GET (the list's id, for the strategy), and an
 environment the issue does not name adds one GET of the project's environments (an unknown one is a
 warning: GitLab accepts any scope, wildcards such as `review/*` too). A failure of the flag's write stops
-before the comment and the tick (exit 3).
+before the comment and the tick (exit 3). The ramp runner's step (`advance`, with a `claim`) turns the
+order round: the comment first, the notes listed again, and the PUT only once no other runner's comment
+of the step came first (`gl_rollout.workflows.step_claim`); its failure then deletes the comment (exit 3).
 """
 
 from __future__ import annotations
