@@ -23,7 +23,7 @@ as `sync` would (`rollout::staging`, `rollout::production-partial`, ...; one PUT
 `remove_labels`, none when it is right or while `rollout::rolled-back` is on). So two runners leave one
 step comment, one tick and one flag change; a runner whose first read already sees the winner's comment
 is held by the step's wait (exit 0, nothing written), or, when the winner's comment is there but its PUT
-not yet, exit 4 (the flag contradicts the comment for that moment). A step costs 12 requests for a
+not yet, exit 4 ("another runner is taking STEP", nothing written). A step costs 12 requests for a
 project flag (the 4 reads, the re-read, the flag's GET for the plan, the comment, the re-list, the PUT,
 the tick's PUT and check, the label's PUT). A read that fails is exit 3 before anything is written.
 
@@ -42,8 +42,11 @@ Edge cases, decided:
   both see themselves first. The residual window is that gap inside GitLab (the time between a note's id
   being assigned and its transaction committing, milliseconds), against the whole read-to-write time
   (seconds) before; the CI template's `resource_group` serialises scheduled runs and closes it there.
-- A crash between the comment and the flag's PUT leaves a comment for a step the flag did not take: the
-  next run reports the contradiction (exit 4) and `--adopt` continues from the flag as it is.
+- A runner's first read that falls between another runner's comment and its PUT sees the flag behind
+  the newest comment: exit 4, "another runner is taking STEP (note N)" while that comment is younger than
+  GitLab's request timeout (60 s), else the flag was changed by hand (exit 4, `--adopt` to go on). A crash
+  between the comment and the PUT so reads, after that minute, as a change by hand: deleting the comment
+  or `--adopt` lets the ramp go on.
 
 A project flag whose state contradicts the newest enable comment (changed by hand) is exit 4 with
 nothing written, unless `adopt`: then the flag as it is is the position.
@@ -73,13 +76,13 @@ from gl_rollout.core.ramp_position import Position
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag
 from gl_rollout.core.stage import label_changes, rollout_stage
-from gl_rollout.core.times import format_utc, utc_iso
+from gl_rollout.core.times import Timestamp, format_utc, utc_iso
 from gl_rollout.errors import ConflictError, ExitCode, RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
-from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
+from gl_rollout.workflows.posting import DEFAULT_PATIENCE, SERVER_TIMEOUT, Patience
 from gl_rollout.workflows.probe import Probe
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
@@ -155,6 +158,28 @@ def _check_approvers(api: GitLabAPI, step: PlanStep) -> None:
         )
 
 
+def _contradiction(api: GitLabAPI, ramp: Ramp) -> ConflictError:
+    """Exit 4 for a flag that contradicts the newest comment: another runner in the middle of its step
+    (its claim posted less than GitLab's request timeout ago, its flag change not yet), else a change by
+    hand."""
+    newest = max((note for note in ramp.notes if not note.system), key=lambda note: note.id, default=None)
+    marker = find_note_marker(newest.body) if newest is not None else None
+    now = ServerClock(api).now().moment
+    posted = Timestamp.of(newest.created_at).moment if newest is not None else None
+    recent = now is not None and posted is not None and (now - posted).total_seconds() < SERVER_TIMEOUT
+    if newest is not None and marker is not None and marker.flag == ramp.flag and marker.values.get(RUN_KEY) \
+            and recent:  # fmt: skip
+        return ConflictError(
+            f"another runner is taking {marker.values.get(STEP_KEY)} (note {newest.id}): its comment is "
+            f"there, its change of {ramp.flag} not yet; nothing changed",
+            "run advance again: it starts from the new evidence",
+        )
+    return ConflictError(
+        f"{ramp.flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
+        "set it back to the plan, or run advance --adopt to continue from the flag as it is",
+    )
+
+
 def _new_runner_marker(before: Sequence[Note], after: Sequence[Note], flag: str) -> Note | None:
     seen = {note.id for note in before}
     for note in after:
@@ -180,10 +205,7 @@ def advance(
     rollout = ramp.rollout
     messages: list[str] = []
     if ramp.contradictions and not options.adopt:
-        raise ConflictError(
-            f"{flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
-            "set it back to the plan, or run advance --adopt to continue from the flag as it is",
-        )
+        raise _contradiction(api, ramp)
     messages += [f"adopted: {line}" for line in ramp.contradictions]
     now = ServerClock(api).now().moment
     assert now is not None  # ServerClock refuses a missing Date

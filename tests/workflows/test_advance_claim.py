@@ -264,3 +264,37 @@ def test_the_stage_label_is_left_alone_when_right_and_while_rolled_back() -> Non
     labels = [label for label in api.issue(PROJECT, ref.iid).labels if label.startswith("rollout::")]
     assert labels == ["rollout::rolled-back"]
     assert [r for r in api.requests if r.startswith("PUT")] == ["PUT issue 1"]
+
+
+def test_a_step_caught_between_its_comment_and_its_flag_change_is_exit_4_naming_it() -> None:
+    """Another runner's first read falls after this runner's comment and before its PUT (here the runner
+    stops there for good): the flag is behind the comment. For GitLab's request timeout that is a step in
+    progress; after it, a change by hand (`--adopt` goes on from the flag)."""
+
+    class Crash(Exception):
+        pass
+
+    class StopsBeforeThePut(FakeGitLab):
+        crash = True
+
+        def update_project_flag(self, project: str, name: str, fields: Any) -> Any:
+            if self.crash:
+                raise Crash
+            return super().update_project_flag(project, name, fields)
+
+    api = StopsBeforeThePut()
+    ref = project_rollout(api)
+    with pytest.raises(Crash):
+        advance(api, ref, patience=NO_WAIT)
+    claim = step_comments(api, ref, "staging-100")
+    assert len(claim) == 1
+    api.crash = False
+    api.requests.clear()
+    with pytest.raises(ConflictError) as caught:
+        advance(api, ref, patience=NO_WAIT)
+    assert caught.value.one_line().startswith(f"another runner is taking staging-100 (note {claim[0].id})")
+    assert [r for r in api.requests if not r.startswith("GET")] == []
+    api.advance_clock(61)
+    with pytest.raises(ConflictError) as later:
+        advance(api, ref, patience=NO_WAIT)
+    assert f"{PROJECT_FLAG} was changed by hand" in later.value.one_line()
