@@ -566,8 +566,9 @@ def requests_section(quick: bool) -> Section:
             measure("project flag: disable (the flag inactive)", ["disable", flag_ref], 7)
 
         # The ramp runner (issue 15): a step is the reads (issue, notes, flag, freeze periods), the notes
-        # again right before the write, then a project-flag enable's GET, PUT, comment, tick and check;
-        # waiting for the step's wait is the 4 reads alone.
+        # again right before the write, then a project-flag enable's GET, the comment (the step's claim),
+        # the notes again (the claim held), the PUT, tick and check, and the stage label's PUT; waiting
+        # for the step's wait is the 4 reads alone.
         ramp = measure(
             "create --flag-backend project --create-flag (a ramp)",
             ["create", "ramp-bench", "--project", project, "--flag-backend", "project", "--create-flag"],
@@ -575,7 +576,7 @@ def requests_section(quick: bool) -> Section:
         )
         if ramp is not None:
             ramp_ref = f"{project}#{ramp.get('data', {}).get('iid')}"
-            measure("advance (takes a step of the plan)", ["advance", ramp_ref], 10)
+            measure("advance (takes a step of the plan)", ["advance", ramp_ref], 12)
             measure("advance again (waiting: nothing to do)", ["advance", ramp_ref], 4)
 
         # One of GitLab's own flags with a plan: `advance` comments the ChatOps command and reads the position

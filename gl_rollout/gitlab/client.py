@@ -304,6 +304,22 @@ class PythonGitLab:
             return None
         return self._note(self._http.decode(response, call), call)
 
+    def delete_note(self, project: str, iid: int, note_id: int) -> None:
+        call = Call(
+            "delete",
+            _issue_path(project, iid) + f"/notes/{int(note_id)}",
+            f"delete comment {note_id} of {project}#{iid}",
+            _missing(project, iid),
+            iid=iid,
+            write=True,
+            project=project,
+        )
+        try:
+            self._http.send(call)
+        except GitLabError as exc:
+            if exc.status != 404:
+                raise
+
     def find_user_ids(self, usernames: list[str]) -> dict[str, int]:
         """One request per username (GitLab has no exact multi-username lookup)."""
         found: dict[str, int] = {}

@@ -111,7 +111,8 @@ def delete_note(ctx: Ctx) -> Reply:
     project = find_project(ctx, ctx.route_args["id"])
     issue = find_issue(ctx, project)
     note = find_note(ctx, project, issue)
-    if note["author_id"] != actor["id"] and not actor["is_admin"]:
+    # `authorize! :admin_note`: the author or an admin, and never a system note (not `editable?`).
+    if note["system"] or (note["author_id"] != actor["id"] and not actor["is_admin"]):
         raise forbidden()
     ctx.store.execute("DELETE FROM notes WHERE id = ?", (note["id"],))
     return Reply(204)

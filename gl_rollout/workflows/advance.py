@@ -11,12 +11,43 @@ rollout without `--apply` (an approver check, or incident projects, add one each
 
 When no guard holds (`gl_rollout.core.advance_rules`) the notes are read again right before the write:
 a marker of the flag that appeared since the first read means another runner (or a person) acted, and
-the run stops with exit 4, nothing written. Two runners whose re-reads both come before either write both
-pass it (the flag changes once, the comment is posted twice): the CI job's `resource_group` serialises
-runs; this check catches a runner that wrote first. Then the step is the `enable` of its environment and
-percentage (`gl_rollout.workflows.enable`, `gl_rollout.workflows.project_flags`): the flag change, the
-comment with the runner's paragraph (the step, the guards that held, the next step and its earliest
-time) and the tick. A read that fails is exit 3 before anything is written.
+the run stops with exit 4, nothing written. Two runners whose re-reads both come before either write
+are told apart by claim-then-verify (`gl_rollout.workflows.step_claim`; GitLab has no compare-and-swap
+on notes): the step's comment, the `enable` of its environment and percentage with the runner's
+paragraph (the step, the guards that held, the next step and its earliest time), is posted FIRST, as the
+claim, its marker naming the step and this run. Then the notes are listed again: when another comment
+taking the same step has a lower note id, this run lost; it deletes its own comment and exits 4
+("another runner took STEP (note N)"), having ticked nothing and, for a project flag, written nothing
+to the flag. The winner then writes the project flag (one PUT, `gl_rollout.workflows.project_flags`;
+an instance rollout's comment is the ChatOps command itself), ticks the step and sets the stage label
+as `sync` would (`rollout::staging`, `rollout::production-partial`, ...; one PUT of `add_labels` /
+`remove_labels`, none when it is right or while `rollout::rolled-back` is on). So two runners leave one
+step comment, one tick and one flag change; a runner whose first read already sees the winner's comment
+is held by the step's wait (exit 0, nothing written), or, when the winner's comment is there but its PUT
+not yet, exit 4 ("another runner is taking STEP", nothing written). A step costs 12 requests for a
+project flag (the 4 reads, the re-read, the flag's GET for the plan, the comment, the re-list, the PUT,
+the tick's PUT and check, the label's PUT). A read that fails is exit 3 before anything is written.
+
+Edge cases, decided:
+- The delete of a losing comment fails (403, 5xx after the client's retries): exit 3, saying that a
+  duplicate comment remains and naming its note; nothing is ticked and the flag is not written by it.
+- The flag's PUT fails after the claim was won: the claim is deleted and the PUT's error is the exit
+  (3), so no comment claims a step the flag never took; a failed delete then is exit 3 naming the note.
+- GitLab's answer to our POST is lost (502 after commit, a timeout, a dropped connection): the posting
+  layer looks for the comment by its marker key AND this run's token (`posting.post_note_once`), so
+  another runner's comment of the same step is never taken for ours; it looks until GitLab's request
+  timeout has passed, so a POST that commits late is found (and then loses or wins by its id) rather than
+  left behind after the run ended. The claim then finds ours again by the token in the fresh list.
+- Note ids are handed out when GitLab inserts a note, in its transaction, so id order can disagree with
+  commit order: runner A takes id 10, runner B id 11, B commits and lists before A's insert commits, and
+  both see themselves first. The residual window is that gap inside GitLab (the time between a note's id
+  being assigned and its transaction committing, milliseconds), against the whole read-to-write time
+  (seconds) before; the CI template's `resource_group` serialises scheduled runs and closes it there.
+- A runner's first read that falls between another runner's comment and its PUT sees the flag behind
+  the newest comment: exit 4, "another runner is taking STEP (note N)" while that comment is younger than
+  GitLab's request timeout (60 s), else the flag was changed by hand (exit 4, `--adopt` to go on). A crash
+  between the comment and the PUT so reads, after that minute, as a change by hand: deleting the comment
+  or `--adopt` lets the ramp go on.
 
 A project flag whose state contradicts the newest enable comment (changed by hand) is exit 4 with
 nothing written, unless `adopt`: then the flag as it is is the position.
@@ -42,6 +73,7 @@ from gl_rollout.core.advance_rules import (
     next_time,
     pause_state,
 )
+from gl_rollout.core.checklist import apply_step_states, parse_checklist
 from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS, find_approval
 from gl_rollout.core.markers import find_note_marker
 from gl_rollout.core.model import Issue, IssueQuery, Note
@@ -50,18 +82,21 @@ from gl_rollout.core.plans import Plan, PlanStep
 from gl_rollout.core.ramp_position import Position
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag
-from gl_rollout.core.times import format_utc, utc_iso
+from gl_rollout.core.stage import label_changes, rollout_stage
+from gl_rollout.core.times import Timestamp, format_utc, utc_iso
 from gl_rollout.errors import ConflictError, ExitCode, RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
 from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
-from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
+from gl_rollout.workflows.posting import DEFAULT_PATIENCE, SERVER_TIMEOUT, Patience
 from gl_rollout.workflows.probe import Probe, ProbeResult
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
 from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
 from gl_rollout.workflows.ramp_read import InstanceApply, Ramp, read_ramp
-from gl_rollout.workflows.step_comments import CommentOutcome, read_notes
+from gl_rollout.workflows.step_claim import RUN_KEY, STEP_KEY, StepClaim, new_run_token
+from gl_rollout.workflows.step_comments import Claimed, CommentOutcome, read_notes
+from gl_rollout.workflows.sync import label_fields
 
 RUNNER_ACTIONS = ("enable", "disable", *PAUSE_ACTIONS)
 
@@ -137,6 +172,28 @@ def _check_approvers(api: GitLabAPI, step: PlanStep) -> None:
         )
 
 
+def _contradiction(api: GitLabAPI, ramp: Ramp) -> ConflictError:
+    """Exit 4 for a flag that contradicts the newest comment: another runner in the middle of its step
+    (its claim posted less than GitLab's request timeout ago, its flag change not yet), else a change by
+    hand."""
+    newest = max((note for note in ramp.notes if not note.system), key=lambda note: note.id, default=None)
+    marker = find_note_marker(newest.body) if newest is not None else None
+    now = ServerClock(api).now().moment
+    posted = Timestamp.of(newest.created_at).moment if newest is not None else None
+    recent = now is not None and posted is not None and (now - posted).total_seconds() < SERVER_TIMEOUT
+    if newest is not None and marker is not None and marker.flag == ramp.flag and marker.values.get(RUN_KEY) \
+            and recent:  # fmt: skip
+        return ConflictError(
+            f"another runner is taking {marker.values.get(STEP_KEY)} (note {newest.id}): its comment is "
+            f"there, its change of {ramp.flag} not yet; nothing changed",
+            "run advance again: it starts from the new evidence",
+        )
+    return ConflictError(
+        f"{ramp.flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
+        "set it back to the plan, or run advance --adopt to continue from the flag as it is",
+    )
+
+
 def _new_runner_marker(before: Sequence[Note], after: Sequence[Note], flag: str) -> Note | None:
     seen = {note.id for note in before}
     for note in after:
@@ -164,10 +221,7 @@ def advance(
     if options.apply is not None and rollout is not None:
         messages.append(f"{issue.reference}: a project flag; --apply is for GitLab's own flags, not needed")
     if ramp.contradictions and not options.adopt:
-        raise ConflictError(
-            f"{flag} was changed by hand: {ramp.contradictions[0]}; nothing changed",
-            "set it back to the plan, or run advance --adopt to continue from the flag as it is",
-        )
+        raise _contradiction(api, ramp)
     messages += [f"adopted: {line}" for line in ramp.contradictions]
     now = ServerClock(api).now().moment
     assert now is not None  # ServerClock refuses a missing Date
@@ -344,13 +398,14 @@ def _take(
             "nothing changed",
             "run advance again: it starts from the new evidence",
         )
-    runner = RunnerNote(_runner_text(step, plan, held, now), {"advance": step.id})
+    claim = StepClaim(api, ref, flag, step.id, new_run_token(), frozenset(note.id for note in fresh))
+    runner = RunnerNote(_runner_text(step, plan, held, now), {STEP_KEY: step.id, RUN_KEY: claim.run})
     percentage = step.percent if step.percent < 100 else None
     if rollout is not None:
         written = set_project_flag(
             api, ref, issue, fresh, rollout,
             ProjectFlagOptions(envs=(step.environment,), percentage=percentage),
-            enable=True, dry_run=dry_run, patience=patience, runner=runner,
+            enable=True, dry_run=dry_run, patience=patience, runner=runner, claim=claim,
         )  # fmt: skip
     else:
         applied = apply is not None and apply.environment_of(plan) == step.environment
@@ -360,6 +415,7 @@ def _take(
                         flag=flag, apply=applied, target_url=apply.target_url if apply else None),
             enable=True, dry_run=dry_run, patience=patience, issue=issue, runner=runner,
             admin_api=apply.admin_api if applied and apply else None,
+            claim=lambda note: Claimed(note=claim.verify(note)),
         )  # fmt: skip
     following = plan.next_after(step)
     # GitLab's time after the write, never before the comment that starts the wait: "not before" errs late.
@@ -368,6 +424,8 @@ def _take(
     verb = "would take" if dry_run else "took"
     messages.append(f"{issue.reference}: {verb} {step.id} ({step.describe()})")
     messages += written.messages
+    if written.error is None and written.value is not None:
+        messages += _stage_label(api, ref, issue, plan, step, written.value, dry_run)
     if following is not None and next_at is not None:
         messages.append(f"next: {following.id}, not before {format_utc(next_at)}")
     else:
@@ -386,6 +444,27 @@ def _take(
         failed.messages = messages
         return failed
     return Result("advance", outcome, messages=messages)
+
+
+def _stage_label(
+    api: GitLabAPI, ref: IssueRef, issue: Issue, plan: Plan, step: PlanStep, written: CommentOutcome,
+    dry_run: bool,
+) -> list[str]:  # fmt: skip
+    """Make the `rollout::` label say the stage the step brings, as `sync` would from the same evidence
+    (`gl_rollout.core.stage`): one PUT of `add_labels`/`remove_labels`, none when it is right already or
+    while `rollout::rolled-back` holds it."""
+    ticked = [change.id for change in written.steps_changed if change.state == "done"]
+    text = apply_step_states(issue.description, ticked, "done")[0] if ticked else issue.description
+    partial = step.environment == plan.environments[-1] and step.percent < 100
+    stage = rollout_stage(parse_checklist(text), partial=partial)
+    add, remove = label_changes(issue.labels, stage)
+    if not add and not remove:
+        return []
+    change = ", ".join([*(f"+{label}" for label in add), *(f"-{label}" for label in remove)])
+    if dry_run:
+        return [f"would set the stage label: {change}"]
+    api.update_issue(ref.project, ref.iid, label_fields(add, remove))
+    return [f"stage label: {change}"]
 
 
 # --- every open rollout of a project or group ------------------------------------------------------------

@@ -42,6 +42,7 @@ from gl_rollout.workflows.announce import issue_flag, only_the_comment
 from gl_rollout.workflows.issue_edit import require_open
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
 from gl_rollout.workflows.step_comments import (
+    Claimed,
     CommentOutcome,
     StepAction,
     already_posted,
@@ -380,11 +381,13 @@ def set_flag(
     patience: Patience = DEFAULT_PATIENCE,
     issue: Issue | None = None,
     runner: RunnerNote | None = None,
+    claim: Callable[[Note | None], Claimed] | None = None,
 ) -> Result[CommentOutcome]:
     """`enable` (value true or the percentage) or `disable` (false) as described in the module docstring.
 
     `issue` is the issue when the caller has read it already (`gl_rollout.workflows.flag_command`);
-    `runner` is what the ramp runner adds to the comment and its marker (`gl_rollout.workflows.advance`)."""
+    `runner` is what the ramp runner adds to the comment and its marker (`gl_rollout.workflows.advance`),
+    `claim` what checks, once it is posted, that its comment is the step's only one (`step_claim`)."""
     command = "enable" if enable else "disable"
     value = requested_value(options, enable=enable)
     validate_options(value, options)
@@ -473,5 +476,6 @@ def set_flag(
         posted=posted,
         details=details,
         messages=tuple(messages),
+        claim=claim,
     )
     return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)

@@ -131,12 +131,16 @@ def write_once(send: Callable[[], Any], find: Callable[[], Any], patience: Patie
 
 
 def post_note_once(
-    api: GitLabAPI, project: str, iid: int, body: str, key: str, *, patience: Patience
+    api: GitLabAPI, project: str, iid: int, body: str, key: str, *, patience: Patience, run: str | None = None
 ) -> Landed:
-    """Post `body` (which carries a marker with `key`) unless a note with that key is already there."""
+    """Post `body` (which carries a marker with `key`) unless a note with that key is already there.
+
+    `run`: the marker's run token (a ramp step's claim, `gl_rollout.workflows.step_claim`): then only this
+    run's own note counts as landed, never another runner's comment of the same step and key."""
 
     def find() -> Note | None:
-        return find_marked_note(api.list_notes(project, iid, sort="desc", per_page=100, max_pages=1), key)
+        notes = api.list_notes(project, iid, sort="desc", per_page=100, max_pages=1)
+        return find_marked_note(notes, key, run=run)
 
     return write_once(lambda: api.create_note(project, iid, body), find, patience)
 
@@ -164,12 +168,12 @@ def create_issue_once(
     return write_once(lambda: api.create_issue(project, fields), find, patience)
 
 
-def find_marked_note(notes: Sequence[Note], key: str) -> Note | None:
-    """A (non-system) note whose gl-rollout marker has `key`."""
+def find_marked_note(notes: Sequence[Note], key: str, *, run: str | None = None) -> Note | None:
+    """A (non-system) note whose gl-rollout marker has `key` (and, when given, the run token `run`)."""
     for note in notes:
         if note.system:
             continue
         marker = find_note_marker(note.body)
-        if marker is not None and marker.key == key:
+        if marker is not None and marker.key == key and (run is None or marker.values.get("run") == run):
             return note
     return None

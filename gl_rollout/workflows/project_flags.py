@@ -16,7 +16,9 @@ comment, the description and the check of what GitLab stored (`step_comments`): 
 and the comment are already so. `--user-list` adds one GET (the list's id, for the strategy), and an
 environment the issue does not name adds one GET of the project's environments (an unknown one is a
 warning: GitLab accepts any scope, wildcards such as `review/*` too). A failure of the flag's write stops
-before the comment and the tick (exit 3).
+before the comment and the tick (exit 3). The ramp runner's step (`advance`, with a `claim`) turns the
+order round: the comment first, the notes listed again, and the PUT only once no other runner's comment
+of the step came first (`gl_rollout.workflows.step_claim`); its failure then deletes the comment (exit 3).
 """
 
 from __future__ import annotations
@@ -37,14 +39,21 @@ from gl_rollout.core.project_flag import (
 )
 from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag
-from gl_rollout.errors import UsageError
+from gl_rollout.errors import RolloutError, UsageError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.result import Result
 from gl_rollout.workflows.announce import only_the_comment
 from gl_rollout.workflows.enable import RunnerNote
 from gl_rollout.workflows.flag_backend import AppliedChange, ProjectFlagBackend
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, Patience
-from gl_rollout.workflows.step_comments import CommentOutcome, StepAction, comment_and_tick, newest_in_scope
+from gl_rollout.workflows.step_claim import StepClaim
+from gl_rollout.workflows.step_comments import (
+    Claimed,
+    CommentOutcome,
+    StepAction,
+    comment_and_tick,
+    newest_in_scope,
+)
 
 
 @dataclass(frozen=True)
@@ -166,9 +175,11 @@ def set_project_flag(
     dry_run: bool = False,
     patience: Patience = DEFAULT_PATIENCE,
     runner: RunnerNote | None = None,
+    claim: StepClaim | None = None,
 ) -> Result[CommentOutcome]:
     """`enable`/`disable` on a project-flag rollout, as the module docstring says (`runner`: what the
-    ramp runner adds to the comment and its marker)."""
+    ramp runner adds to the comment and its marker; `claim`: the comment comes first, as the ramp step's
+    claim, and the flag is written only once it holds, `gl_rollout.workflows.step_claim`)."""
     command = "enable" if enable else "disable"
     check_project_options(options, enable=enable)
     project = rollout.project_for(ref.project)
@@ -177,7 +188,8 @@ def set_project_flag(
     backend = ProjectFlagBackend(
         api, project, rollout, options.allow_decrease, options.adopt, patience=patience
     )
-    applied: AppliedChange = backend.apply(change, dry_run=dry_run)  # exit 2/3 here: nothing written yet
+    held = claim is not None and not dry_run  # the PUT waits for the claim
+    applied: AppliedChange = backend.apply(change, dry_run=dry_run or held)  # exit 2/3: nothing written yet
 
     checklist = parse_checklist(issue.description)
     ticks: list[tuple[tuple[str, ...], StepState]] = []
@@ -227,7 +239,7 @@ def set_project_flag(
             return None  # a flag changed by hand since the last comment gets a comment of its own
         return newest[0]
 
-    text = _comment(command, rollout, project, applied)
+    text = _comment(command, rollout, project, applied, held=held)
     if runner is not None:
         text += "\n\n" + runner.text
     if applied.plan.diff:
@@ -241,18 +253,22 @@ def set_project_flag(
         messages.append("GitLab's answer was lost, but the change had landed: not sent twice")
     if not ticks and not any("has no" in m for m in messages):
         messages.append(f"no checklist step of {issue.reference} goes with this command")
-    details = ProjectFlagOutcome(
-        "project",
-        project,
-        change.describe(),
-        applied.plan.diff,
-        applied.plan.needed,
-        applied.sent,
-        applied.before.summary(),
-        applied.after.summary(),
-        applied.plan.adopted,
-        (warning,) if warning else (),
-    )
+    details = _outcome(project, applied, warning)
+
+    def after_claim(note: Note | None) -> Claimed:
+        assert claim is not None
+        ours = claim.verify(note)
+        if not applied.plan.needed:
+            return Claimed(note=ours)
+        try:
+            done = backend.apply(change, dry_run=False)
+        except RolloutError as exc:
+            raise claim.give_up(ours, exc) from None
+        said = [f"set {rollout.flag} in {project}: {done.after.summary()}"]
+        if done.recovered:
+            said.append("GitLab's answer was lost, but the change had landed: not sent twice")
+        return Claimed(_outcome(project, done, warning), tuple(said), ours)
+
     action = StepAction(
         command=command,
         marker=marker,
@@ -262,11 +278,29 @@ def set_project_flag(
         posted=posted,
         details=details,
         messages=tuple(messages),
+        claim=after_claim if claim is not None else None,
     )
     return comment_and_tick(api, ref, issue, notes, action, dry_run=dry_run, patience=patience)
 
 
-def _comment(command: str, rollout: RolloutFlag, project: str, applied: AppliedChange) -> str:
+def _outcome(project: str, applied: AppliedChange, warning: str | None) -> ProjectFlagOutcome:
+    return ProjectFlagOutcome(
+        "project",
+        project,
+        applied.change.describe(),
+        applied.plan.diff,
+        applied.plan.needed,
+        applied.sent,
+        applied.before.summary(),
+        applied.after.summary(),
+        applied.plan.adopted,
+        (warning,) if warning else (),
+    )
+
+
+def _comment(
+    command: str, rollout: RolloutFlag, project: str, applied: AppliedChange, *, held: bool = False
+) -> str:
     verb = "Enabled" if command == "enable" else "Disabled"
     if applied.change.kind == "inactive":
         verb = "Deactivated"
@@ -282,6 +316,8 @@ def _comment(command: str, rollout: RolloutFlag, project: str, applied: AppliedC
         lines += ["", f"GitLab now reports: {applied.after.summary()}."]
     elif not applied.plan.needed:
         lines += ["", f"GitLab already reported: {applied.before.summary()}."]
+    elif held:  # the ramp runner's claim: the PUT follows once this is the step's only comment
+        lines += ["", "Sent right after this comment, once no other runner's comment of the step came first."]
     else:  # a dry run: the comment posted for real quotes the flag as GitLab reports it after the PUT
         lines += ["", "GitLab now reports: (the flag as GitLab reports it after the change goes here)."]
     return "\n".join(lines)

@@ -39,6 +39,16 @@ Scope = Callable[[NoteMarker], bool]
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """What a claim hook did once the comment was found to be the only one: the command's details as
+    they are now (None: unchanged), lines to report, and the comment found to be this run's own."""
+
+    details: object = None
+    messages: tuple[str, ...] = ()
+    note: Note | None = None
+
+
+@dataclass(frozen=True)
 class StepAction:
     """One comment to post (once) and the step states it brings about."""
 
@@ -53,6 +63,9 @@ class StepAction:
     posted: Callable[[Sequence[Note]], Note | None] | None = None
     details: object = None  # what the command itself reports (a dataclass), between the flag and the edit
     messages: tuple[str, ...] = ()
+    # Run right after this run posts the comment and before any tick: a ramp step's claim-then-verify
+    # (`gl_rollout.workflows.step_claim`). It raises to stop, or says what it did once the claim held.
+    claim: Callable[[Note | None], Claimed] | None = None
 
     @property
     def body(self) -> str:
@@ -172,7 +185,11 @@ def comment_and_tick(
         return Result(action.command, outcome, messages=[*messages, *would])
 
     if posted_before is None:
-        landed = post_note_once(api, ref.project, ref.iid, action.body, action.marker.key, patience=patience)
+        run = action.marker.values.get("run") if action.claim is not None else None
+        landed = post_note_once(
+            api, ref.project, ref.iid, action.body, action.marker.key, patience=patience,
+            run=run if isinstance(run, str) else None,
+        )  # fmt: skip
         note: Note | None = landed.value
         outcome = replace(
             outcome, posted=True, note_url=_note_url(address, note) if note is not None else None
@@ -180,6 +197,13 @@ def comment_and_tick(
         messages.append(f"posted the comment: {outcome.note_url or address}")
         if landed.recovered:
             messages.append("GitLab's answer was lost, but the comment had landed: not posted twice")
+        if action.claim is not None:
+            claimed = action.claim(note)  # raises when another runner's comment came first: no tick
+            if claimed.details is not None:
+                outcome = replace(outcome, details=claimed.details)
+            if claimed.note is not None:
+                outcome = replace(outcome, note_url=_note_url(address, claimed.note))
+            messages += claimed.messages
     if edit.needed:
         try:
             written = write_description(api, ref.project, edit, floor=floor, sleep=patience.sleep)

@@ -348,6 +348,11 @@ CELLS = [
     for fault in FAULTS
     if command.reads_issue or fault.name not in PERSONS  # a command that creates the issue reads none
 ]
+# Two `advance` processes started at the same moment (issue 15, deliverable 5), the fault armed once: it
+# hits whichever runner writes first. No double step (one comment, one strategy, one tick) and no lost edit.
+PAIR = "advance ×2 at once"
+ADVANCE = next(command for command in COMMANDS if command.name == "advance")
+PAIR_CELLS = [pytest.param(fault, id=f"advance-pair-{fault.name}") for fault in FAULTS]
 
 # --- the table ----------------------------------------------------------------------------------------
 
@@ -362,7 +367,7 @@ def matrix(request: pytest.FixtureRequest) -> dict[tuple[str, str], str]:
 def write_if_complete(outcomes: dict[tuple[str, str], str]) -> bool:
     """Write the table when every cell ran. A partial run (`-k`, or a failed worker) leaves the last full
     table in place rather than replace it with gaps."""
-    if len(outcomes) != len(CELLS):
+    if len(outcomes) != len(CELLS) + len(PAIR_CELLS):
         return False
     MATRIX_FILE.write_text(render_table(outcomes), encoding="utf-8")
     return True
@@ -379,6 +384,8 @@ def render_table(outcomes: dict[tuple[str, str], str]) -> str:
             else:
                 cells.append(outcomes.get((command.name, fault.name), "not run"))
         lines.append(f"| {command.name} | " + " | ".join(cells) + " |")
+    pair = [outcomes.get((PAIR, fault.name), "not run") for fault in FAULTS]
+    lines.append(f"| {PAIR} | " + " | ".join(pair) + " |")
     failed = sum(1 for v in outcomes.values() if v.startswith("FAILED"))
     lines += [
         "",
@@ -391,6 +398,10 @@ def render_table(outcomes: dict[tuple[str, str], str]) -> str:
         "before its write. The late commits are scaled: the tool is told the sandbox's request timeout is "
         f"{SERVER_TIMEOUT:g} s (`GL_ROLLOUT_SERVER_TIMEOUT`; GitLab's is 60 s), and the sandbox commits "
         "8/60 or 30/60 of that after the client's timeout.",
+        "",
+        f"`{PAIR}`: two `advance` processes started together on one rollout, the fault armed once (it hits "
+        "the runner that writes first). Each cell: both exit codes, the requests of both; then one step "
+        "comment, one strategy in the flag, one tick, and a person's edit kept or an exit 4.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -500,6 +511,86 @@ def test_fault_cell(
         again, _ = run(sandbox, command.args(sandbox, iid))
         assert again.code == 0, f"the second run failed: {again.stderr.strip()[-300:]}"
         command.done(sandbox, iid)
+        no_duplicates(sandbox, iid)
+    except AssertionError as exc:
+        matrix[cell] = "FAILED: " + " ".join(str(exc).split())[:60].replace("|", "/")
+        raise
+
+
+# --- two runners at once -------------------------------------------------------------------------------
+
+
+def run_pair(sb: Sandbox, args: list[str]) -> tuple[list[CliResult], int]:
+    """Both runners as their own processes, started together, with the cells' timeouts."""
+    import os
+    import subprocess
+
+    from tests.e2e.test_concurrency import cli_path
+
+    assert sb.url is not None
+    sb.clear_log()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": "/nonexistent",
+        "GITLAB_TOKEN": sb.tokens["developer"],
+        "GL_ROLLOUT_SERVER_TIMEOUT": str(SERVER_TIMEOUT),
+        "NO_COLOR": "1",
+    }
+    command = [cli_path(), *args, "--url", sb.url, "--timeout", str(TIMEOUT)]
+    started = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
+    results = []
+    for process in started:
+        out, err = process.communicate(timeout=120)
+        results.append(CliResult(process.returncode, out.decode(), err.decode()))
+    return results, len(sb.request_log)
+
+
+def one_step(sb: Sandbox, iid: int) -> None:
+    """The step once (`advanced_once`), and the flag changed once: one strategy serves staging."""
+    advanced_once(sb, iid)
+    flag = sb.project_flags()[RAMP_FLAG]
+    staging = [s for s in flag["strategies"] if any(c["environment_scope"] == "staging" for c in s["scopes"])]
+    assert len(staging) == 1, f"the flag was changed twice: {flag['strategies']}"
+
+
+@pytest.mark.parametrize("fault", PAIR_CELLS)
+def test_two_runners_at_once(sandbox: Sandbox, fault: Fault, matrix: dict[tuple[str, str], str]) -> None:
+    iid = ADVANCE.prepare(sandbox)
+    assert iid is not None
+    fault.arm(sandbox, ADVANCE, iid)
+    cell = (PAIR, fault.name)
+    try:
+        results, requests = run_pair(sandbox, ADVANCE.args(sandbox, iid))
+        if fault.name.startswith("commit "):
+            wait_for_held_write(sandbox, ADVANCE)
+            requests = len(sandbox.request_log)
+        edit_kept = PERSON_LINE in sandbox.get_issue(sandbox.project_path, iid)["description"]
+        codes = sorted(result.code for result in results)
+        text = " + ".join("ok" if code == 0 else f"exit {code}" for code in codes)
+        if fault.name in PERSONS and edit_kept:
+            text += ", edit kept"
+        matrix[cell] = f"{text} · {requests} req"
+        assert not sandbox.faults.armed(), f"the fault never fired: {sandbox.faults.armed()}"
+        for result in results:
+            assert result.code in (0, 3, 4), f"undocumented exit {result.code}: {result.output[-300:]}"
+            if result.code:
+                one_line_error(result)
+        if fault.transient:
+            # one took the step; the other was held by its wait (0) or lost the claim (4)
+            assert codes in ([0, 0], [0, 4]), [r.stderr.strip()[-300:] for r in results]
+            one_step(sandbox, iid)
+        else:
+            assert edit_kept or 4 in codes, "a person's edit was lost without exit 4"
+            if 0 in codes:
+                one_step(sandbox, iid)
+        no_duplicates(sandbox, iid)
+        sandbox.faults.clear()
+
+        again, _ = run(sandbox, ADVANCE.args(sandbox, iid))
+        assert again.code == 0, f"the run after them failed: {again.stderr.strip()[-300:]}"
+        one_step(sandbox, iid)
         no_duplicates(sandbox, iid)
     except AssertionError as exc:
         matrix[cell] = "FAILED: " + " ".join(str(exc).split())[:60].replace("|", "/")

@@ -439,6 +439,31 @@ def test_notes_create_list_get_and_filters(api: PlainHTTP, sandbox: Sandbox) -> 
     assert api("GET", "/projects/42/issues/1").body["user_notes_count"] == 2
 
 
+def test_delete_note_only_by_its_author_or_an_admin(api: PlainHTTP, sandbox: Sandbox) -> None:
+    """doc/api/notes.md, "Delete an issue note": 204 and no body; `admin_note` is the author's or an
+    admin's, never another member's, and a system note is not editable, so not deletable."""
+    sandbox.create_issue(title="t", description="- [ ] a")
+    sandbox.edit_issue(None, 1, description="- [x] a")  # a system note
+    notes = "/projects/42/issues/1/notes"
+    mine = api("POST", notes, json={"body": "mine"}).body["id"]
+    second = api("POST", notes, json={"body": "second"}).body["id"]
+    theirs = api("POST", notes, json={"body": "theirs"}, as_="admin").body["id"]
+    system = next(n["id"] for n in api("GET", notes).body if n["system"])
+
+    assert api("DELETE", f"{notes}/{theirs}").status == 403  # the developer did not write it
+    assert api("DELETE", f"{notes}/{system}", as_="admin").status == 403
+    gone = api("DELETE", f"{notes}/{mine}")
+    assert (gone.status, gone.body) == (204, None)
+    assert api("GET", f"{notes}/{mine}").body == {"message": "404 Not found"}
+    assert api("DELETE", f"{notes}/{mine}").status == 404  # deleted once; the client takes 404 as done
+    assert api("DELETE", f"{notes}/{second}", as_="admin").status == 204  # an admin deletes anyone's
+    assert [n["body"] for n in api("GET", notes).body] == [
+        "theirs",
+        "marked the checklist item **a** as completed",
+    ]
+    assert api("GET", "/projects/42/issues/1").body["user_notes_count"] == 1
+
+
 def test_note_body_required(api: PlainHTTP, sandbox: Sandbox) -> None:
     sandbox.create_issue(title="t")
     assert api("POST", "/projects/42/issues/1/notes", json={}).body == {"error": "body is missing"}

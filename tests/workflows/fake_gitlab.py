@@ -54,6 +54,11 @@ class FakeGitLab:
         self.requests: list[str] = []
         self.features: dict[str, Feature] = {}
         self.before_next_update: Callable[[], None] | None = None
+        # Run around each note this client posts: before it is stored (another runner's comment gets the
+        # lower id) or after, with the note, before the answer comes back (issue 15's claim-then-verify).
+        self.before_create_note: Callable[[], None] | None = None
+        self.after_create_note: Callable[[Note], None] | None = None
+        self.refuse_deletes: int | None = None  # the status DELETE of a note answers with instead of 204
         self._issues: dict[tuple[str, int], _Stored] = {}
         self._ticks = 0
         self._ids = 0
@@ -210,11 +215,28 @@ class FakeGitLab:
 
     def create_note(self, project: str, iid: int, body: str, *, internal: bool = False) -> Note | None:
         self.requests.append("POST note")
+        if self.before_create_note is not None:
+            self.before_create_note()
         stored = self._stored(project, iid)
         note = Note(self._next_id(), body, self.user, self.now(), internal=internal)
         stored.notes.append(note)
         stored.issue = replace(stored.issue, updated_at=note.created_at)
+        if self.after_create_note is not None:
+            self.after_create_note(note)
         return note
+
+    def delete_note(self, project: str, iid: int, note_id: int) -> None:
+        self.requests.append("DELETE note")
+        stored = self._stored(project, iid)
+        if self.refuse_deletes is not None:
+            status = self.refuse_deletes
+            raise GitLabError(f"GitLab refused to delete comment {note_id} ({status})", status=status)
+        note = next((n for n in stored.notes if n.id == note_id), None)
+        if note is None:
+            return  # already gone: as the client, which takes GitLab's 404 as done
+        if note.system or (note.author != self.user and not self.admin):
+            raise GitLabError(f"GitLab refused to delete comment {note_id} (403)", status=403)
+        stored.notes.remove(note)
 
     def find_user_ids(self, usernames: list[str]) -> dict[str, int]:
         self.requests.extend("GET /users" for _ in usernames)

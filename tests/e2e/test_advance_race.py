@@ -1,0 +1,106 @@
+"""Two `gl-rollout advance` processes started at the same moment against one sandbox (issue 15, deliverable
+5): whatever the interleaving, the step is taken once. Checked in the sandbox afterwards: one comment of
+the step, one strategy for staging in the project flag, the step ticked, the stage label set; the two
+exit codes are {0, 4} (both wrote a comment and the later one deleted its own; or the second one read
+between the first one's comment and its flag change, or saw that comment in its re-read before writing)
+or {0, 0} (the second one's first read already saw the step: held by the wait, nothing written), and an
+exit 4 says in one line which runner took, or is taking, the step.
+
+Each trial is a fresh rollout; `GL_ROLLOUT_TEST_ROUNDS=20` runs more of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from gl_rollout.core.markers import find_note_marker
+from gl_rollout.sandbox import Sandbox
+from tests.e2e.test_concurrency import explain, run_together
+from tests.helpers import run_cli
+
+TRIALS = max(5, int(os.environ.get("GL_ROLLOUT_TEST_ROUNDS", "5")))
+LATENCY = 0.05  # seconds added to every answer: each process's reads and writes spread over a window
+FLAG = "race_flag"
+
+
+@pytest.fixture
+def server() -> Iterator[Sandbox]:
+    sb = Sandbox()
+    sb.start()
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+def ramp_rollout(sb: Sandbox) -> int:
+    """A project-flag rollout with a plan (staging, then production 10/50/100%), its flag inactive."""
+    assert sb.url is not None
+    args = ["create", FLAG, "--project", sb.project_path, "--flag-backend", "project", "--create-flag"]
+    result = run_cli(
+        [*args, "--ramp", "10,50,100", "--json", "--url", sb.url],
+        env={"GITLAB_TOKEN": sb.tokens["developer"]},
+    )
+    assert result.code == 0, result.stderr
+    return int(json.loads(result.stdout)["data"]["iid"])
+
+
+def step_comments(sb: Sandbox, iid: int) -> list[str]:
+    steps = []
+    for note in sb.notes(sb.project_path, iid):
+        marker = find_note_marker(note["body"]) if not note["system"] else None
+        if marker is not None and marker.action == "enable":
+            steps.append(str(marker.values.get("advance")))
+    return steps
+
+
+def staging_strategies(sb: Sandbox) -> list[dict[str, object]]:
+    flag = sb.project_flags()[FLAG]
+    return [
+        s for s in flag["strategies"] if any(scope["environment_scope"] == "staging" for scope in s["scopes"])
+    ]
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_two_runners_at_once_take_the_step_once(server: Sandbox, trial: int) -> None:
+    iid = ramp_rollout(server)
+    ref = f"{server.project_path}#{iid}"
+    server.faults.latency = LATENCY
+    outcomes = run_together(server, [["advance", ref, "--json"], ["advance", ref, "--json"]])
+    server.faults.latency = 0.0
+    codes = sorted(o.code for o in outcomes)
+    assert codes in ([0, 0], [0, 4]), explain(outcomes)
+    took = [json.loads(o.stdout)["data"].get("took") for o in outcomes if o.code == 0]
+    assert took.count("staging-100") == 1, explain(outcomes)  # one runner took it; a 0 beside it was held
+    for loser in (o for o in outcomes if o.code == 4):
+        error = json.loads(loser.stdout)["error"]
+        assert error["code"] == 4
+        # it lost the claim; or its first read fell between the winner's comment and the winner's PUT; or
+        # the winner's comment came between its first read and its re-read right before the write
+        assert error["message"].startswith(
+            (
+                "another runner took staging-100 (note ",
+                "another runner is taking staging-100 (note ",
+                f"another runner wrote about {FLAG} (note ",
+            )
+        ), error["message"]
+        assert "\n" not in error["message"]
+        assert "Traceback" not in loser.stderr
+    assert step_comments(server, iid) == ["staging-100"], explain(outcomes)
+    assert len(staging_strategies(server)) == 1, server.project_flags()[FLAG]
+    assert server.project_flags()[FLAG]["active"] is True
+    issue = server.get_issue(server.project_path, iid)
+    assert "- [x] " in next(
+        line for line in issue["description"].splitlines() if "step:enable-staging " in line
+    )
+    assert [label for label in issue["labels"] if label.startswith("rollout::")] == ["rollout::staging"]
+    # and the rollout goes on from there: the next run waits the step's 15 minutes, writing nothing
+    again = run_cli(
+        ["advance", ref, "--json", "--url", str(server.url)], env={"GITLAB_TOKEN": server.tokens["developer"]}
+    )
+    assert again.code == 0, again.stderr
+    assert [h["guard"] for h in json.loads(again.stdout)["data"]["blocked_by"]] == ["wait"]
