@@ -6,7 +6,8 @@ The issue says which flag and environments (`gl_rollout.core.rollout_marker`), s
   `enable-<E>`, or `enable-production` for the last environment;
 - `enable REF [--env P] --percentage N`: a `flexibleRollout` of N% in P (the last environment by
   default), changed in place on the next step; ticks `ramp-N`, or `enable-production` at 100;
-  a lower share than the flag has now is exit 2 unless `--allow-decrease`;
+  a lower share than the flag has now is exit 2 unless `--allow-decrease`, and then the `ramp-M`
+  (M above N) and `enable-production` steps ticked done go back to todo (a rollback undoes them);
 - `enable REF --user-list NAME`: a `gitlabUserList` strategy in P; ticks `enable-beta`;
 - `disable REF --env E`: E's scopes removed; sets `enable-<E>` back to todo (on P also `enable-beta`);
 - `disable REF`: the flag inactive; sets every enable step back to todo.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gl_rollout.core.checklist import StepState, parse_checklist
+from gl_rollout.core.checklist import Checklist, StepState, parse_checklist
 from gl_rollout.core.markers import NoteMarker, intent_key
 from gl_rollout.core.model import Issue, Note
 from gl_rollout.core.project_flag import (
@@ -148,6 +149,17 @@ def _steps(
     return [((*[enable_step(env, envs) for env in envs], "enable-beta"), "todo")]
 
 
+def _ticked_above(change: FlagChange, rollout: RolloutFlag, checklist: Checklist) -> tuple[str, ...]:
+    """The production steps above a percentage that are ticked done: `ramp-N` with a larger N, and
+    `enable-production`. A step a person marked skipped stays so."""
+    if change.kind != "percentage" or change.env != rollout.production or (change.percentage or 0) >= 100:
+        return ()
+    share = change.percentage or 0
+    ids = [f"ramp-{p}" for p in rollout.ramp if share < p < 100] + ["enable-production"]
+    found = (checklist.find(step_id) for step_id in ids)
+    return tuple(step.id for step in found if step is not None and step.state == "done")
+
+
 def _environment_warning(api: GitLabAPI, project: str, rollout: RolloutFlag, env: str | None) -> str | None:
     """A warning when `env` is not one of the project's environments (never for the issue's own, nor
     for a wildcard scope): GitLab accepts the scope, so it is set anyway."""
@@ -200,6 +212,9 @@ def set_project_flag(
             ticks.append((present, state))
         elif enable:
             messages.append(f"the issue has no {' or '.join(ids)} step: {only_the_comment(dry_run)}")
+    above = _ticked_above(change, rollout, checklist)
+    if above:  # a lower share in production (a rollback): the steps above it are not done any more
+        ticks.append((above, "todo"))
     primary = ticks[0][0][0] if ticks else None
 
     values: dict[str, object] = {

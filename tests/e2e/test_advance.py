@@ -284,6 +284,7 @@ def test_rollback_goes_one_step_back_labels_and_stops_the_runner(sandbox: Sandbo
     assert [s["parameters"]["rollout"] for s in production(sandbox)] == ["10"]
     assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
     assert box(sandbox, iid, "ramp-10") == "[x]"
+    assert box(sandbox, iid, "ramp-50") == "[ ]"  # rolled back: no longer done
     # run again: nothing written
     again = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
     assert again.code == 0
@@ -300,6 +301,7 @@ def test_rollback_goes_one_step_back_labels_and_stops_the_runner(sandbox: Sandbo
     assert run(sandbox, "resume", ref).code == 0
     assert "rollout::rolled-back" not in sandbox.get_issue(None, iid)["labels"]
     assert advance(sandbox, ref).data["took"] == "production-50"
+    assert box(sandbox, iid, "ramp-50") == "[x]"
 
 
 def test_rollback_off_turns_the_flag_off_everywhere(sandbox: Sandbox) -> None:
