@@ -43,6 +43,10 @@ Edge cases, decided:
   both see themselves first. The residual window is that gap inside GitLab (the time between a note's id
   being assigned and its transaction committing, milliseconds), against the whole read-to-write time
   (seconds) before; the CI template's `resource_group` serialises scheduled runs and closes it there.
+- Another runner takes the whole step between this run's re-read and the notes read of its write: the
+  comment found there has the step's marker key but another run's token, so it is not taken as "already
+  posted" by us but as the claim lost: exit 4, "another runner took STEP (note N); this run left no
+  comment of it", nothing written.
 - A runner's first read that falls between another runner's comment and its PUT sees the flag behind
   the newest comment: exit 4, "another runner is taking STEP (note N)" while that comment is younger than
   GitLab's request timeout (60 s), else the flag was changed by hand (exit 4, `--adopt` to go on). A crash

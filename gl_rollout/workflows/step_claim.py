@@ -78,7 +78,7 @@ class StepClaim:
             )
         said = f"another runner took {self.step} (note {first.id})"
         self.withdraw(ours, said)
-        done = "this run removed its own comment" if ours else "this run's comment did not land"
+        done = "this run removed its own comment" if ours else "this run left no comment of it"
         raise ConflictError(f"{said}; {done}", "nothing else was written: the next run goes on from there")
 
     def withdraw(self, notes: Sequence[Note], why: str) -> None:

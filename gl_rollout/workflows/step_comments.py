@@ -171,6 +171,14 @@ def comment_and_tick(
         steps_changed=tuple(StepChange(s.id, s.state, s.line) for s in edit.changed),
         note_url=_note_url(address, posted_before) if posted_before else None,
     )
+    if (
+        posted_before is not None
+        and action.claim is not None
+        and not dry_run
+        and not _same_run(posted_before, action)
+    ):
+        # A ramp step's comment another runner posted after this run's last read: the claim is lost.
+        action.claim(None)  # raises ConflictError: another runner took the step
     if posted_before is not None:
         messages.append(f"the comment is already there: {outcome.note_url}")
     if posted_before is not None and not edit.needed:
@@ -221,6 +229,12 @@ def comment_and_tick(
         messages += written.warnings
         messages.append(progress)
     return Result(action.command, outcome, messages=messages)
+
+
+def _same_run(note: Note, action: StepAction) -> bool:
+    """Whether `note` carries this run's token (a ramp step's claim, `gl_rollout.workflows.step_claim`)."""
+    marker = find_note_marker(note.body)
+    return marker is not None and marker.values.get("run") == action.marker.values.get("run")
 
 
 def _leave_skipped(

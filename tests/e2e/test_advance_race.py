@@ -104,3 +104,46 @@ def test_two_runners_at_once_take_the_step_once(server: Sandbox, trial: int) -> 
     )
     assert again.code == 0, again.stderr
     assert [h["guard"] for h in json.loads(again.stdout)["data"]["blocked_by"]] == ["wait"]
+
+
+INSTANCE_FLAG = "race_instance_flag"
+
+
+def instance_rollout(sb: Sandbox) -> int:
+    """One of GitLab's own flags with a plan (`rollout-detailed`): a step is its ChatOps comment and tick."""
+    assert sb.url is not None
+    args = ["create", INSTANCE_FLAG, "--project", sb.project_path, "--template", "rollout-detailed"]
+    result = run_cli(
+        [*args, "--ramp", "10,50,100", "--json", "--url", sb.url],
+        env={"GITLAB_TOKEN": sb.tokens["developer"]},
+    )
+    assert result.code == 0, result.stderr
+    return int(json.loads(result.stdout)["data"]["iid"])
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_two_runners_at_once_post_an_instance_flags_step_once(server: Sandbox, trial: int) -> None:
+    iid = instance_rollout(server)
+    ref = f"{server.project_path}#{iid}"
+    server.faults.latency = LATENCY
+    outcomes = run_together(server, [["advance", ref, "--json"], ["advance", ref, "--json"]])
+    server.faults.latency = 0.0
+    codes = sorted(o.code for o in outcomes)
+    assert codes in ([0, 0], [0, 4]), explain(outcomes)
+    took = [json.loads(o.stdout)["data"].get("took") for o in outcomes if o.code == 0]
+    assert took.count("staging-100") == 1, explain(outcomes)
+    for loser in (o for o in outcomes if o.code == 4):
+        message = json.loads(loser.stdout)["error"]["message"]
+        assert message.startswith(
+            ("another runner took staging-100 (note ", f"another runner wrote about {INSTANCE_FLAG} (note ")
+        ), message
+    assert step_comments(server, iid) == ["staging-100"], explain(outcomes)
+    issue = server.get_issue(server.project_path, iid)
+    assert "- [x] " in next(
+        line for line in issue["description"].splitlines() if "step:enable-staging " in line
+    )
+    again = run_cli(
+        ["advance", ref, "--json", "--url", str(server.url)], env={"GITLAB_TOKEN": server.tokens["developer"]}
+    )
+    assert again.code == 0, again.stderr
+    assert [h["guard"] for h in json.loads(again.stdout)["data"]["blocked_by"]] == ["wait"]

@@ -59,6 +59,9 @@ class FakeGitLab:
         self.before_create_note: Callable[[], None] | None = None
         self.after_create_note: Callable[[Note], None] | None = None
         self.refuse_deletes: int | None = None  # the status DELETE of a note answers with instead of 204
+        # Run before each listing of notes with its number (1, 2, ...): another runner acting between reads.
+        self.before_list_notes: Callable[[int], None] | None = None
+        self._notes_listed = 0
         self._issues: dict[tuple[str, int], _Stored] = {}
         self._ticks = 0
         self._ids = 0
@@ -206,6 +209,9 @@ class FakeGitLab:
     def list_notes(
         self, project: str, iid: int, *, sort: str = "asc", per_page: int = 100, max_pages: int | None = None
     ) -> list[Note]:
+        self._notes_listed += 1
+        if self.before_list_notes is not None:
+            self.before_list_notes(self._notes_listed)
         notes = sorted(self._stored(project, iid).notes, key=lambda n: n.id, reverse=sort == "desc")
         pages = max(1, -(-len(notes) // per_page))
         if max_pages is not None:

@@ -123,6 +123,35 @@ def test_the_runner_whose_comment_came_first_goes_on_when_another_posts_after_it
     assert box(api, ref, "enable-staging") == "[x]"
 
 
+def test_a_step_comment_that_appears_after_the_re_read_is_another_runners_not_ours() -> None:
+    """The other runner takes the whole step between this run's re-read and the notes read of its write:
+    the comment it finds has the same marker key, but another run's token, so this run lost the claim."""
+    api = FakeGitLab()
+    ref = instance_rollout(api)
+    other = Race(api, ref)
+
+    def third_listing(number: int) -> None:  # 1: the first read, 2: the re-read, 3: the write's own read
+        if number == 3:
+            api.before_list_notes = None
+            other()
+
+    api.before_list_notes = third_listing
+    start = len(api.requests)
+    with pytest.raises(ConflictError) as caught:
+        advance(api, ref, patience=NO_WAIT)
+    assert other.error is None
+    assert other.result is not None
+    assert other.result.value is not None
+    assert other.result.value.took == "staging-100"
+    winner = step_comments(api, ref, "staging-100")
+    assert len(winner) == 1
+    assert caught.value.one_line().startswith(
+        f"another runner took staging-100 (note {winner[0].id}); this run left no comment of it"
+    )
+    mine = [r for r in api.requests[start:] if r not in other.requests]
+    assert [r for r in mine if not r.startswith("GET")] == []  # this run wrote nothing
+
+
 def test_a_project_flag_is_written_only_by_the_runner_that_won() -> None:
     api = FakeGitLab()
     ref = project_rollout(api)
