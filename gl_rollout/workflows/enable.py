@@ -24,6 +24,7 @@ A failure there stops everything before the comment and the tick (exit 3). Actor
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,6 +179,23 @@ def enable_steps(request: chatops.FeatureSet) -> list[str]:
     return ids
 
 
+def done_above(request: chatops.FeatureSet, checklist: Checklist) -> tuple[str, ...]:
+    """For a production percentage of actors (no named actors): the steps of a larger share ticked done,
+    `ramp-M` with M above it and `enable-production`. A step a person marked skipped stays so."""
+    value = request.value
+    if "production" not in request.environments or request.actors or request.percentage_kind != "actors":
+        return ()
+    if isinstance(value, bool) or not 0 < value < 100:
+        return ()
+    found: list[str] = []
+    for step in checklist.steps:
+        match = re.fullmatch(r"ramp-(\d+)", step.id)
+        larger = step.id == "enable-production" or (match is not None and int(match.group(1)) > value)
+        if larger and step.state == "done":
+            found.append(step.id)
+    return tuple(found)
+
+
 def disable_steps(request: chatops.FeatureSet) -> tuple[list[str], list[str]]:
     """(back to todo, ticked) for a disable request."""
     envs = set(request.environments)
@@ -322,6 +340,9 @@ def planned_steps(
             ticks.append((present, "done"))
         elif wanted:
             messages.append(f"the issue has no {' or '.join(wanted)} step: {only_the_comment(dry_run)}")
+        above = done_above(request, checklist)
+        if above:  # a lower share in production (a rollback): the steps above it are not done any more
+            ticks.append((above, "todo"))
         return ticks, (present[0] if present else None), messages
     untick, tick = disable_steps(request)
     present = tuple(step_id for step_id in untick if checklist.find(step_id) is not None)

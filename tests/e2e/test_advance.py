@@ -304,6 +304,32 @@ def test_rollback_goes_one_step_back_labels_and_stops_the_runner(sandbox: Sandbo
     assert box(sandbox, iid, "ramp-50") == "[x]"
 
 
+def test_rollback_of_a_gitlab_flag_comments_the_lower_share_and_unticks_the_steps_above(
+    sandbox: Sandbox,
+) -> None:
+    done = run(sandbox, "create", "ramp_instance", "--project", sandbox.project_path, "--template",
+               "rollout-detailed", "--ramp", "10,50,100", "--json")  # fmt: skip
+    assert done.code == 0, done.result.output
+    iid = done.data["iid"]
+    ref = f"{sandbox.project_path}#{iid}"
+    walk_to(sandbox, ref, "production-50")
+    assert box(sandbox, iid, "ramp-50") == "[x]"
+    back = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
+    assert back.code == 0, back.result.output
+    assert back.data["to"] == "production-10"
+    newest = user_notes(sandbox, iid)[-1]["body"]
+    assert "/chatops run feature set ramp_instance 10 --actors" in newest
+    assert box(sandbox, iid, "ramp-10") == "[x]"
+    assert box(sandbox, iid, "ramp-50") == "[ ]"  # rolled back: no longer done
+    assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
+    held = advance(sandbox, ref)
+    assert held.data["position"] == "production-10"
+    assert guards(held)[0] == "rolled-back"  # and the wait, restarted by the rollback's own comment
+    again = run(sandbox, "rollback", ref, "--reason", "p99 latency", "--json")
+    assert again.code == 0
+    assert again.writes() == []
+
+
 def test_rollback_off_turns_the_flag_off_everywhere(sandbox: Sandbox) -> None:
     ref = new_rollout(sandbox)
     walk_to(sandbox, ref, "production-10")
