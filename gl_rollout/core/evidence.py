@@ -187,6 +187,18 @@ def _marker_step(marker: NoteMarker) -> tuple[str | None, bool]:
     return None, True
 
 
+def _recorded_steps(values: Mapping[str, Any], primary: str | None) -> list[tuple[str, str]]:
+    """`values["steps"]` of an enable/disable marker without its primary step: (step, done|todo)."""
+    steps = values.get("steps")
+    if not isinstance(steps, Mapping):
+        return []
+    return [
+        (str(step), str(state))
+        for step, state in steps.items()
+        if step != primary and state in ("done", "todo")
+    ]
+
+
 def _flag_matches(marker: NoteMarker, flag: str | None) -> bool:
     return flag is None or not marker.flag or marker.flag == flag
 
@@ -250,7 +262,13 @@ def _note_facts(checklist: Checklist, notes: Sequence[Note], flag: str | None) -
         if marker is None or not _flag_matches(marker, flag):
             continue
         step_id, done = _marker_step(marker)
-        yield _NoteFact(note, marker.action, step_id, done, "marker", describe_marker(marker))
+        text = describe_marker(marker)
+        yield _NoteFact(note, marker.action, step_id, done, "marker", text)
+        if marker.action in ("enable", "disable"):
+            # The other steps the comment set, as its marker records them: a rollback's lower share sets
+            # the steps of the larger one back to todo, and that is the last word on them.
+            for other, state in _recorded_steps(marker.values, step_id):
+                yield _NoteFact(note, marker.action, other, state == "done", "marker", text)
 
 
 def _reading_evidence(reading: FlagReading, checklist: Checklist) -> list[Evidence]:

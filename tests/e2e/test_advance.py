@@ -322,6 +322,9 @@ def test_rollback_of_a_gitlab_flag_comments_the_lower_share_and_unticks_the_step
     assert box(sandbox, iid, "ramp-10") == "[x]"
     assert box(sandbox, iid, "ramp-50") == "[ ]"  # rolled back: no longer done
     assert "rollout::rolled-back" in sandbox.get_issue(None, iid)["labels"]
+    synced = run(sandbox, "sync", ref)  # the evidence agrees: sync ticks nothing back
+    assert synced.code == 0, synced.result.output
+    assert box(sandbox, iid, "ramp-50") == "[ ]"
     held = advance(sandbox, ref)
     assert held.data["position"] == "production-10"
     assert guards(held)[0] == "rolled-back"  # and the wait, restarted by the rollback's own comment

@@ -492,3 +492,32 @@ def test_gates_fingerprint_changes_with_the_gates() -> None:
     assert gates_fingerprint(on) != gates_fingerprint(part)
     assert gates_fingerprint(on) == gates_fingerprint(Feature(FLAG, "on", (Gate("boolean", True),)))
     assert gates_fingerprint(None) == "absent"
+
+
+def test_a_lower_share_is_the_last_word_on_the_steps_of_the_larger_one() -> None:
+    """A rollback's enable comment records the steps it set back to todo: an older comment that ticked them
+    no longer proves them (sync would tick them back after every rollback)."""
+    description = (
+        "- [x] Roll out to 10% <!-- step:ramp-10 -->\n"
+        "- [ ] Roll out to 50% <!-- step:ramp-50 -->\n"
+        "- [ ] Enable on production <!-- step:enable-production -->\n"
+    )
+    notes = [
+        marker_note(1, "enable", "ramp-10", steps={"ramp-10": "done"}),
+        marker_note(2, "enable", "ramp-50", steps={"ramp-50": "done"}),
+        marker_note(3, "enable", "enable-production", steps={"enable-production": "done"}),
+        marker_note(
+            4, "enable", "ramp-10", steps={"ramp-10": "done", "ramp-50": "todo", "enable-production": "todo"}
+        ),
+    ]
+    assert verdicts(description, notes) == {
+        "ramp-10": "verified",
+        "ramp-50": "todo",
+        "enable-production": "todo",
+    }
+    # without the rollback's comment the older comments prove both steps
+    assert verdicts(description, notes[:3]) == {
+        "ramp-10": "verified",
+        "ramp-50": "proven",
+        "enable-production": "proven",
+    }
