@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,16 +24,6 @@ from tests.helpers import run_cli
 TRIALS = max(5, int(os.environ.get("GL_ROLLOUT_TEST_ROUNDS", "5")))
 LATENCY = 0.05  # seconds added to every answer: each process's reads and writes spread over a window
 FLAG = "race_flag"
-
-
-@pytest.fixture
-def server() -> Iterator[Sandbox]:
-    sb = Sandbox()
-    sb.start()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 def ramp_rollout(sb: Sandbox) -> int:
@@ -65,12 +54,12 @@ def staging_strategies(sb: Sandbox) -> list[dict[str, object]]:
     ]
 
 
-def take_at_once(server: Sandbox, ref: str, flag: str) -> None:
+def take_at_once(sandbox: Sandbox, ref: str, flag: str) -> None:
     """Two `advance` processes started together: one takes staging-100, the other is held (exit 0) or
     says in one line which runner took, or is taking, the step (exit 4)."""
-    server.faults.latency = LATENCY
-    outcomes = run_together(server, [["advance", ref, "--json"], ["advance", ref, "--json"]])
-    server.faults.latency = 0.0
+    sandbox.faults.latency = LATENCY
+    outcomes = run_together(sandbox, [["advance", ref, "--json"], ["advance", ref, "--json"]])
+    sandbox.faults.latency = 0.0
     codes = sorted(o.code for o in outcomes)
     assert codes in ([0, 0], [0, 4]), explain(outcomes)
     took = [json.loads(o.stdout)["data"].get("took") for o in outcomes if o.code == 0]
@@ -90,26 +79,27 @@ def take_at_once(server: Sandbox, ref: str, flag: str) -> None:
         assert "\n" not in error["message"]
         assert "Traceback" not in loser.stderr
     iid = int(ref.rsplit("#", 1)[1])
-    assert step_comments(server, iid) == ["staging-100"], explain(outcomes)
-    issue = server.get_issue(server.project_path, iid)
+    assert step_comments(sandbox, iid) == ["staging-100"], explain(outcomes)
+    issue = sandbox.get_issue(sandbox.project_path, iid)
     assert "- [x] " in next(
         line for line in issue["description"].splitlines() if "step:enable-staging " in line
     )
     assert [label for label in issue["labels"] if label.startswith("rollout::")] == ["rollout::staging"]
     # and the rollout goes on from there: the next run waits the step's 15 minutes, writing nothing
     again = run_cli(
-        ["advance", ref, "--json", "--url", str(server.url)], env={"GITLAB_TOKEN": server.tokens["developer"]}
+        ["advance", ref, "--json", "--url", str(sandbox.url)],
+        env={"GITLAB_TOKEN": sandbox.tokens["developer"]},
     )
     assert again.code == 0, again.stderr
     assert [h["guard"] for h in json.loads(again.stdout)["data"]["blocked_by"]] == ["wait"]
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))
-def test_two_runners_at_once_take_the_step_once(server: Sandbox, trial: int) -> None:
-    iid = ramp_rollout(server)
-    take_at_once(server, f"{server.project_path}#{iid}", FLAG)
-    assert len(staging_strategies(server)) == 1, server.project_flags()[FLAG]
-    assert server.project_flags()[FLAG]["active"] is True
+def test_two_runners_at_once_take_the_step_once(sandbox: Sandbox, trial: int) -> None:
+    iid = ramp_rollout(sandbox)
+    take_at_once(sandbox, f"{sandbox.project_path}#{iid}", FLAG)
+    assert len(staging_strategies(sandbox)) == 1, sandbox.project_flags()[FLAG]
+    assert sandbox.project_flags()[FLAG]["active"] is True
 
 
 INSTANCE_FLAG = "race_instance_flag"
@@ -128,7 +118,7 @@ def instance_rollout(sb: Sandbox) -> int:
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))
-def test_two_runners_at_once_post_an_instance_flags_step_once(server: Sandbox, trial: int) -> None:
+def test_two_runners_at_once_post_an_instance_flags_step_once(sandbox: Sandbox, trial: int) -> None:
     """One of GitLab's own flags: the step is its ChatOps comment and tick, taken once."""
-    iid = instance_rollout(server)
-    take_at_once(server, f"{server.project_path}#{iid}", INSTANCE_FLAG)
+    iid = instance_rollout(sandbox)
+    take_at_once(sandbox, f"{sandbox.project_path}#{iid}", INSTANCE_FLAG)
