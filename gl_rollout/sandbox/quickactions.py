@@ -11,6 +11,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from gl_rollout.sandbox import block_scan
+
 _ANY = r"(?s:.)"
 # Regions where a slash line is text, not a command: fenced code, HTML blocks and HTML comments.
 _SKIP = re.compile(
@@ -23,6 +25,13 @@ _SKIP = re.compile(
         )
     ),
     re.MULTILINE,
+)
+# The same alternation, scanned in linear time (`gl_rollout.sandbox.block_scan`; _SKIP is its reference).
+_SKIP_SCAN = (
+    block_scan.Block("code", block_scan.code_open, block_scan.code_close),
+    block_scan.Block("html", block_scan.html_open, block_scan.html_close),
+    block_scan.Line("comment_line", re.compile(r"^<!--\ .*?\ -->\ *$", re.MULTILINE)),
+    block_scan.Block("comment", block_scan.comment_open, block_scan.comment_close),
 )
 # The argument runs to the end of the line and is stripped afterwards: a lazy argument followed by
 # `[ \t]*$` would retry every split of a long run of blanks (quadratic on a 1 MiB description).
@@ -56,7 +65,7 @@ def extract(text: str, available: Collection[str] = KNOWN) -> Extraction:
     """
     if "/" not in text:
         return Extraction(text)
-    skipped = [(m.start(), m.end()) for m in _SKIP.finditer(text)]
+    skipped = [(found.start, found.end) for found in block_scan.scan(text, _SKIP_SCAN)]
     commands: list[Command] = []
     spans: list[tuple[int, int]] = []
     for match in _COMMAND_LINE.finditer(text):

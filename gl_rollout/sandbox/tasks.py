@@ -12,6 +12,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from gl_rollout.sandbox import block_scan
+
 # RE2's `\s` is ASCII only: [\t\n\f\r ]; its `[[:space:]]` adds \v. Python's `\s` would take Unicode spaces.
 _S = r"[\t\n\f\r ]"
 _SPACE = r"[\t\n\v\f\r ]"
@@ -38,6 +40,13 @@ _ITEM = (
 )
 TASK_REGEX = re.compile("|".join((_CODE, _COMMENT_LINE, _COMMENT_BLOCK, _ITEM)), re.MULTILINE)
 _COMPLETE_RE = re.compile(_COMPLETE)
+# The same alternation, scanned in linear time (`gl_rollout.sandbox.block_scan`; TASK_REGEX is its reference).
+_SCAN = (
+    block_scan.Block("code", block_scan.code_open, block_scan.code_close),
+    block_scan.Line("html_comment_line", re.compile(_COMMENT_LINE, re.MULTILINE)),
+    block_scan.Block("html_comment_block", block_scan.comment_open, block_scan.comment_close),
+    block_scan.Line("task_item", re.compile(_ITEM, re.MULTILINE)),
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,9 @@ def task_items(text: str | None) -> list[TaskItem]:
     if not text:
         return []
     items: list[TaskItem] = []
-    for match in TASK_REGEX.finditer(text):
-        if match.group("task_item") is None:
+    for found in block_scan.scan(text, _SCAN):
+        match = found.match
+        if match is None or found.name != "task_item":
             continue
         checkbox = match.group("checkbox")
         prefix = match.group("prefix").strip()
