@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from gl_rollout.core.status_block import find_block, mentions_block
-from gl_rollout.core.steps import STEP_MARKER, normalise_text, recognise_normalised
+from gl_rollout.core.steps import STEP_MARKER, normalise_text, ramp_share, recognise_normalised
 from gl_rollout.core.task_boxes import box_symbol, comrak_block_rules, guard_interruptions
 from gl_rollout.errors import ConflictError, StepError, UsageError
 
@@ -116,6 +116,15 @@ class Checklist:
 
     def find(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
+
+    def done_above(self, share: float) -> tuple[str, ...]:
+        """The production steps of a larger share than `share` that are ticked done: `ramp-M` with M above
+        it, and `enable-production`. What a rollback to `share` sets back to todo (skipped stays so)."""
+        return tuple(
+            step.id
+            for step in self.steps
+            if step.state == "done" and (step.id == "enable-production" or (ramp_share(step.id) or 0) > share)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` shape shared by the status commands."""

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gl_rollout.core.steps import ramp_share
 from gl_rollout.errors import UsageError
 
 STICKINESS: tuple[str, ...] = ("default", "userId", "sessionId", "random")
@@ -567,9 +568,9 @@ class ProjectFlagReading:
                 continue
             share = 100 if serving.on else (serving.percentage or 0)
             for step_id in ids:
-                match = re.fullmatch(r"ramp-(\d+)", step_id)
-                if match:
-                    found.append((step_id, int(match.group(1)) <= share))
+                ramp = ramp_share(step_id)
+                if ramp is not None:
+                    found.append((step_id, ramp <= share))
             if serving.user_lists:
                 found.append(("enable-beta", True))
         return [(step, done) for step, done in found if step in ids]

@@ -30,6 +30,15 @@ STEP_IDS: tuple[str, ...] = (
 )
 
 
+_RAMP_STEP = re.compile(r"ramp-(\d+)")
+
+
+def ramp_share(step_id: str) -> int | None:
+    """The production share a `ramp-N` step stands for (`ramp-25` is 25); None for any other step."""
+    match = _RAMP_STEP.fullmatch(step_id)
+    return int(match.group(1)) if match else None
+
+
 def _rule(step_id: str, *patterns: str) -> tuple[str, str]:
     for pattern in patterns:
         if not pattern.startswith("^"):

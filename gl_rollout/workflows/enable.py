@@ -24,7 +24,6 @@ A failure there stops everything before the comment and the tick (exit 3). Actor
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,20 +179,14 @@ def enable_steps(request: chatops.FeatureSet) -> list[str]:
 
 
 def done_above(request: chatops.FeatureSet, checklist: Checklist) -> tuple[str, ...]:
-    """For a production percentage of actors (no named actors): the steps of a larger share ticked done,
-    `ramp-M` with M above it and `enable-production`. A step a person marked skipped stays so."""
+    """For a production percentage of actors (no named actors): the steps of a larger share ticked done
+    (`Checklist.done_above`)."""
     value = request.value
     if "production" not in request.environments or request.actors or request.percentage_kind != "actors":
         return ()
     if isinstance(value, bool) or not 0 < value < 100:
         return ()
-    found: list[str] = []
-    for step in checklist.steps:
-        match = re.fullmatch(r"ramp-(\d+)", step.id)
-        larger = step.id == "enable-production" or (match is not None and int(match.group(1)) > value)
-        if larger and step.state == "done":
-            found.append(step.id)
-    return tuple(found)
+    return checklist.done_above(value)
 
 
 def disable_steps(request: chatops.FeatureSet) -> tuple[list[str], list[str]]:

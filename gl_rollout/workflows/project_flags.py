@@ -150,14 +150,11 @@ def _steps(
 
 
 def _ticked_above(change: FlagChange, rollout: RolloutFlag, checklist: Checklist) -> tuple[str, ...]:
-    """The production steps above a percentage that are ticked done: `ramp-N` with a larger N, and
-    `enable-production`. A step a person marked skipped stays so."""
+    """For a production percentage below 100: the steps of a larger share ticked done
+    (`Checklist.done_above`)."""
     if change.kind != "percentage" or change.env != rollout.production or (change.percentage or 0) >= 100:
         return ()
-    share = change.percentage or 0
-    ids = [f"ramp-{p}" for p in rollout.ramp if share < p < 100] + ["enable-production"]
-    found = (checklist.find(step_id) for step_id in ids)
-    return tuple(step.id for step in found if step is not None and step.state == "done")
+    return checklist.done_above(change.percentage or 0)
 
 
 def _environment_warning(api: GitLabAPI, project: str, rollout: RolloutFlag, env: str | None) -> str | None:
