@@ -88,7 +88,7 @@ from gl_rollout.core.refs import IssueRef
 from gl_rollout.core.rollout_marker import RolloutFlag
 from gl_rollout.core.stage import label_changes, rollout_stage
 from gl_rollout.core.times import Timestamp, format_utc, utc_iso
-from gl_rollout.errors import ConflictError, ExitCode, RolloutError, UsageError
+from gl_rollout.errors import ConflictError, ExitCode, RolloutError
 from gl_rollout.gitlab.api import GitLabAPI
 from gl_rollout.gitlab.clock import ServerClock
 from gl_rollout.result import OMIT_NONE, Result
@@ -96,7 +96,7 @@ from gl_rollout.workflows.enable import FlagOptions, RunnerNote, set_flag
 from gl_rollout.workflows.posting import DEFAULT_PATIENCE, SERVER_TIMEOUT, Patience
 from gl_rollout.workflows.probe import Probe, ProbeResult
 from gl_rollout.workflows.project_flags import ProjectFlagOptions, set_project_flag
-from gl_rollout.workflows.ramp_guards import current_freezes, open_blocking_incidents
+from gl_rollout.workflows.ramp_guards import check_approvers, current_freezes, open_blocking_incidents
 from gl_rollout.workflows.ramp_read import InstanceApply, Ramp, read_ramp
 from gl_rollout.workflows.step_claim import RUN_KEY, STEP_KEY, StepClaim, new_run_token
 from gl_rollout.workflows.step_comments import Claimed, CommentOutcome, read_notes
@@ -164,16 +164,6 @@ def _duration(delta: dt.timedelta) -> str:
     from gl_rollout.core.times import format_duration
 
     return format_duration(delta)
-
-
-def _check_approvers(api: GitLabAPI, step: PlanStep) -> None:
-    found = {name.lower() for name in api.find_user_ids(list(step.approvers))}
-    missing = [name for name in step.approvers if name.lower() not in found]
-    if missing:
-        raise UsageError(
-            f"the plan names @{missing[0]} as an approver of {step.id}, but GitLab has no such user",
-            "fix the Approvers cell of the plan in the issue",
-        )
 
 
 def _contradiction(api: GitLabAPI, ramp: Ramp) -> ConflictError:
@@ -353,7 +343,7 @@ def _guards(
     )
     approval = None
     if step.approvers:
-        _check_approvers(api, step)
+        check_approvers(api, [step], "fix the Approvers cell of the plan in the issue")
         approval = find_approval(plan, step, notes, issue_author=issue.author, not_before=at.reached_at)
     return holds(
         plan,

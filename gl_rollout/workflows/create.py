@@ -302,21 +302,10 @@ def _people_and_milestone(api: GitLabAPI, options: CreateOptions) -> dict[str, A
 
 
 def _check_plan_approvers(api: GitLabAPI, description: str) -> None:
-    """The plan's approvers must be GitLab users: one lookup per name, before anything is created (an
-    approval from a name nobody holds could never come, and the step would wait forever)."""
+    """The plan's approvers must be GitLab users, checked before anything is created."""
     from gl_rollout.core.plan_text import read_plan
+    from gl_rollout.workflows.ramp_guards import check_approvers
 
     plan = read_plan(description).plan
-    if plan is None:
-        return
-    wanted = list(dict.fromkeys(name for step in plan.steps for name in step.approvers))
-    if not wanted:
-        return
-    found = {name.lower() for name in api.find_user_ids(wanted)}
-    missing = [name for name in wanted if name.lower() not in found]
-    if missing:
-        step = next(step for step in plan.steps if missing[0] in step.approvers)
-        raise UsageError(
-            f"the plan names @{missing[0]} as an approver of {step.id}, but GitLab has no such user",
-            "check the --approver usernames",
-        )
+    if plan is not None:
+        check_approvers(api, plan.steps, "check the --approver usernames")

@@ -1,4 +1,4 @@
-"""The ramp runner's guards that read GitLab: deploy freezes and blocking incidents.
+"""The ramp runner's guards that read GitLab: deploy freezes, blocking incidents, and the plan's approvers.
 
 Each is the pure rule of `gl_rollout.core` (`freezes`, `guards`) over what the `GitLabAPI` lists:
 one request per project (per page of 100), nothing written.
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from gl_rollout.core.freezes import Freeze, active_freezes
 from gl_rollout.core.guards import DEFAULT_BLOCKING_LABELS, blocking_incidents
 from gl_rollout.core.model import Issue, IssueQuery
+from gl_rollout.core.plans import PlanStep
+from gl_rollout.errors import UsageError
 
 if TYPE_CHECKING:
     from gl_rollout.gitlab.api import GitLabAPI
@@ -33,3 +35,19 @@ def open_blocking_incidents(
         query = IssueQuery(project=project, state="opened", issue_type="incident", order_by="created_at")
         found.extend(api.list_issues(query))
     return blocking_incidents(found, labels)
+
+
+def check_approvers(api: GitLabAPI, steps: Sequence[PlanStep], fix: str) -> None:
+    """Every approver the steps name is a GitLab user (one lookup per name), else UsageError (exit 2)
+    naming the first unknown one and its step, with `fix` as the hint: an approval from a name nobody
+    holds could never come."""
+    wanted = list(dict.fromkeys(name for step in steps for name in step.approvers))
+    if not wanted:
+        return
+    found = {name.lower() for name in api.find_user_ids(wanted)}
+    missing = next((name for name in wanted if name.lower() not in found), None)
+    if missing is not None:
+        step = next(step for step in steps if missing in step.approvers)
+        raise UsageError(
+            f"the plan names @{missing} as an approver of {step.id}, but GitLab has no such user", fix
+        )
