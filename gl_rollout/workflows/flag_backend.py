@@ -110,12 +110,13 @@ class ProjectFlagBackend:
         plan = self.plan(change)
         if dry_run or not plan.needed:
             return AppliedChange(change, plan, False, before, before)
-        pending = [plan]
+        sent = 0
 
         def send() -> ProjectFlag:
-            # Planned on the newest read: after a lost answer, `landed` has just read the flag again.
-            current = pending[-1] if len(pending) == 1 else self.plan(change)
-            pending.append(current)
+            # The first PUT is the plan above; a later one is planned on the read `landed` has just made.
+            nonlocal sent
+            current = plan if sent == 0 else self.plan(change)
+            sent += 1
             return self.api.update_project_flag(self.project, flag.name, current.fields)
 
         def landed() -> ProjectFlag | None:
