@@ -19,23 +19,12 @@ import pytest
 from gl_rollout.core.markers import find_note_marker
 from gl_rollout.sandbox import Sandbox
 from tests.e2e.test_concurrency import explain, run_together
+from tests.e2e.test_fault_matrix import RAMP_FLAG, ramp_rollout
 from tests.helpers import run_cli
 
 TRIALS = max(5, int(os.environ.get("GL_ROLLOUT_TEST_ROUNDS", "5")))
 LATENCY = 0.05  # seconds added to every answer: each process's reads and writes spread over a window
-FLAG = "race_flag"
-
-
-def ramp_rollout(sb: Sandbox) -> int:
-    """A project-flag rollout with a plan (staging, then production 10/50/100%), its flag inactive."""
-    assert sb.url is not None
-    args = ["create", FLAG, "--project", sb.project_path, "--flag-backend", "project", "--create-flag"]
-    result = run_cli(
-        [*args, "--ramp", "10,50,100", "--json", "--url", sb.url],
-        env={"GITLAB_TOKEN": sb.tokens["developer"]},
-    )
-    assert result.code == 0, result.stderr
-    return int(json.loads(result.stdout)["data"]["iid"])
+FLAG = RAMP_FLAG  # the fault matrix's project-flag rollout with a plan (`ramp_rollout`)
 
 
 def step_comments(sb: Sandbox, iid: int) -> list[str]:
